@@ -1,0 +1,260 @@
+//! Errors and located problems.
+//!
+//! A [`Problem`] is one thing wrong with a config, located like a compiler diagnostic: file,
+//! line, column, config path. A failed load or reload carries every problem found
+//! ([`Error::Invalid`]); the old config stays active.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+/// The result type of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// How bad a [`Problem`] is: errors reject a config, warnings are reported and let it apply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Reported; the config still applies.
+    Warning,
+    /// The config is rejected.
+    Error,
+}
+
+/// Which stage found a [`Problem`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ProblemKind {
+    /// A source could not be read: missing, unreadable, a directory where a file was expected.
+    Io,
+    /// The bytes are not valid for the format: bad syntax, invalid UTF-8, duplicate keys.
+    Syntax,
+    /// A document is empty or holds only whitespace or comments.
+    Empty,
+    /// A size, depth or alias-expansion limit was exceeded.
+    Limit,
+    /// The merged config does not fit the target type: wrong type, missing or unknown field.
+    Type,
+    /// A [`Validate`](crate::Validate) rule failed.
+    Validation,
+    /// The merged config does not satisfy the JSON Schema.
+    Schema,
+    /// A policy forbids the change.
+    Policy,
+    /// A subscriber callback panicked.
+    Callback,
+}
+
+/// One located problem with a config.
+///
+/// `file`, `line` and `column` (1-based) say where the offending value was written; `path` is
+/// its dotted config path. Any of them may be missing when it does not apply (an unreadable
+/// file has no line; a syntax error may have no config path yet).
+///
+/// ```
+/// use hotconf::{Problem, ProblemKind};
+///
+/// let problem = Problem::error(ProblemKind::Validation, "must be greater than 0")
+///     .at_path("limits.rpm".parse().unwrap())
+///     .at_location("config/app.toml", 3, 7);
+/// assert_eq!(
+///     problem.to_string(),
+///     "config/app.toml:3:7: limits.rpm: must be greater than 0"
+/// );
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Problem {
+    /// Error or warning.
+    #[serde(skip_serializing_if = "is_error")]
+    pub severity: Severity,
+    /// The stage that found it.
+    #[serde(skip)]
+    pub kind: ProblemKind,
+    /// The document's origin (a path, a key, `env`), when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// 1-based line, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<u32>,
+    /// 1-based column in characters, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column: Option<u32>,
+    /// The dotted config path, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<crate::ConfigPath>,
+    /// What is wrong.
+    pub message: String,
+}
+
+fn is_error(severity: &Severity) -> bool {
+    *severity == Severity::Error
+}
+
+impl Problem {
+    /// A new error with no location yet.
+    pub fn error(kind: ProblemKind, message: impl Into<String>) -> Self {
+        Self {
+            severity: Severity::Error,
+            kind,
+            file: None,
+            line: None,
+            column: None,
+            path: None,
+            message: message.into(),
+        }
+    }
+
+    /// A new warning with no location yet.
+    pub fn warning(kind: ProblemKind, message: impl Into<String>) -> Self {
+        Self {
+            severity: Severity::Warning,
+            ..Self::error(kind, message)
+        }
+    }
+
+    /// Sets the config path.
+    #[must_use]
+    pub fn at_path(mut self, path: crate::ConfigPath) -> Self {
+        self.path = Some(path);
+        self
+    }
+
+    /// Sets the file and position.
+    #[must_use]
+    pub fn at_location(mut self, file: impl Into<String>, line: u32, column: u32) -> Self {
+        self.file = Some(file.into());
+        self.line = Some(line);
+        self.column = Some(column);
+        self
+    }
+
+    /// Sets only the file.
+    #[must_use]
+    pub fn in_file(mut self, file: impl Into<String>) -> Self {
+        self.file = Some(file.into());
+        self
+    }
+
+    /// Whether this problem rejects the config.
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(file) = &self.file {
+            f.write_str(file)?;
+            if let (Some(line), Some(column)) = (self.line, self.column) {
+                write!(f, ":{line}:{column}")?;
+            }
+            f.write_str(": ")?;
+        }
+        if let Some(path) = self.path.as_ref().filter(|path| !path.is_root()) {
+            write!(f, "{path}: ")?;
+        }
+        if self.severity == Severity::Warning {
+            f.write_str("warning: ")?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+/// Every problem found in one attempt to load a config, errors and warnings.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Problems(pub Vec<Problem>);
+
+impl Problems {
+    /// The errors, in the order found.
+    pub fn errors(&self) -> impl Iterator<Item = &Problem> {
+        self.0.iter().filter(|p| p.is_error())
+    }
+
+    /// The warnings, in the order found.
+    pub fn warnings(&self) -> impl Iterator<Item = &Problem> {
+        self.0.iter().filter(|p| !p.is_error())
+    }
+
+    /// Whether any problem is an error.
+    pub fn has_errors(&self) -> bool {
+        self.errors().next().is_some()
+    }
+
+    /// Whether any error is about reading a source rather than its content.
+    pub fn has_io_errors(&self) -> bool {
+        self.errors().any(|p| p.kind == ProblemKind::Io)
+    }
+}
+
+impl From<Problem> for Problems {
+    fn from(problem: Problem) -> Self {
+        Self(vec![problem])
+    }
+}
+
+impl fmt::Display for Problems {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, problem) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{problem}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The error type of this crate.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The config was rejected: it could not be read, parsed, typed or validated, or a
+    /// policy forbade it. Nothing was applied; the previous config (if any) stays active.
+    #[error("config rejected, previous config kept:\n{0}")]
+    Invalid(Problems),
+    /// A path or pattern given to the API does not parse.
+    #[error("invalid config path '{path}': {reason}")]
+    InvalidPath {
+        /// The text given.
+        path: String,
+        /// Why it does not parse.
+        reason: String,
+    },
+    /// A builder or source option is out of range or contradictory.
+    #[error("invalid option {option}: {reason}")]
+    InvalidOption {
+        /// The option's name.
+        option: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Writing the config back to its file failed; the file is unchanged.
+    #[error("cannot save config to {}: {source}", path.display())]
+    Save {
+        /// The file written.
+        path: PathBuf,
+        /// What failed.
+        source: std::io::Error,
+    },
+    /// The config cannot be converted for saving, or has no file to be saved to.
+    #[error("cannot save config: {0}")]
+    Unsaveable(String),
+}
+
+impl From<Problems> for Error {
+    fn from(problems: Problems) -> Self {
+        Self::Invalid(problems)
+    }
+}
+
+impl Error {
+    /// The problems of a rejected config; empty for other errors.
+    pub fn problems(&self) -> &[Problem] {
+        match self {
+            Self::Invalid(problems) => &problems.0,
+            _ => &[],
+        }
+    }
+}

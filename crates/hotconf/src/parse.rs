@@ -1,0 +1,211 @@
+//! Parsing: one [`Document`]'s bytes into a [`Node`] tree that remembers where each value
+//! was written.
+//!
+//! The checks every format shares live here: size and depth limits, UTF-8 (a byte-order mark
+//! is accepted), empty documents, and a top level that must be a table.
+
+mod env;
+mod json;
+mod toml;
+mod yaml;
+
+use crate::error::{Problem, ProblemKind};
+use crate::source::{Document, Format, Origin};
+use crate::tree::{LineIndex, Node, Span, Table, Value};
+
+/// Bounds on what one document may cost to read and parse, so that a hostile or mistaken
+/// file gets a clear error instead of exhausting memory or the stack.
+///
+/// ```
+/// let limits = hotconf::Limits { max_bytes: 1 << 20, ..Default::default() };
+/// # let _ = limits;
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Limits {
+    /// Largest document, in bytes. Default: 16 MiB.
+    pub max_bytes: u64,
+    /// Deepest nesting of tables and arrays. Default: 128.
+    pub max_depth: usize,
+    /// Most values in one document after YAML alias expansion (the "billion laughs" guard).
+    /// Default: 1,000,000.
+    pub max_nodes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_bytes: 16 << 20,
+            max_depth: 128,
+            max_nodes: 1_000_000,
+        }
+    }
+}
+
+/// Parses document number `index` of a load into a tree whose top level is a table.
+///
+/// # Errors
+///
+/// One located [`Problem`]: invalid UTF-8, a syntax error, an empty document, a top level
+/// that is not a table, or an exceeded limit.
+pub fn parse(document: &Document, index: u32, limits: &Limits) -> Result<Node, Problem> {
+    let file = document.origin.to_string();
+    let text = decode(&document.bytes).map_err(|p| p.in_file(&file))?;
+    let root = Span {
+        doc: index,
+        line: 1,
+        column: 1,
+    };
+    if is_blank(text, document.format) {
+        if document.allow_empty {
+            return Ok(Node::new(Value::Table(Table::new()), root));
+        }
+        return Err(Problem::error(
+            ProblemKind::Empty,
+            "empty document: the file holds no keys (a save in progress or a truncation?); \
+             it was not applied",
+        )
+        .at_location(&file, 1, 1));
+    }
+    let node = match document.format {
+        Format::Toml => toml::parse(text, index, limits),
+        Format::Yaml => yaml::parse(text, index, limits),
+        Format::Json => json::parse(text, index, limits),
+        Format::Env => match &document.origin {
+            Origin::Env { prefix, separator } => env::parse(text, index, prefix, separator),
+            _ => env::parse(text, index, "", "__"),
+        },
+    }
+    .map_err(|mut problem| {
+        problem.file = Some(file.clone());
+        problem
+    })?;
+    if !matches!(node.value, Value::Table(_)) {
+        return Err(Problem::error(
+            ProblemKind::Syntax,
+            format!(
+                "the top level must be a table of keys, found {}",
+                describe(&node.value)
+            ),
+        )
+        .at_location(&file, node.span.line.max(1), node.span.column.max(1)));
+    }
+    // Parsers bound their own recursion; this catches what they allow beyond our limit.
+    if node.depth() > limits.max_depth {
+        return Err(depth_problem(limits).at_location(&file, 1, 1));
+    }
+    Ok(node)
+}
+
+pub(crate) fn depth_problem(limits: &Limits) -> Problem {
+    Problem::error(
+        ProblemKind::Limit,
+        format!(
+            "nesting deeper than {} levels (Limits::max_depth)",
+            limits.max_depth
+        ),
+    )
+}
+
+/// The text of a document: UTF-8, with a leading byte-order mark dropped.
+fn decode(bytes: &[u8]) -> Result<&str, Problem> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    std::str::from_utf8(bytes).map_err(|e| {
+        let valid = e.valid_up_to();
+        // The prefix up to `valid` is UTF-8 by definition of `valid_up_to`.
+        let prefix = std::str::from_utf8(&bytes[..valid]).unwrap_or_default();
+        let (line, column) = LineIndex::new(prefix).locate(valid);
+        let what = if bytes.iter().take(512).filter(|&&b| b == 0).count() > 0 {
+            "binary content, not a text config"
+        } else {
+            "content is not valid UTF-8"
+        };
+        Problem::error(
+            ProblemKind::Syntax,
+            format!("{what} (invalid byte 0x{:02X} at byte {valid})", bytes[valid]),
+        )
+        .at_location(String::new(), line, column)
+    })
+}
+
+/// Whether a text holds nothing but whitespace and (for TOML, YAML and env) `#` comments.
+fn is_blank(text: &str, format: Format) -> bool {
+    text.lines().all(|line| {
+        let line = line.trim();
+        line.is_empty() || (format != Format::Json && line.starts_with('#'))
+    })
+}
+
+/// A short name for a value's type, for messages.
+pub(crate) fn describe(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Integer(_) | Value::Unsigned(_) => "an integer",
+        Value::Float(_) => "a float",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Table(_) => "a table",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(format: Format, text: &[u8]) -> Document {
+        Document::new(Origin::File("cfg".into()), format, text.to_vec())
+    }
+
+    #[test]
+    fn empty_documents_are_rejected_unless_allowed() {
+        for (format, text) in [
+            (Format::Toml, &b""[..]),
+            (Format::Toml, b"  \n# only a comment\n"),
+            (Format::Yaml, b"# nothing\n\n"),
+            (Format::Json, b" \n\t"),
+        ] {
+            let problem = parse(&doc(format, text), 0, &Limits::default()).unwrap_err();
+            assert_eq!(problem.kind, ProblemKind::Empty, "{format}");
+            assert!(problem.message.starts_with("empty document"), "{problem}");
+            let mut allowed = doc(format, text);
+            allowed.allow_empty = true;
+            let node = parse(&allowed, 0, &Limits::default()).unwrap();
+            assert_eq!(node.to_json(), serde_json::json!({}));
+        }
+    }
+
+    #[test]
+    fn invalid_utf8_and_binary_are_located_syntax_errors() {
+        let problem = parse(&doc(Format::Toml, b"a = 1\nb = \"\xff\"\n"), 0, &Limits::default())
+            .unwrap_err();
+        assert_eq!(problem.kind, ProblemKind::Syntax);
+        assert_eq!((problem.line, problem.column), (Some(2), Some(6)));
+        assert!(problem.message.contains("not valid UTF-8"), "{problem}");
+
+        let problem =
+            parse(&doc(Format::Yaml, b"\x00\x01\x02\xfe\xff"), 0, &Limits::default()).unwrap_err();
+        assert!(problem.message.contains("binary content"), "{problem}");
+    }
+
+    #[test]
+    fn byte_order_mark_is_accepted() {
+        let node = parse(&doc(Format::Json, b"\xEF\xBB\xBF{\"a\": 1}"), 0, &Limits::default())
+            .unwrap();
+        assert_eq!(node.to_json(), serde_json::json!({"a": 1}));
+    }
+
+    #[test]
+    fn top_level_must_be_a_table() {
+        for (format, text) in [
+            (Format::Json, &b"[1, 2]"[..]),
+            (Format::Yaml, b"- a\n- b\n"),
+            (Format::Yaml, b"just a string\n"),
+            (Format::Json, b"42"),
+        ] {
+            let problem = parse(&doc(format, text), 0, &Limits::default()).unwrap_err();
+            assert!(problem.message.contains("top level must be a table"), "{format}: {problem}");
+            assert_eq!(problem.file.as_deref(), Some("cfg"));
+        }
+    }
+}

@@ -1,0 +1,89 @@
+//! Environment overrides: `PREFIX__A__B=value` lines into `{a: {b: value}}`.
+
+use crate::error::{Problem, ProblemKind};
+use crate::tree::{Node, Span, Table, Value};
+
+pub(super) fn parse(text: &str, doc: u32, prefix: &str, separator: &str) -> Result<Node, Problem> {
+    let lead = format!("{prefix}{separator}");
+    let mut root = Node::new(Value::Table(Table::new()), Span { doc, line: 1, column: 1 });
+    for (i, line) in text.lines().enumerate() {
+        let span = Span {
+            doc,
+            line: crate::tree::saturate(i + 1),
+            column: 1,
+        };
+        let Some((name, raw)) = line.split_once('=') else {
+            continue;
+        };
+        let Some(rest) = name.strip_prefix(&lead) else {
+            continue;
+        };
+        let keys: Vec<String> = rest.split(separator).map(str::to_lowercase).collect();
+        if keys.iter().any(String::is_empty) {
+            return Err(Problem::error(
+                ProblemKind::Syntax,
+                format!("environment variable {name} has an empty key segment"),
+            )
+            .at_location(String::new(), span.line, 1));
+        }
+        // A value that reads as JSON keeps its type; anything else is a string.
+        let value = match serde_json::from_str::<serde_json::Value>(raw) {
+            Ok(json) => from_json(json, span),
+            Err(_) => Node::new(Value::String(raw.to_owned()), span),
+        };
+        let mut overlay = value;
+        for key in keys.into_iter().rev() {
+            let mut table = Table::new();
+            table.insert(key, overlay);
+            overlay = Node::new(Value::Table(table), span);
+        }
+        root.merge(overlay);
+    }
+    Ok(root)
+}
+
+fn from_json(json: serde_json::Value, span: Span) -> Node {
+    use serde_json::Value as J;
+    let value = match json {
+        J::Null => Value::Null,
+        J::Bool(b) => Value::Bool(b),
+        J::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
+            (Some(i), _, _) => Value::Integer(i),
+            (None, Some(u), _) => Value::Unsigned(u),
+            (None, None, Some(f)) => Value::Float(f),
+            (None, None, None) => Value::String(n.to_string()),
+        },
+        J::String(s) => Value::String(s),
+        J::Array(items) => Value::Array(items.into_iter().map(|j| from_json(j, span)).collect()),
+        J::Object(map) => Value::Table(map.into_iter().map(|(k, j)| (k, from_json(j, span))).collect()),
+    };
+    Node::new(value, span)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn variables_nest_and_keep_json_types() {
+        let text = "APP__LIMITS__RPM=120\nAPP__NAME=edge-1\nAPP__TLS__ENABLED=true\nAPP__HOSTS=[\"a\",\"b\"]\n";
+        let node = parse(text, 2, "APP", "__").unwrap();
+        assert_eq!(
+            node.to_json(),
+            serde_json::json!({
+                "limits": {"rpm": 120},
+                "name": "edge-1",
+                "tls": {"enabled": true},
+                "hosts": ["a", "b"],
+            })
+        );
+        let rpm = node.get(&"limits.rpm".parse().unwrap()).unwrap();
+        assert_eq!((rpm.span.doc, rpm.span.line), (2, 1));
+    }
+
+    #[test]
+    fn empty_segment_is_an_error() {
+        let problem = parse("APP__A____B=1\n", 0, "APP", "__").unwrap_err();
+        assert!(problem.message.contains("empty key segment"), "{problem}");
+    }
+}

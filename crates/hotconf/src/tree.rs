@@ -1,0 +1,232 @@
+//! The parsed form of a document: a tree of values that remember where they were written.
+//!
+//! Every format parses into this tree so that merging, typed loading and validation can
+//! point any problem back at the file, line and column that set the value.
+
+use indexmap::IndexMap;
+
+use crate::path::{ConfigPath, Segment};
+
+/// Where a value was written: which document of the load, and the 1-based line and column
+/// (in characters) of its first character. Line 0 means "not known".
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Span {
+    /// Index of the document in [`Layers::documents`](crate::Layers::documents).
+    pub doc: u32,
+    /// 1-based line; 0 when not known.
+    pub line: u32,
+    /// 1-based column in characters; 0 when not known.
+    pub column: u32,
+}
+
+/// A table of a [`Node`] tree, in the order the keys were written.
+pub type Table = IndexMap<String, Node>;
+
+/// A value of the tree: the JSON data model, with TOML dates kept as their text.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    /// `null` (JSON, YAML); TOML has none.
+    Null,
+    /// `true` or `false`.
+    Bool(bool),
+    /// A whole number that fits `i64`.
+    Integer(i64),
+    /// A whole number above `i64::MAX` (JSON and YAML).
+    Unsigned(u64),
+    /// A finite floating-point number.
+    Float(f64),
+    /// A string, or a TOML date and time written as text.
+    String(String),
+    /// An array; items keep their own spans.
+    Array(Vec<Node>),
+    /// A table (mapping, object).
+    Table(Table),
+}
+
+/// A value with its [`Span`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Node {
+    /// The value.
+    pub value: Value,
+    /// Where it was written.
+    pub span: Span,
+}
+
+impl Node {
+    /// A node at `span`.
+    pub fn new(value: Value, span: Span) -> Self {
+        Self { value, span }
+    }
+
+    /// The node at `path`, if the tree has one.
+    pub fn get(&self, path: &ConfigPath) -> Option<&Node> {
+        path.segments()
+            .iter()
+            .try_fold(self, |node, segment| match (&node.value, segment) {
+                (Value::Table(table), Segment::Key(key)) => table.get(key),
+                (Value::Array(items), Segment::Index(i)) => items.get(*i),
+                _ => None,
+            })
+    }
+
+    /// The deepest node on the way to `path`: where to point when `path` itself is missing
+    /// (a missing field is reported at the table that lacks it).
+    pub fn nearest(&self, path: &ConfigPath) -> &Node {
+        let mut node = self;
+        for segment in path.segments() {
+            let next = match (&node.value, segment) {
+                (Value::Table(table), Segment::Key(key)) => table.get(key),
+                (Value::Array(items), Segment::Index(i)) => items.get(*i),
+                _ => None,
+            };
+            match next {
+                Some(next) => node = next,
+                None => break,
+            }
+        }
+        node
+    }
+
+    /// The plain JSON value of this tree, spans dropped.
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::Value as J;
+        match &self.value {
+            Value::Null => J::Null,
+            Value::Bool(b) => J::Bool(*b),
+            Value::Integer(i) => J::from(*i),
+            Value::Unsigned(u) => J::from(*u),
+            // Parsers only produce finite floats; a non-finite one would become null.
+            Value::Float(f) => serde_json::Number::from_f64(*f).map_or(J::Null, J::Number),
+            Value::String(s) => J::String(s.clone()),
+            Value::Array(items) => J::Array(items.iter().map(Node::to_json).collect()),
+            Value::Table(table) => J::Object(
+                table
+                    .iter()
+                    .map(|(key, node)| (key.clone(), node.to_json()))
+                    .collect(),
+            ),
+        }
+    }
+
+    /// The depth of the deepest value: a scalar is 0, `{a: {b: 1}}` is 2.
+    pub fn depth(&self) -> usize {
+        match &self.value {
+            Value::Array(items) => 1 + items.iter().map(Node::depth).max().unwrap_or(0),
+            Value::Table(table) => 1 + table.values().map(Node::depth).max().unwrap_or(0),
+            _ => 0,
+        }
+    }
+
+    /// Merges `upper` over `self`: tables merge key by key, recursively; anything else in
+    /// `upper` replaces what `self` had, and keeps `upper`'s span.
+    pub fn merge(&mut self, upper: Node) {
+        match (&mut self.value, upper.value) {
+            (Value::Table(lower), Value::Table(upper_table)) => {
+                for (key, node) in upper_table {
+                    match lower.get_mut(&key) {
+                        Some(existing) => existing.merge(node),
+                        None => {
+                            lower.insert(key, node);
+                        }
+                    }
+                }
+            }
+            (_, value) => {
+                *self = Node::new(value, upper.span);
+            }
+        }
+    }
+}
+
+/// Maps byte offsets of a text to 1-based lines and character columns.
+#[derive(Debug)]
+pub(crate) struct LineIndex<'a> {
+    text: &'a str,
+    /// Byte offset where each line starts.
+    starts: Vec<usize>,
+}
+
+impl<'a> LineIndex<'a> {
+    pub(crate) fn new(text: &'a str) -> Self {
+        let starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
+        Self { text, starts }
+    }
+
+    /// The 1-based (line, column) of a byte offset; the column counts characters.
+    pub(crate) fn locate(&self, offset: usize) -> (u32, u32) {
+        let offset = offset.min(self.text.len());
+        let line = self.starts.partition_point(|&start| start <= offset) - 1;
+        let start = self.starts[line];
+        let column = self
+            .text
+            .get(start..offset)
+            .map_or(offset - start, |s| s.chars().count());
+        (saturate(line + 1), saturate(column + 1))
+    }
+
+    /// A span for the byte offset in document `doc`.
+    pub(crate) fn span(&self, doc: u32, offset: usize) -> Span {
+        let (line, column) = self.locate(offset);
+        Span { doc, line, column }
+    }
+}
+
+pub(crate) fn saturate(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(entries: Vec<(&str, Node)>) -> Node {
+        Node::new(
+            Value::Table(entries.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()),
+            Span::default(),
+        )
+    }
+
+    fn int(i: i64, doc: u32) -> Node {
+        Node::new(Value::Integer(i), Span { doc, line: 1, column: 1 })
+    }
+
+    #[test]
+    fn merge_is_deep_for_tables_and_replaces_the_rest() {
+        let mut lower = table(vec![
+            ("a", table(vec![("x", int(1, 0)), ("y", int(2, 0))])),
+            ("list", Node::new(Value::Array(vec![int(1, 0), int(2, 0)]), Span::default())),
+        ]);
+        let upper = table(vec![
+            ("a", table(vec![("y", int(20, 1)), ("z", int(30, 1))])),
+            ("list", Node::new(Value::Array(vec![int(9, 1)]), Span::default())),
+        ]);
+        lower.merge(upper);
+        assert_eq!(
+            lower.to_json(),
+            serde_json::json!({"a": {"x": 1, "y": 20, "z": 30}, "list": [9]})
+        );
+        let y = lower.get(&"a.y".parse().unwrap()).unwrap();
+        assert_eq!(y.span.doc, 1, "the overriding layer owns the value");
+        let x = lower.get(&"a.x".parse().unwrap()).unwrap();
+        assert_eq!(x.span.doc, 0);
+    }
+
+    #[test]
+    fn nearest_stops_at_the_deepest_existing_node() {
+        let tree = table(vec![("a", table(vec![("x", int(1, 3))]))]);
+        let node = tree.nearest(&"a.x.missing".parse().unwrap());
+        assert_eq!(node.span.doc, 3);
+    }
+
+    #[test]
+    fn line_index_counts_characters() {
+        let index = LineIndex::new("a = 1\nbé = 2\n");
+        assert_eq!(index.locate(0), (1, 1));
+        assert_eq!(index.locate(6), (2, 1));
+        // 'é' is two bytes: byte 10 is the character at column 4 ("bé " then '=').
+        assert_eq!(index.locate(10), (2, 5));
+        assert_eq!(index.locate(100), (3, 1));
+    }
+}
