@@ -1,13 +1,131 @@
-//! hotconf: hot-reload a running service's configuration.
+//! hotconf lets a running service take a new configuration without a restart, and without
+//! ever running on a configuration that is broken, half-written or half-applied.
+//!
+//! A [`Reloader`] reads the config's sources (files, directories, embedded defaults,
+//! environment overrides), layers them, deserializes the result into your type, runs your
+//! [`Validate`] rules, and publishes an immutable [`Snapshot`]. Readers get it through a
+//! [`Handle`] with a lock-free pointer load. A reload runs the same pipeline and swaps the
+//! snapshot only if everything passed; otherwise the old config stays active and every
+//! problem is reported with its file, line, column and config path.
+//!
+//! # Quick start
+//!
+//! ```
+//! use hotconf::{Reloader, Report, Validate};
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Debug, Clone, Deserialize, Serialize)]
+//! struct AppConfig {
+//!     limits: Limits,
+//! }
+//!
+//! #[derive(Debug, Clone, Deserialize, Serialize)]
+//! struct Limits {
+//!     rpm: u32,
+//! }
+//!
+//! impl Validate for AppConfig {
+//!     fn validate(&self, report: &mut Report) {
+//!         if self.limits.rpm == 0 {
+//!             report.error("limits.rpm", "must be greater than 0");
+//!         }
+//!     }
+//! }
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = tempfile::tempdir()?;
+//! let path = dir.path().join("app.toml");
+//! std::fs::write(&path, "[limits]\nrpm = 60\n")?;
+//!
+//! let reloader = Reloader::<AppConfig>::builder()
+//!     .defaults(hotconf::source::Format::Toml, "[limits]\nrpm = 30\n")
+//!     .file(&path)
+//!     .env("APP", "__") // APP__LIMITS__RPM=120 overrides, read once at start
+//!     .build()?; // the first load: errors point at file:line:col
+//! let config = reloader.handle(); // cheap to clone, Send + Sync
+//!
+//! // A request calls load() once and uses that snapshot to the end.
+//! assert_eq!(config.load().limits.rpm, 60);
+//!
+//! // A bad edit is rejected with its location; the old config stays.
+//! std::fs::write(&path, "[limits]\nrpm = 0\n")?;
+//! let error = reloader.reload().unwrap_err();
+//! assert!(error.to_string().contains("app.toml:2:7: limits.rpm: must be greater than 0"));
+//! assert_eq!(config.load().limits.rpm, 60);
+//!
+//! // A good edit is applied as version 2, with a diff.
+//! std::fs::write(&path, "[limits]\nrpm = 120\n")?;
+//! let event = reloader.reload()?;
+//! assert_eq!(event.version, 2);
+//! assert_eq!(event.changes[0].to_string(), "~ limits.rpm: 60 -> 120");
+//! assert_eq!(config.load().limits.rpm, 120);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # The pipeline
+//!
+//! Each stage is a module with no threads, clocks or I/O inside, except reading sources:
+//!
+//! | stage | module | |
+//! |---|---|---|
+//! | read | [`source`] | [`Source`](source::Source): files, directories, defaults, environment |
+//! | parse | [`parse`] | TOML, YAML, JSON into a tree that keeps line and column of every value |
+//! | merge | [`Layers`] | later layers override earlier ones; tables merge deeply, arrays replace |
+//! | deserialize | [`Layers::deserialize`] | type errors located through the merged tree |
+//! | validate | [`Validate`] | your rules, all problems collected, errors and warnings |
+//! | diff | [`diff()`] | structural, by dotted path; secrets redacted by [`Secrets`] |
+//! | swap | [`Reloader`] | serialized reloads, lock-free readers, events and callbacks |
+//!
+//! Set `RUST_LOG=hotconf=debug` (with a `tracing` subscriber) to see every stage of every
+//! reload.
+//!
+//! # Limits
+//!
+//! Each document is bounded by [`Limits`]: 16 MiB, 128 levels of nesting and a million
+//! values after YAML alias expansion by default. A document over a limit is rejected with
+//! a clear error instead of exhausting memory or the stack.
+//!
+//! # Cargo features
+//!
+//! - `json-schema` (off): [`schema::Schema`] validates the merged config against a JSON
+//!   Schema, with errors located like every other problem.
+//!
+//! # Known problems
+//!
+//! - Environment overrides are read once, when the reloader is built: a process's
+//!   environment cannot be changed from outside, so a new value needs a restart.
+//! - [`Reloader::save`] keeps comments and layout for TOML only; YAML and JSON files are
+//!   rewritten whole, and YAML comments are lost.
+//! - TOML has no `null`: an `Option` field that is `None` is left out when saving TOML.
+//! - Non-finite floats (`inf`, `nan`) are rejected: the config model is JSON's.
 #![deny(missing_docs)]
 
+mod deserialize;
+mod diff;
 mod error;
+mod event;
+mod layer;
 pub mod parse;
 mod path;
+mod policy;
+mod reload;
+mod save;
+#[cfg(feature = "json-schema")]
+pub mod schema;
+mod snapshot;
 pub mod source;
 mod tree;
+mod validate;
 
+pub use diff::{Change, ChangeKind, apply, diff};
 pub use error::{Error, Problem, ProblemKind, Problems, Result, Severity};
+pub use event::{Event, Outcome, Timestamp, Trigger};
+pub use layer::Layers;
 pub use parse::Limits;
 pub use path::{ConfigPath, Pattern, Segment};
+pub use policy::{REDACTED, Secrets};
+pub use reload::{Reloader, ReloaderBuilder, Update};
+pub use snapshot::{Guard, Handle, Projected, Projection, Snapshot};
 pub use tree::{Node, Span, Table, Value};
+pub use validate::{Report, Validate};

@@ -17,7 +17,8 @@ use crate::tree::{LineIndex, Node, Span, Table, Value};
 /// file gets a clear error instead of exhausting memory or the stack.
 ///
 /// ```
-/// let limits = hotconf::Limits { max_bytes: 1 << 20, ..Default::default() };
+/// let mut limits = hotconf::Limits::default();
+/// limits.max_bytes = 1 << 20; // 1 MiB per document
 /// # let _ = limits;
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -162,6 +162,16 @@ pub trait Source: fmt::Debug + Send + Sync {
     }
 }
 
+impl<S: Source + ?Sized> Source for Box<S> {
+    fn read(&self, limits: &Limits) -> Result<Vec<Document>, Problem> {
+        (**self).read(limits)
+    }
+
+    fn files(&self) -> Vec<PathBuf> {
+        (**self).files()
+    }
+}
+
 /// A config file. The format comes from the extension unless set.
 ///
 /// ```

@@ -226,7 +226,7 @@ mod tests {
         assert_eq!(index.locate(0), (1, 1));
         assert_eq!(index.locate(6), (2, 1));
         // 'é' is two bytes: byte 10 is the character at column 4 ("bé " then '=').
-        assert_eq!(index.locate(10), (2, 5));
+        assert_eq!(index.locate(10), (2, 4));
         assert_eq!(index.locate(100), (3, 1));
     }
 }

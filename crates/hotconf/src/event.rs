@@ -1,0 +1,232 @@
+//! Events: what subscribers, logs and `hotconf watch --json` receive for each reload attempt.
+
+use std::fmt;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::ser::{SerializeMap, Serializer};
+
+use crate::diff::Change;
+use crate::error::Problem;
+use crate::path::ConfigPath;
+
+/// What a reload attempt did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Outcome {
+    /// The first load succeeded; the config is live.
+    Loaded,
+    /// A new config was validated and swapped in.
+    Applied,
+    /// The new config was refused; the old one stays active.
+    Rejected,
+    /// The sources changed but the effective config did not: no new version.
+    Unchanged,
+}
+
+impl Outcome {
+    /// The name used in JSON (`"event": "applied"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Loaded => "loaded",
+            Self::Applied => "applied",
+            Self::Rejected => "rejected",
+            Self::Unchanged => "unchanged",
+        }
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What started a reload attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Trigger {
+    /// The first load, when the reloader was built.
+    Load,
+    /// A call to [`Reloader::reload`](crate::Reloader::reload).
+    Reload,
+    /// The file watcher saw a change.
+    Watch,
+    /// A signal (SIGHUP).
+    Signal,
+    /// A programmatic change: [`Reloader::apply`](crate::Reloader::apply) or
+    /// [`Reloader::update`](crate::Reloader::update).
+    Apply,
+}
+
+impl Trigger {
+    /// The name used in JSON (`"trigger": "watch"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Load => "load",
+            Self::Reload => "reload",
+            Self::Watch => "watch",
+            Self::Signal => "signal",
+            Self::Apply => "apply",
+        }
+    }
+}
+
+/// One reload attempt, as subscribers and the JSON output see it. Secret values in
+/// `changes` are already redacted.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Event {
+    /// What happened.
+    pub outcome: Outcome,
+    /// The version active after the attempt.
+    pub version: u64,
+    /// When the attempt finished.
+    pub at: SystemTime,
+    /// What started it.
+    pub trigger: Trigger,
+    /// The documents read, lowest layer first.
+    pub files: Vec<String>,
+    /// What changed (applied), redacted.
+    pub changes: Vec<Change>,
+    /// Warnings (applied, loaded).
+    pub warnings: Vec<Problem>,
+    /// Why the config was refused (rejected).
+    pub errors: Vec<Problem>,
+    /// How long the attempt took, from reading the sources to notifying subscribers.
+    pub elapsed: Duration,
+}
+
+impl Event {
+    pub(crate) fn new(outcome: Outcome, version: u64, trigger: Trigger, files: Vec<String>) -> Self {
+        Self {
+            outcome,
+            version,
+            at: SystemTime::now(),
+            trigger,
+            files,
+            changes: Vec::new(),
+            warnings: Vec::new(),
+            errors: Vec::new(),
+            elapsed: Duration::ZERO,
+        }
+    }
+
+    /// The event as one line of JSON, as `hotconf watch --json` prints it.
+    pub fn to_json(&self) -> String {
+        // Serializing these plain fields into a String cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// The changed paths.
+    pub fn changed_paths(&self) -> impl Iterator<Item = &ConfigPath> {
+        self.changes.iter().map(|change| &change.path)
+    }
+}
+
+impl serde::Serialize for Event {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("event", self.outcome.as_str())?;
+        map.serialize_entry("version", &self.version)?;
+        map.serialize_entry("at", &Timestamp(self.at).to_string())?;
+        if self.outcome != Outcome::Loaded {
+            map.serialize_entry("trigger", self.trigger.as_str())?;
+        }
+        map.serialize_entry("files", &self.files)?;
+        match self.outcome {
+            Outcome::Applied => {
+                map.serialize_entry("changes", &self.changes)?;
+                map.serialize_entry("warnings", &self.warnings)?;
+                map.serialize_entry("elapsed_us", &duration_us(self.elapsed))?;
+            }
+            Outcome::Loaded if !self.warnings.is_empty() => {
+                map.serialize_entry("warnings", &self.warnings)?;
+            }
+            Outcome::Rejected => map.serialize_entry("errors", &self.errors)?,
+            _ => {}
+        }
+        map.end()
+    }
+}
+
+fn duration_us(duration: Duration) -> u64 {
+    u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
+}
+
+/// A UTC time printed as RFC 3339 with milliseconds: `2026-11-22T10:00:00.000Z`.
+#[derive(Clone, Copy, Debug)]
+pub struct Timestamp(pub SystemTime);
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let since = self.0.duration_since(UNIX_EPOCH).unwrap_or_default();
+        let secs = since.as_secs();
+        let (days, rem) = (secs / 86_400, secs % 86_400);
+        let (year, month, day) = civil_from_days(i64::try_from(days).unwrap_or(0));
+        write!(
+            f,
+            "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+            rem / 3600,
+            rem / 60 % 60,
+            rem % 60,
+            since.subsec_millis()
+        )
+    }
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    // day is in 1..=31 and month in 1..=12 by construction.
+    (year, month as u32, day as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diff::ChangeKind;
+
+    #[test]
+    fn timestamps_are_rfc3339_utc_with_millis() {
+        let cases = [
+            (0, "1970-01-01T00:00:00.000Z"),
+            (1_795_860_000_123, "2026-11-28T10:00:00.123Z"),
+            (951_782_400_000, "2000-02-29T00:00:00.000Z"),
+        ];
+        for (millis, text) in cases {
+            let at = UNIX_EPOCH + Duration::from_millis(millis);
+            assert_eq!(Timestamp(at).to_string(), text);
+        }
+    }
+
+    #[test]
+    fn json_shape_follows_the_contract() {
+        let mut event = Event::new(Outcome::Applied, 2, Trigger::Watch, vec!["app.toml".into()]);
+        event.at = UNIX_EPOCH;
+        event.elapsed = Duration::from_micros(412);
+        event.changes.push(Change {
+            path: "limits.rpm".parse().unwrap(),
+            kind: ChangeKind::Modified,
+            old: Some(60.into()),
+            new: Some(120.into()),
+        });
+        assert_eq!(
+            event.to_json(),
+            r#"{"event":"applied","version":2,"at":"1970-01-01T00:00:00.000Z","trigger":"watch","files":["app.toml"],"changes":[{"path":"limits.rpm","kind":"modified","old":60,"new":120}],"warnings":[],"elapsed_us":412}"#
+        );
+        let mut loaded = Event::new(Outcome::Loaded, 1, Trigger::Load, vec!["app.toml".into()]);
+        loaded.at = UNIX_EPOCH;
+        assert_eq!(
+            loaded.to_json(),
+            r#"{"event":"loaded","version":1,"at":"1970-01-01T00:00:00.000Z","files":["app.toml"]}"#
+        );
+    }
+}

@@ -1,0 +1,171 @@
+//! Layering: read every source, parse every document, merge them in order.
+//!
+//! Later documents override earlier ones; tables merge deeply; arrays and scalars replace.
+//! The merged tree keeps each value's span, so a problem found later (a type error, a
+//! validation rule) can name the file and line of the layer that set the value.
+
+use std::fmt;
+
+use crate::error::{Problem, Problems};
+use crate::parse::{self, Limits};
+use crate::path::ConfigPath;
+use crate::source::{Document, Source};
+use crate::tree::{Node, Span, Table, Value};
+
+/// The documents of one load and their merged tree.
+///
+/// ```
+/// use hotconf::source::{Defaults, Format};
+/// use hotconf::{Layers, Limits};
+///
+/// let sources = [
+///     Defaults::text(Format::Toml, "[limits]\nrpm = 60\nburst = 10\n"),
+///     Defaults::text(Format::Yaml, "limits:\n  rpm: 120\n"),
+/// ];
+/// let layers = Layers::load(&sources, &Limits::default()).unwrap();
+/// assert_eq!(layers.to_json(), serde_json::json!({"limits": {"rpm": 120, "burst": 10}}));
+/// ```
+#[derive(Clone)]
+pub struct Layers {
+    documents: Vec<Document>,
+    root: Node,
+}
+
+impl Layers {
+    /// Reads `sources` in order, parses every document and merges them.
+    ///
+    /// # Errors
+    ///
+    /// Every problem found: each source that cannot be read and each document that does
+    /// not parse is reported, not only the first.
+    pub fn load<S: Source>(sources: &[S], limits: &Limits) -> Result<Self, Problems> {
+        let mut documents = Vec::new();
+        let mut problems = Vec::new();
+        for source in sources {
+            match source.read(limits) {
+                Ok(docs) => documents.extend(docs),
+                Err(problem) => problems.push(problem),
+            }
+        }
+        match Self::from_documents(documents, limits) {
+            Ok(layers) if problems.is_empty() => Ok(layers),
+            Ok(_) => Err(Problems(problems)),
+            Err(more) => {
+                problems.extend(more.0);
+                Err(Problems(problems))
+            }
+        }
+    }
+
+    /// Parses and merges documents that were already read.
+    ///
+    /// # Errors
+    ///
+    /// One problem per document that does not parse.
+    pub fn from_documents(documents: Vec<Document>, limits: &Limits) -> Result<Self, Problems> {
+        let mut root = Node::new(Value::Table(Table::new()), Span::default());
+        let mut problems = Vec::new();
+        for (index, document) in documents.iter().enumerate() {
+            let index = crate::tree::saturate(index);
+            match parse::parse(document, index, limits) {
+                Ok(tree) => root.merge(tree),
+                Err(problem) => problems.push(problem),
+            }
+        }
+        if problems.is_empty() {
+            tracing::debug!(target: "hotconf", documents = documents.len(), "merged layers");
+            Ok(Self { documents, root })
+        } else {
+            Err(Problems(problems))
+        }
+    }
+
+    /// The documents, lowest layer first.
+    pub fn documents(&self) -> &[Document] {
+        &self.documents
+    }
+
+    /// The merged tree.
+    pub fn root(&self) -> &Node {
+        &self.root
+    }
+
+    /// The merged config as plain JSON.
+    pub fn to_json(&self) -> serde_json::Value {
+        self.root.to_json()
+    }
+
+    /// The origins of the documents, as printed in events (`files`).
+    pub fn files(&self) -> Vec<String> {
+        self.documents.iter().map(|d| d.origin.to_string()).collect()
+    }
+
+    /// Locates `problem` at `path`: the file, line and column of the value there, or of the
+    /// nearest enclosing value when `path` does not exist (a missing field points at its
+    /// table).
+    pub fn locate(&self, mut problem: Problem, path: &ConfigPath) -> Problem {
+        let node = self.root.nearest(path);
+        if let Some(document) = self.documents.get(node.span.doc as usize)
+            && node.span.line > 0
+        {
+            problem = problem.at_location(
+                document.origin.to_string(),
+                node.span.line,
+                node.span.column,
+            );
+        }
+        problem.at_path(path.clone())
+    }
+}
+
+impl fmt::Debug for Layers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The tree may hold secrets: show only the documents.
+        f.debug_struct("Layers")
+            .field("documents", &self.documents)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ProblemKind;
+    use crate::source::{Defaults, Dir, Env, Format};
+
+    #[test]
+    fn later_layers_override_and_keep_their_provenance() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("10-base.toml"), "[limits]\nrpm = 60\nburst = 5\n")
+            .unwrap();
+        std::fs::write(dir.path().join("20-prod.yaml"), "limits:\n  burst: 50\n").unwrap();
+        let sources: Vec<Box<dyn Source>> = vec![
+            Box::new(Defaults::text(Format::Toml, "name = \"svc\"\n")),
+            Box::new(Dir::new(dir.path())),
+            Box::new(Env::from_vars("APP", "__", [("APP__LIMITS__RPM".into(), "120".into())])),
+        ];
+        let layers = Layers::load(&sources, &Limits::default()).unwrap();
+        assert_eq!(
+            layers.to_json(),
+            serde_json::json!({"name": "svc", "limits": {"rpm": 120, "burst": 50}})
+        );
+        let burst = layers.locate(
+            Problem::error(ProblemKind::Validation, "x"),
+            &"limits.burst".parse().unwrap(),
+        );
+        assert!(burst.file.unwrap().ends_with("20-prod.yaml"));
+        assert_eq!((burst.line, burst.column), (Some(2), Some(10)));
+    }
+
+    #[test]
+    fn every_broken_document_is_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.toml"), "a = \n").unwrap();
+        std::fs::write(dir.path().join("b.json"), "{\"b\": }").unwrap();
+        std::fs::write(dir.path().join("c.yaml"), "c: 1\n").unwrap();
+        let problems = Layers::load(&[Dir::new(dir.path())], &Limits::default()).unwrap_err();
+        let files: Vec<_> = problems.0.iter().map(|p| p.file.clone().unwrap()).collect();
+        assert_eq!(files.len(), 2, "{problems}");
+        assert!(files[0].ends_with("a.toml") && files[1].ends_with("b.json"));
+    }
+}

@@ -1,0 +1,367 @@
+//! Policy: rules over config paths, decided after the diff and before anything is applied.
+//!
+//! A policy names paths with [`Pattern`]s and says what a change there means. Secrets are the
+//! first rule: values at secret paths are redacted wherever a change is shown (text, JSON,
+//! logs, audit). Restart-required and denied paths belong here too.
+
+use serde_json::Value;
+
+use crate::diff::Change;
+use crate::path::{ConfigPath, Pattern, Segment};
+
+/// What a secret value is replaced with, everywhere it would be shown.
+pub const REDACTED: &str = "***";
+
+/// Words that make a key secret when its name contains one, ignoring ASCII case. Matching on
+/// a part of the name catches `DB_PASSWORD`, `accessToken` and `credentials` without a list
+/// of every spelling.
+const SECRET_WORDS: [&str; 8] = [
+    "password",
+    "passwd",
+    "secret",
+    "token",
+    "api_key",
+    "apikey",
+    "private_key",
+    "credential",
+];
+
+/// Which config paths hold secrets, so that their values never reach output.
+///
+/// A path is secret when one of its keys contains a secret word (`password`, `passwd`,
+/// `secret`, `token`, `api_key`, `apikey`, `private_key`, `credential`, ignoring case), or when
+/// a user pattern covers it; everything under a secret path is secret too. The rules err on
+/// the side of redacting: hiding a harmless value (`max_tokens`) costs a line of debugging,
+/// leaking a password costs a rotation, so there is no way to exempt a path.
+///
+/// ```
+/// use hotconf::Secrets;
+/// use serde_json::json;
+///
+/// let secrets = Secrets::new().pattern("providers.*.key".parse().unwrap());
+/// let mut changes = hotconf::diff(
+///     &json!({"db": {"host": "a", "password": "old"}}),
+///     &json!({"db": {"host": "b", "password": "new"}}),
+/// );
+/// secrets.redact(&mut changes);
+/// assert_eq!(changes[0].to_string(), r#"~ db.host: "a" -> "b""#);
+/// assert_eq!(changes[1].to_string(), r#"~ db.password: "***" -> "***""#);
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct Secrets {
+    patterns: Vec<Pattern>,
+}
+
+impl Secrets {
+    /// The built-in rules only; add the paths they miss with [`Secrets::pattern`].
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Also treats as secret what `pattern` covers, for secrets whose key names say nothing
+    /// (`providers.*.key`, `**.dsn`).
+    #[must_use]
+    pub fn pattern(mut self, pattern: Pattern) -> Self {
+        self.patterns.push(pattern);
+        self
+    }
+
+    /// Whether the value at `path` must not be shown.
+    pub fn is_secret(&self, path: &ConfigPath) -> bool {
+        path.segments().iter().any(|segment| match segment {
+            Segment::Key(key) => is_secret_key(key),
+            Segment::Index(_) => false,
+        }) || self.patterns.iter().any(|pattern| pattern.covers(path))
+    }
+
+    /// Redacts `value`, found at `path`: replaced whole by [`REDACTED`] when the path is
+    /// secret, else with its secret descendants replaced. A change at a table must not leak
+    /// the secrets inside it.
+    pub fn redact_value(&self, path: &ConfigPath, value: &mut Value) {
+        if self.is_secret(path) {
+            *value = Value::String(REDACTED.to_owned());
+            return;
+        }
+        let mut scratch = path.clone();
+        self.redact_children(&mut scratch, value);
+    }
+
+    /// Redacts the descendants of a value whose own `path` is not secret.
+    fn redact_children(&self, path: &mut ConfigPath, value: &mut Value) {
+        match value {
+            Value::Object(map) => {
+                for (key, child) in map.iter_mut() {
+                    path.push(Segment::Key(key.clone()));
+                    self.redact_child(path, child);
+                    path.pop();
+                }
+            }
+            Value::Array(items) => {
+                for (index, child) in items.iter_mut().enumerate() {
+                    path.push(Segment::Index(index));
+                    self.redact_child(path, child);
+                    path.pop();
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn redact_child(&self, path: &mut ConfigPath, child: &mut Value) {
+        if self.is_secret(path) {
+            *child = Value::String(REDACTED.to_owned());
+        } else {
+            self.redact_children(path, child);
+        }
+    }
+
+    /// Redacts the old and new values of every change, before they are printed, logged or
+    /// sent to subscribers. The paths stay: that a secret changed is worth knowing.
+    pub fn redact(&self, changes: &mut [Change]) {
+        for change in changes {
+            for value in [&mut change.old, &mut change.new].into_iter().flatten() {
+                self.redact_value(&change.path, value);
+            }
+        }
+    }
+}
+
+/// Whether a key's name contains a secret word, ignoring ASCII case.
+fn is_secret_key(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    SECRET_WORDS.iter().any(|word| key.contains(word))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diff::{ChangeKind, diff};
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    fn path(text: &str) -> ConfigPath {
+        text.parse().unwrap()
+    }
+
+    fn redacted(secrets: &Secrets, at: &str, mut value: Value) -> Value {
+        secrets.redact_value(&path(at), &mut value);
+        value
+    }
+
+    #[test]
+    fn built_in_words_at_any_depth_and_case() {
+        let secrets = Secrets::new();
+        let words = [
+            "password",
+            "passwd",
+            "secret",
+            "token",
+            "api_key",
+            "apikey",
+            "private_key",
+            "credential",
+        ];
+        for word in words {
+            for key in [
+                word.to_owned(),
+                word.to_ascii_uppercase(),
+                format!("db_{word}_file"),
+                format!("my{}", capitalize(word)),
+            ] {
+                for at in [
+                    ConfigPath::root().key(key.as_str()),
+                    ConfigPath::root().key("a").key(key.as_str()),
+                    ConfigPath::root()
+                        .key("a")
+                        .index(3)
+                        .key("b")
+                        .key(key.as_str()),
+                    ConfigPath::root().key(key.as_str()).key("under").index(0),
+                ] {
+                    assert!(secrets.is_secret(&at), "{at}");
+                }
+            }
+        }
+    }
+
+    fn capitalize(word: &str) -> String {
+        let mut chars = word.chars();
+        chars
+            .next()
+            .map(|c| c.to_ascii_uppercase().to_string() + chars.as_str())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn which_paths_are_secret() {
+        let secrets = Secrets::new();
+        let cases = [
+            ("DB_PASSWORD", true),
+            ("auth.accessToken", true),
+            ("cloud.credentials.id", true),
+            ("providers.openai.apiKey", true),
+            ("tls.private_key", true),
+            (r#"labels."x.secret/name""#, true),
+            ("limits.max_tokens", true), // over-redaction is the safe side
+            ("routes[2].path", false),
+            ("db.host", false),
+            ("db.pass", false),
+            ("keys[0]", false),
+            ("", false),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(secrets.is_secret(&path(text)), expected, "{text}");
+        }
+    }
+
+    #[test]
+    fn user_patterns_cover_paths_and_their_subtrees() {
+        let secrets = Secrets::new()
+            .pattern("providers.*.key".parse().unwrap())
+            .pattern("**.dsn".parse().unwrap())
+            .pattern("vault.**".parse().unwrap());
+        let cases = [
+            ("providers.openai.key", true),
+            ("providers.openai.key.v2", true),
+            ("providers[0].key", true),
+            ("providers.openai.model", false),
+            ("providers.a.b.key", false),
+            ("dsn", true),
+            ("db.replica[1].dsn", true),
+            ("db.dsn_timeout", false),
+            ("vault", true),
+            ("vault.addr", true),
+            ("vaults", false),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(secrets.is_secret(&path(text)), expected, "{text}");
+        }
+    }
+
+    #[test]
+    fn redact_value_hides_secret_subtrees_only() {
+        let secrets = Secrets::new().pattern("db.*.user".parse().unwrap());
+        let cases = [
+            (
+                "a secret table is redacted whole",
+                "credentials",
+                json!({"id": "x", "key": "y"}),
+                json!("***"),
+            ),
+            (
+                "a secret array is redacted whole",
+                "tokens",
+                json!(["a", "b"]),
+                json!("***"),
+            ),
+            ("a secret scalar", "db.password", json!(42), json!("***")),
+            ("even null", "db.password", json!(null), json!("***")),
+            (
+                "a plain table keeps its plain children",
+                "db",
+                json!({"host": "h", "password": "p", "primary": {"user": "u", "port": 1}}),
+                json!({"host": "h", "password": "***", "primary": {"user": "***", "port": 1}}),
+            ),
+            (
+                "secrets inside array items",
+                "routes",
+                json!([{"path": "/a", "auth": {"Token": "t"}}, "x"]),
+                json!([{"path": "/a", "auth": {"Token": "***"}}, "x"]),
+            ),
+            (
+                "the root",
+                "",
+                json!({"api": {"apikey": "k", "url": "u"}, "n": 1}),
+                json!({"api": {"apikey": "***", "url": "u"}, "n": 1}),
+            ),
+            ("a plain scalar", "db.host", json!("h"), json!("h")),
+        ];
+        for (name, at, value, expected) in cases {
+            assert_eq!(redacted(&secrets, at, value), expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn redact_changes_keeps_paths_and_shape() {
+        let secrets = Secrets::new();
+        let mut changes = diff(
+            &json!({"db": {"host": "a", "password": "old"}, "api_token": "t1"}),
+            &json!({"db": "postgres://u:pw@h", "cache": {"host": "c", "secret": "s"}}),
+        );
+        secrets.redact(&mut changes);
+        let lines: Vec<String> = changes.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            lines,
+            [
+                r#"~ db: {"host":"a","password":"***"} -> "postgres://u:pw@h""#,
+                r#"- api_token: "***""#,
+                r#"+ cache: {"host":"c","secret":"***"}"#,
+            ]
+        );
+        assert_eq!(changes[1].kind, ChangeKind::Removed);
+        assert!(changes[1].new.is_none(), "redaction adds no side");
+    }
+
+    fn value() -> impl Strategy<Value = Value> {
+        let keys =
+            prop::sample::select(vec!["host", "Password", "x", "apiKey", "list", "my-token"]);
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            (-3i64..4).prop_map(Value::from),
+            prop::sample::select(vec!["", "p", "***"]).prop_map(Value::from),
+        ];
+        leaf.prop_recursive(3, 24, 4, move |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::vec((keys.clone(), inner), 0..4).prop_map(|entries| {
+                    Value::Object(
+                        entries
+                            .into_iter()
+                            .map(|(k, v)| (k.to_owned(), v))
+                            .collect(),
+                    )
+                }),
+            ]
+        })
+    }
+
+    /// Checks that every value at a secret path under `at` is the redaction marker.
+    fn assert_no_secret_left(
+        secrets: &Secrets,
+        at: &mut ConfigPath,
+        value: &Value,
+    ) -> Result<(), TestCaseError> {
+        if secrets.is_secret(at) {
+            prop_assert_eq!(value, &json!(REDACTED), "{}", at);
+            return Ok(());
+        }
+        match value {
+            Value::Object(map) => {
+                for (key, child) in map {
+                    at.push(Segment::Key(key.clone()));
+                    assert_no_secret_left(secrets, at, child)?;
+                    at.pop();
+                }
+            }
+            Value::Array(items) => {
+                for (index, child) in items.iter().enumerate() {
+                    at.push(Segment::Index(index));
+                    assert_no_secret_left(secrets, at, child)?;
+                    at.pop();
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #[test]
+        fn redaction_leaves_no_secret(mut v in value(), under_list in any::<bool>()) {
+            let secrets = Secrets::new().pattern("list[*].x".parse().unwrap());
+            let at = if under_list { path("list[0]") } else { ConfigPath::root() };
+            secrets.redact_value(&at, &mut v);
+            assert_no_secret_left(&secrets, &mut at.clone(), &v)?;
+        }
+    }
+}

@@ -1,0 +1,244 @@
+//! Snapshots and the lock-free reader side.
+//!
+//! A [`Snapshot`] is one immutable, validated, versioned config. The [`Handle`] is what the
+//! service's code holds: `load()` is a pointer read with no lock (arc-swap), so a reload
+//! never makes a reader wait, and one `load()` gives one consistent config for a whole
+//! request or job.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::ops::Deref;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use arc_swap::ArcSwap;
+
+use crate::source::Origin;
+
+/// One validated config with its version, the time it became active and where it came from.
+///
+/// Derefs to the config, so `snapshot.limits.rpm` works.
+#[derive(Debug)]
+pub struct Snapshot<T> {
+    config: T,
+    version: u64,
+    loaded_at: SystemTime,
+    origins: Vec<(Origin, u64)>,
+}
+
+impl<T> Snapshot<T> {
+    pub(crate) fn new(config: T, version: u64, origins: Vec<(Origin, u64)>) -> Self {
+        Self {
+            config,
+            version,
+            loaded_at: SystemTime::now(),
+            origins,
+        }
+    }
+
+    /// The config.
+    pub fn config(&self) -> &T {
+        &self.config
+    }
+
+    /// The version: 1 for the first load, one more for each applied reload. Never goes back.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// When this snapshot became active.
+    pub fn loaded_at(&self) -> SystemTime {
+        self.loaded_at
+    }
+
+    /// The documents this config was built from, with their revisions (content hashes).
+    /// Empty for a config set by [`Reloader::apply`](crate::Reloader::apply).
+    pub fn origins(&self) -> &[(Origin, u64)] {
+        &self.origins
+    }
+}
+
+impl<T> Deref for Snapshot<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.config
+    }
+}
+
+/// The reader side: cheap to clone, `Send + Sync`, and never blocks.
+///
+/// ```
+/// # use hotconf::{Reloader, Validate, source::{Defaults, Format}};
+/// # #[derive(serde::Deserialize, serde::Serialize)]
+/// # struct Config { rpm: u32 }
+/// # impl Validate for Config {}
+/// # let reloader = Reloader::<Config>::builder()
+/// #     .source(Defaults::text(Format::Toml, "rpm = 60"))
+/// #     .build()
+/// #     .unwrap();
+/// let handle = reloader.handle();
+/// // One load per unit of work: the whole request sees one version.
+/// let config = handle.load();
+/// assert_eq!(config.rpm, 60);
+/// assert_eq!(config.version(), 1);
+/// ```
+pub struct Handle<T> {
+    current: Arc<ArcSwap<Snapshot<T>>>,
+}
+
+impl<T> Handle<T> {
+    pub(crate) fn new(current: Arc<ArcSwap<Snapshot<T>>>) -> Self {
+        Self { current }
+    }
+
+    /// The current snapshot: a lock-free read.
+    ///
+    /// The guard is meant for one unit of work; to keep a snapshot for long (across an
+    /// `.await` in a long task, or stored in a struct), use [`Handle::load_full`] or
+    /// [`Guard::into_arc`].
+    pub fn load(&self) -> Guard<T> {
+        Guard(self.current.load())
+    }
+
+    /// The current snapshot as an owned `Arc`.
+    pub fn load_full(&self) -> Arc<Snapshot<T>> {
+        self.current.load_full()
+    }
+
+    /// A view of one part of the config, so that a component sees only what it needs.
+    ///
+    /// ```
+    /// # use hotconf::{Reloader, Validate, source::{Defaults, Format}};
+    /// # #[derive(serde::Deserialize, serde::Serialize)]
+    /// # struct Limits { rpm: u32 }
+    /// # #[derive(serde::Deserialize, serde::Serialize)]
+    /// # struct Config { limits: Limits }
+    /// # impl Validate for Config {}
+    /// # let reloader = Reloader::<Config>::builder()
+    /// #     .source(Defaults::text(Format::Toml, "[limits]\nrpm = 60"))
+    /// #     .build()
+    /// #     .unwrap();
+    /// let limits = reloader.handle().map(|config: &Config| &config.limits);
+    /// assert_eq!(limits.load().rpm, 60);
+    /// ```
+    pub fn map<U: ?Sized, F>(&self, project: F) -> Projection<T, U, F>
+    where
+        F: Fn(&T) -> &U,
+    {
+        Projection {
+            handle: self.clone(),
+            project: Arc::new(project),
+            part: PhantomData,
+        }
+    }
+}
+
+impl<T> Clone for Handle<T> {
+    fn clone(&self) -> Self {
+        Self {
+            current: Arc::clone(&self.current),
+        }
+    }
+}
+
+impl<T> fmt::Debug for Handle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Handle")
+            .field("version", &self.current.load().version)
+            .finish()
+    }
+}
+
+/// A loaded snapshot; derefs to [`Snapshot`] and through it to the config.
+pub struct Guard<T>(arc_swap::Guard<Arc<Snapshot<T>>>);
+
+impl<T> Guard<T> {
+    /// The snapshot as an owned `Arc`, to keep beyond one unit of work.
+    pub fn into_arc(self) -> Arc<Snapshot<T>> {
+        arc_swap::Guard::into_inner(self.0)
+    }
+}
+
+impl<T> Deref for Guard<T> {
+    type Target = Snapshot<T>;
+
+    fn deref(&self) -> &Snapshot<T> {
+        &self.0
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for Guard<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
+/// A [`Handle`] narrowed to one part of the config by [`Handle::map`].
+pub struct Projection<T, U: ?Sized, F> {
+    handle: Handle<T>,
+    project: Arc<F>,
+    part: PhantomData<fn() -> *const U>,
+}
+
+impl<T, U: ?Sized, F: Fn(&T) -> &U> Projection<T, U, F> {
+    /// The part, from the current snapshot: a lock-free read.
+    pub fn load(&self) -> Projected<T, U, F> {
+        Projected {
+            guard: self.handle.load(),
+            project: Arc::clone(&self.project),
+            part: PhantomData,
+        }
+    }
+}
+
+impl<T, U: ?Sized, F> Clone for Projection<T, U, F> {
+    fn clone(&self) -> Self {
+        Self {
+            handle: self.handle.clone(),
+            project: Arc::clone(&self.project),
+            part: PhantomData,
+        }
+    }
+}
+
+impl<T, U: ?Sized, F> fmt::Debug for Projection<T, U, F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Projection")
+            .field("handle", &self.handle)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One part of a loaded snapshot; derefs to the part.
+pub struct Projected<T, U: ?Sized, F> {
+    guard: Guard<T>,
+    project: Arc<F>,
+    part: PhantomData<fn() -> *const U>,
+}
+
+impl<T, U: ?Sized, F> Projected<T, U, F> {
+    /// The version of the snapshot the part comes from.
+    pub fn version(&self) -> u64 {
+        self.guard.version
+    }
+}
+
+impl<T, U: ?Sized, F> Deref for Projected<T, U, F>
+where
+    F: Fn(&T) -> &U,
+{
+    type Target = U;
+
+    fn deref(&self) -> &U {
+        (self.project)(&self.guard.config)
+    }
+}
+
+impl<T, U: ?Sized, F> fmt::Debug for Projected<T, U, F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Projected")
+            .field("version", &self.guard.version)
+            .finish_non_exhaustive()
+    }
+}
