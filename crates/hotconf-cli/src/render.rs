@@ -1,0 +1,96 @@
+//! Human output: problems rendered like compiler diagnostics, with the offending line.
+
+use annotate_snippets::{AnnotationKind, Group, Level, Renderer, Snippet};
+use hotconf::{Problem, Severity};
+
+/// A problem as a compiler-style diagnostic. When the file can be read again, the line is
+/// shown with a caret under the column; otherwise the plain `file:line:col: message`.
+pub(crate) fn problem(problem: &Problem) -> String {
+    let title = match &problem.path {
+        Some(path) if !path.is_root() => format!("{path}: {}", problem.message),
+        _ => problem.message.clone(),
+    };
+    let level = match problem.severity {
+        Severity::Error => Level::ERROR,
+        Severity::Warning => Level::WARNING,
+    };
+    let renderer = if std::env::var_os("NO_COLOR").is_none() && is_terminal() {
+        Renderer::styled()
+    } else {
+        Renderer::plain()
+    };
+    let located = match (&problem.file, problem.line, problem.column) {
+        (Some(file), Some(line), Some(column)) if line > 0 => {
+            source_line(file, line).map(|text| (file, line, column, text))
+        }
+        _ => None,
+    };
+    let report = match located {
+        Some((file, line, column, text)) => {
+            let span = highlight(&text, column);
+            let group = level.primary_title(&title).element(
+                Snippet::source(&text)
+                    .line_start(line as usize)
+                    .path(file.as_str())
+                    .annotation(AnnotationKind::Primary.span(span)),
+            );
+            renderer.render(&[group])
+        }
+        None => {
+            let mut header = String::new();
+            if let Some(file) = &problem.file {
+                header.push_str(file);
+                if let (Some(line), Some(column)) = (problem.line, problem.column) {
+                    header.push_str(&format!(":{line}:{column}"));
+                }
+                header.push_str(": ");
+            }
+            let group = Group::with_title(level.primary_title(format!("{header}{title}")));
+            renderer.render(&[group])
+        }
+    };
+    format!("{report}\n\n")
+}
+
+fn is_terminal() -> bool {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal()
+}
+
+/// Line `line` (1-based) of a file that can be read as text.
+fn source_line(file: &str, line: u32) -> Option<String> {
+    let text = std::fs::read(file).ok()?;
+    let text = String::from_utf8_lossy(&text);
+    text.lines().nth(line as usize - 1).map(str::to_owned)
+}
+
+/// The byte range to underline: from the column (in characters) to the end of the token.
+fn highlight(text: &str, column: u32) -> std::ops::Range<usize> {
+    let start = text
+        .char_indices()
+        .nth(column.saturating_sub(1) as usize)
+        .map_or(text.len(), |(i, _)| i);
+    let token = &text[start..];
+    let len = match token.chars().next() {
+        Some(quote @ ('"' | '\'')) => token[1..].find(quote).map_or(token.len(), |end| end + 2),
+        Some(_) => token
+            .find(|c: char| c.is_whitespace() || c == ',' || c == '}' || c == ']')
+            .unwrap_or(token.len())
+            .max(1),
+        None => 0,
+    };
+    start..start + len
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn highlight_covers_the_token_at_the_column() {
+        assert_eq!(highlight("rpm = \"fast\"", 7), 6..12);
+        assert_eq!(highlight("rpm = 120 # x", 7), 6..9);
+        assert_eq!(highlight("a: [1, 2]", 5), 4..5);
+        assert_eq!(highlight("", 1), 0..0);
+    }
+}

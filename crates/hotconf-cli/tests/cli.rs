@@ -1,0 +1,331 @@
+//! The real `hotconf` binary on real files: outputs, JSON shapes and exit codes of `check`
+//! and `diff`, and every kind of bad input.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use assert_cmd::Command;
+use serde_json::{Value, json};
+
+fn hotconf(args: &[&str]) -> Output {
+    Command::cargo_bin("hotconf")
+        .unwrap()
+        .args(args)
+        .env("NO_COLOR", "1")
+        .timeout(Duration::from_secs(60))
+        .output()
+        .unwrap()
+}
+
+fn run_json(args: &[&str]) -> (i32, Value) {
+    let output = hotconf(args);
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {stdout:?}, stderr {:?}", output.stderr));
+    (output.status.code().unwrap(), value)
+}
+
+fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
+}
+
+fn path_str(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+#[test]
+fn check_accepts_the_bundled_example() {
+    let dir = examples().join("config");
+    let output = hotconf(&["check", path_str(&dir)]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    assert!(stdout.starts_with("ok: 3 files valid ("), "{stdout}");
+
+    let (code, report) = run_json(&["check", "--json", path_str(&dir)]);
+    assert_eq!(code, 0);
+    assert_eq!(report["valid"], json!(true));
+    assert_eq!(report["errors"], json!([]));
+    assert_eq!(report["warnings"], json!([]));
+    let files: Vec<&str> = report["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .collect();
+    assert_eq!(files.len(), 3);
+    assert!(files[0].ends_with("10-server.toml") && files[2].ends_with("30-overrides.json"));
+}
+
+#[test]
+fn check_reports_a_syntax_error_with_its_location() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("app.toml");
+    fs::write(&file, "[limits]\nrpm = 60\nburst = = 5\n").unwrap();
+
+    let (code, report) = run_json(&["check", "--json", path_str(&file)]);
+    assert_eq!(code, 1);
+    assert_eq!(report["valid"], json!(false));
+    let error = &report["errors"][0];
+    assert_eq!(error["file"], json!(path_str(&file)));
+    assert_eq!(error["line"], json!(3));
+    assert!(error["column"].as_u64().unwrap() >= 7, "{error}");
+
+    let output = hotconf(&["check", path_str(&file)]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    // A compiler-style snippet: the path, then the offending line.
+    assert!(stderr.contains(&format!("{}:3:", file.display())), "{stderr}");
+    assert!(stderr.contains("3 | burst = = 5"), "{stderr}");
+    assert!(stderr.contains("invalid: 1 error"), "{stderr}");
+}
+
+#[test]
+fn check_layers_several_paths_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("base.toml");
+    let local = dir.path().join("local.yaml");
+    fs::write(&base, "[limits]\nrpm = 60\n").unwrap();
+    fs::write(&local, "limits:\n  rpm: 0\n").unwrap();
+    let schema = dir.path().join("schema.json");
+    fs::write(
+        &schema,
+        r#"{"properties": {"limits": {"properties": {"rpm": {"type": "integer", "minimum": 1}}}}}"#,
+    )
+    .unwrap();
+
+    let (code, _) = run_json(&["check", "--json", "--schema", path_str(&schema), path_str(&base)]);
+    assert_eq!(code, 0);
+    // The YAML layer sets rpm = 0: the schema error points at the YAML file, line 2.
+    let (code, report) = run_json(&[
+        "check",
+        "--json",
+        "--schema",
+        path_str(&schema),
+        path_str(&base),
+        path_str(&local),
+    ]);
+    assert_eq!(code, 1);
+    let error = &report["errors"][0];
+    assert_eq!(error["file"], json!(path_str(&local)));
+    assert_eq!((error["line"].clone(), error["column"].clone()), (json!(2), json!(8)));
+    assert_eq!(error["path"], json!("limits.rpm"));
+    assert!(error["message"].as_str().unwrap().contains("minimum"), "{error}");
+}
+
+#[test]
+fn check_validates_the_example_against_its_schema() {
+    let output = hotconf(&[
+        "check",
+        "--schema",
+        path_str(&examples().join("schema.json")),
+        path_str(&examples().join("config")),
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+}
+
+/// One bad input: the file's bytes, the expected exit code and a fragment of the message.
+struct BadInput {
+    name: &'static str,
+    bytes: Vec<u8>,
+    code: i32,
+    message: &'static str,
+}
+
+fn billion_laughs() -> Vec<u8> {
+    let mut yaml = String::from("a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n");
+    for (prev, name) in ["a", "b", "c", "d", "e", "f", "g", "h"]
+        .iter()
+        .zip(["b", "c", "d", "e", "f", "g", "h", "i"])
+    {
+        let refs = vec![format!("*{prev}"); 9].join(",");
+        yaml.push_str(&format!("{name}: &{name} [{refs}]\n"));
+    }
+    yaml.into_bytes()
+}
+
+#[test]
+fn check_rejects_every_kind_of_bad_input_with_one_clear_error() {
+    let cases = vec![
+        BadInput { name: "empty.toml", bytes: vec![], code: 1, message: "empty document" },
+        BadInput { name: "comments.yaml", bytes: b"# nothing here\n".to_vec(), code: 1, message: "empty document" },
+        BadInput { name: "garbage.toml", bytes: vec![0, 159, 146, 150, 0, 1, 2, 255], code: 1, message: "binary content" },
+        BadInput { name: "latin1.toml", bytes: b"name = \"caf\xe9\"\n".to_vec(), code: 1, message: "not valid UTF-8" },
+        BadInput { name: "list.json", bytes: b"[1, 2, 3]".to_vec(), code: 1, message: "top level must be a table" },
+        BadInput { name: "scalar.yaml", bytes: b"just text\n".to_vec(), code: 1, message: "top level must be a table" },
+        BadInput { name: "dup.json", bytes: b"{\"a\": 1, \"a\": 2}".to_vec(), code: 1, message: "duplicate" },
+        BadInput { name: "dup.yaml", bytes: b"a: 1\na: 2\n".to_vec(), code: 1, message: "duplicate" },
+        BadInput { name: "dup.toml", bytes: b"a = 1\na = 2\n".to_vec(), code: 1, message: "duplicate" },
+        BadInput { name: "laughs.yaml", bytes: billion_laughs(), code: 1, message: "" },
+        BadInput {
+            name: "deep.json",
+            bytes: format!("{{\"a\": {}{}}}", "[".repeat(10_000), "]".repeat(10_000)).into_bytes(),
+            code: 1,
+            message: "",
+        },
+        BadInput {
+            name: "deep.toml",
+            bytes: format!("a = {}{}\n", "[".repeat(10_000), "]".repeat(10_000)).into_bytes(),
+            code: 1,
+            message: "",
+        },
+        BadInput {
+            name: "deep.yaml",
+            bytes: format!("a: {}{}\n", "[".repeat(10_000), "]".repeat(10_000)).into_bytes(),
+            code: 1,
+            message: "",
+        },
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    for case in cases {
+        let file = dir.path().join(case.name);
+        fs::write(&file, &case.bytes).unwrap();
+        let started = Instant::now();
+        let (code, report) = run_json(&["check", "--json", path_str(&file)]);
+        assert_eq!(code, case.code, "{}: {report}", case.name);
+        let errors = report["errors"].as_array().unwrap();
+        assert_eq!(errors.len(), 1, "{}: {report}", case.name);
+        assert_eq!(errors[0]["file"], json!(path_str(&file)), "{}", case.name);
+        let message = errors[0]["message"].as_str().unwrap();
+        assert!(message.contains(case.message), "{}: {message}", case.name);
+        // Not a timing target: a generous bound that only a hang or an explosion would break.
+        assert!(started.elapsed() < Duration::from_secs(30), "{} took {:?}", case.name, started.elapsed());
+    }
+}
+
+#[test]
+fn check_rejects_a_100_mb_file_without_reading_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("huge.yaml");
+    // A sparse file: 100 MB long, no disk used.
+    fs::File::create(&file).unwrap().set_len(100 << 20).unwrap();
+    let (code, report) = run_json(&["check", "--json", path_str(&file)]);
+    assert_eq!(code, 1, "{report}");
+    let message = report["errors"][0]["message"].as_str().unwrap();
+    assert!(message.contains("over the limit"), "{message}");
+}
+
+#[test]
+fn check_reports_io_trouble_with_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.toml");
+    let (code, report) = run_json(&["check", "--json", path_str(&missing)]);
+    assert_eq!(code, 2);
+    assert!(report["errors"][0]["message"].as_str().unwrap().contains("no such file"));
+
+    let unknown = dir.path().join("app.conf");
+    fs::write(&unknown, "a = 1").unwrap();
+    let (code, report) = run_json(&["check", "--json", path_str(&unknown)]);
+    assert_eq!(code, 2);
+    assert!(report["errors"][0]["message"].as_str().unwrap().contains("unknown config format"));
+
+    let empty_dir = dir.path().join("conf.d");
+    fs::create_dir(&empty_dir).unwrap();
+    let (code, report) = run_json(&["check", "--json", path_str(&empty_dir)]);
+    assert_eq!(code, 2, "{report}");
+    assert!(report["errors"][0]["message"].as_str().unwrap().contains("no config files"));
+
+    let output = hotconf(&["check"]);
+    assert_eq!(output.status.code(), Some(2), "usage error");
+}
+
+#[test]
+fn check_reports_an_unreadable_file() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("secret.toml");
+    fs::write(&file, "a = 1\n").unwrap();
+    fs::set_permissions(&file, fs::Permissions::from_mode(0o000)).unwrap();
+    if fs::read(&file).is_ok() {
+        // Running as root: permissions do not stop reads, so there is nothing to observe.
+        eprintln!("skipped: this user can read a mode-000 file");
+        return;
+    }
+    let (code, report) = run_json(&["check", "--json", path_str(&file)]);
+    assert_eq!(code, 2);
+    assert!(report["errors"][0]["message"].as_str().unwrap().contains("permission denied"));
+}
+
+#[test]
+fn diff_prints_changes_by_path_with_secrets_redacted() {
+    let old = examples().join("config");
+    let new = examples().join("config-next");
+    let output = hotconf(&["diff", path_str(&old), path_str(&new)]);
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(
+        stdout,
+        "~ limits.rpm: 600 -> 1200\n\
+         ~ database.password: \"***\" -> \"***\"\n\
+         + routes[2]: {\"path\":\"/api/reports\",\"upstream\":\"billing\"}\n\
+         ~ labels.tier: \"edge\" -> \"core\"\n"
+    );
+    assert!(!stdout.contains("rotated"), "a secret leaked: {stdout}");
+
+    let (code, report) = run_json(&["diff", "--json", path_str(&old), path_str(&new)]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        report["changes"][0],
+        json!({"path": "limits.rpm", "kind": "modified", "old": 600, "new": 1200})
+    );
+    assert_eq!(
+        report["changes"][2],
+        json!({"path": "routes[2]", "kind": "added", "new": {"path": "/api/reports", "upstream": "billing"}})
+    );
+}
+
+#[test]
+fn diff_of_identical_configs_is_empty() {
+    let dir = examples().join("config");
+    let output = hotconf(&["diff", path_str(&dir), path_str(&dir)]);
+    assert_eq!(output.status.code(), Some(0));
+    assert!(output.stdout.is_empty());
+    let (code, report) = run_json(&["diff", "--json", path_str(&dir), path_str(&dir)]);
+    assert_eq!((code, report), (0, json!({"changes": []})));
+}
+
+#[test]
+fn diff_follows_the_contract_for_paths_arrays_and_types() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = dir.path().join("old.json");
+    let new = dir.path().join("new.yaml");
+    fs::write(
+        &old,
+        r#"{"labels": {"app.kubernetes.io/name": "a"}, "ports": [80, 443, 8080], "ratio": 1, "db": {"dsn": "x"}}"#,
+    )
+    .unwrap();
+    fs::write(
+        &new,
+        "labels:\n  app.kubernetes.io/name: b\nports: [80, 8443]\nratio: 1.0\ndb:\n  dsn: y\n",
+    )
+    .unwrap();
+    let (code, report) = run_json(&["diff", "--json", "--secret", "db.dsn", path_str(&old), path_str(&new)]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        report["changes"],
+        json!([
+            {"path": "labels.\"app.kubernetes.io/name\"", "kind": "modified", "old": "a", "new": "b"},
+            {"path": "ports[1]", "kind": "modified", "old": 443, "new": 8443},
+            {"path": "ports[2]", "kind": "removed", "old": 8080},
+            {"path": "ratio", "kind": "modified", "old": 1, "new": 1.0},
+            {"path": "db.dsn", "kind": "modified", "old": "***", "new": "***"},
+        ])
+    );
+}
+
+#[test]
+fn diff_with_an_invalid_side_is_trouble() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.toml");
+    let bad = dir.path().join("bad.toml");
+    fs::write(&good, "a = 1\n").unwrap();
+    fs::write(&bad, "a = \n").unwrap();
+    let output = hotconf(&["diff", path_str(&good), path_str(&bad)]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("bad.toml:1:"), "{stderr}");
+    let missing = dir.path().join("missing.toml");
+    let output = hotconf(&["diff", path_str(&good), path_str(&missing)]);
+    assert_eq!(output.status.code(), Some(2));
+}
