@@ -144,7 +144,12 @@ fn check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
             write!(err, "{}", render::problem(problem))?;
         }
         if valid {
-            writeln!(out, "ok: {} valid ({})", plural(files.len(), "file"), files.join(", "))?;
+            writeln!(
+                out,
+                "ok: {} valid ({})",
+                plural(files.len(), "file"),
+                files.join(", ")
+            )?;
         } else {
             let count = problems.errors().count();
             writeln!(err, "invalid: {}", plural(count, "error"))?;

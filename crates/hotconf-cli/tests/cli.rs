@@ -1,6 +1,8 @@
 //! The real `hotconf` binary on real files: outputs, JSON shapes and exit codes of `check`
 //! and `diff`, and every kind of bad input.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -76,7 +78,10 @@ fn check_reports_a_syntax_error_with_its_location() {
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
     // A compiler-style snippet: the path, then the offending line.
-    assert!(stderr.contains(&format!("{}:3:", file.display())), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{}:3:", file.display())),
+        "{stderr}"
+    );
     assert!(stderr.contains("3 | burst = = 5"), "{stderr}");
     assert!(stderr.contains("invalid: 1 error"), "{stderr}");
 }
@@ -95,7 +100,13 @@ fn check_layers_several_paths_in_order() {
     )
     .unwrap();
 
-    let (code, _) = run_json(&["check", "--json", "--schema", path_str(&schema), path_str(&base)]);
+    let (code, _) = run_json(&[
+        "check",
+        "--json",
+        "--schema",
+        path_str(&schema),
+        path_str(&base),
+    ]);
     assert_eq!(code, 0);
     // The YAML layer sets rpm = 0: the schema error points at the YAML file, line 2.
     let (code, report) = run_json(&[
@@ -109,9 +120,15 @@ fn check_layers_several_paths_in_order() {
     assert_eq!(code, 1);
     let error = &report["errors"][0];
     assert_eq!(error["file"], json!(path_str(&local)));
-    assert_eq!((error["line"].clone(), error["column"].clone()), (json!(2), json!(8)));
+    assert_eq!(
+        (error["line"].clone(), error["column"].clone()),
+        (json!(2), json!(8))
+    );
     assert_eq!(error["path"], json!("limits.rpm"));
-    assert!(error["message"].as_str().unwrap().contains("minimum"), "{error}");
+    assert!(
+        error["message"].as_str().unwrap().contains("minimum"),
+        "{error}"
+    );
 }
 
 #[test]
@@ -122,7 +139,12 @@ fn check_validates_the_example_against_its_schema() {
         path_str(&examples().join("schema.json")),
         path_str(&examples().join("config")),
     ]);
-    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 /// One bad input: the file's bytes, the expected exit code and a fragment of the message.
@@ -134,7 +156,9 @@ struct BadInput {
 }
 
 fn billion_laughs() -> Vec<u8> {
-    let mut yaml = String::from("a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n");
+    let mut yaml = String::from(
+        "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n",
+    );
     for (prev, name) in ["a", "b", "c", "d", "e", "f", "g", "h"]
         .iter()
         .zip(["b", "c", "d", "e", "f", "g", "h", "i"])
@@ -148,16 +172,66 @@ fn billion_laughs() -> Vec<u8> {
 #[test]
 fn check_rejects_every_kind_of_bad_input_with_one_clear_error() {
     let cases = vec![
-        BadInput { name: "empty.toml", bytes: vec![], code: 1, message: "empty document" },
-        BadInput { name: "comments.yaml", bytes: b"# nothing here\n".to_vec(), code: 1, message: "empty document" },
-        BadInput { name: "garbage.toml", bytes: vec![0, 159, 146, 150, 0, 1, 2, 255], code: 1, message: "binary content" },
-        BadInput { name: "latin1.toml", bytes: b"name = \"caf\xe9\"\n".to_vec(), code: 1, message: "not valid UTF-8" },
-        BadInput { name: "list.json", bytes: b"[1, 2, 3]".to_vec(), code: 1, message: "top level must be a table" },
-        BadInput { name: "scalar.yaml", bytes: b"just text\n".to_vec(), code: 1, message: "top level must be a table" },
-        BadInput { name: "dup.json", bytes: b"{\"a\": 1, \"a\": 2}".to_vec(), code: 1, message: "duplicate" },
-        BadInput { name: "dup.yaml", bytes: b"a: 1\na: 2\n".to_vec(), code: 1, message: "duplicate" },
-        BadInput { name: "dup.toml", bytes: b"a = 1\na = 2\n".to_vec(), code: 1, message: "duplicate" },
-        BadInput { name: "laughs.yaml", bytes: billion_laughs(), code: 1, message: "" },
+        BadInput {
+            name: "empty.toml",
+            bytes: vec![],
+            code: 1,
+            message: "empty document",
+        },
+        BadInput {
+            name: "comments.yaml",
+            bytes: b"# nothing here\n".to_vec(),
+            code: 1,
+            message: "empty document",
+        },
+        BadInput {
+            name: "garbage.toml",
+            bytes: vec![0, 159, 146, 150, 0, 1, 2, 255],
+            code: 1,
+            message: "binary content",
+        },
+        BadInput {
+            name: "latin1.toml",
+            bytes: b"name = \"caf\xe9\"\n".to_vec(),
+            code: 1,
+            message: "not valid UTF-8",
+        },
+        BadInput {
+            name: "list.json",
+            bytes: b"[1, 2, 3]".to_vec(),
+            code: 1,
+            message: "top level must be a table",
+        },
+        BadInput {
+            name: "scalar.yaml",
+            bytes: b"just text\n".to_vec(),
+            code: 1,
+            message: "top level must be a table",
+        },
+        BadInput {
+            name: "dup.json",
+            bytes: b"{\"a\": 1, \"a\": 2}".to_vec(),
+            code: 1,
+            message: "duplicate",
+        },
+        BadInput {
+            name: "dup.yaml",
+            bytes: b"a: 1\na: 2\n".to_vec(),
+            code: 1,
+            message: "duplicate",
+        },
+        BadInput {
+            name: "dup.toml",
+            bytes: b"a = 1\na = 2\n".to_vec(),
+            code: 1,
+            message: "duplicate",
+        },
+        BadInput {
+            name: "laughs.yaml",
+            bytes: billion_laughs(),
+            code: 1,
+            message: "",
+        },
         BadInput {
             name: "deep.json",
             bytes: format!("{{\"a\": {}{}}}", "[".repeat(10_000), "]".repeat(10_000)).into_bytes(),
@@ -190,7 +264,12 @@ fn check_rejects_every_kind_of_bad_input_with_one_clear_error() {
         let message = errors[0]["message"].as_str().unwrap();
         assert!(message.contains(case.message), "{}: {message}", case.name);
         // Not a timing target: a generous bound that only a hang or an explosion would break.
-        assert!(started.elapsed() < Duration::from_secs(30), "{} took {:?}", case.name, started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{} took {:?}",
+            case.name,
+            started.elapsed()
+        );
     }
 }
 
@@ -212,19 +291,34 @@ fn check_reports_io_trouble_with_exit_2() {
     let missing = dir.path().join("missing.toml");
     let (code, report) = run_json(&["check", "--json", path_str(&missing)]);
     assert_eq!(code, 2);
-    assert!(report["errors"][0]["message"].as_str().unwrap().contains("no such file"));
+    assert!(
+        report["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no such file")
+    );
 
     let unknown = dir.path().join("app.conf");
     fs::write(&unknown, "a = 1").unwrap();
     let (code, report) = run_json(&["check", "--json", path_str(&unknown)]);
     assert_eq!(code, 2);
-    assert!(report["errors"][0]["message"].as_str().unwrap().contains("unknown config format"));
+    assert!(
+        report["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("unknown config format")
+    );
 
     let empty_dir = dir.path().join("conf.d");
     fs::create_dir(&empty_dir).unwrap();
     let (code, report) = run_json(&["check", "--json", path_str(&empty_dir)]);
     assert_eq!(code, 2, "{report}");
-    assert!(report["errors"][0]["message"].as_str().unwrap().contains("no config files"));
+    assert!(
+        report["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no config files")
+    );
 
     let output = hotconf(&["check"]);
     assert_eq!(output.status.code(), Some(2), "usage error");
@@ -244,7 +338,12 @@ fn check_reports_an_unreadable_file() {
     }
     let (code, report) = run_json(&["check", "--json", path_str(&file)]);
     assert_eq!(code, 2);
-    assert!(report["errors"][0]["message"].as_str().unwrap().contains("permission denied"));
+    assert!(
+        report["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("permission denied")
+    );
 }
 
 #[test]
@@ -300,7 +399,14 @@ fn diff_follows_the_contract_for_paths_arrays_and_types() {
         "labels:\n  app.kubernetes.io/name: b\nports: [80, 8443]\nratio: 1.0\ndb:\n  dsn: y\n",
     )
     .unwrap();
-    let (code, report) = run_json(&["diff", "--json", "--secret", "db.dsn", path_str(&old), path_str(&new)]);
+    let (code, report) = run_json(&[
+        "diff",
+        "--json",
+        "--secret",
+        "db.dsn",
+        path_str(&old),
+        path_str(&new),
+    ]);
     assert_eq!(code, 1);
     assert_eq!(
         report["changes"],

@@ -23,9 +23,9 @@ impl Layers {
     /// use hotconf::source::{Defaults, Format};
     /// use hotconf::{Layers, Limits};
     ///
-    /// #[derive(serde::Deserialize)]
+    /// #[derive(Debug, serde::Deserialize)]
     /// struct Limits2 { rpm: u32 }
-    /// #[derive(serde::Deserialize)]
+    /// #[derive(Debug, serde::Deserialize)]
     /// struct Config { limits: Limits2 }
     ///
     /// let layers = Layers::load(
@@ -150,8 +150,15 @@ mod tests {
         for (format, text, path, (line, column), message) in cases {
             let problem = problem_for(format, text);
             assert_eq!(problem.kind, ProblemKind::Type);
-            assert_eq!(problem.path.as_ref().map(ToString::to_string).as_deref(), Some(path));
-            assert_eq!((problem.line, problem.column), (Some(line), Some(column)), "{problem}");
+            assert_eq!(
+                problem.path.as_ref().map(ToString::to_string).as_deref(),
+                Some(path)
+            );
+            assert_eq!(
+                (problem.line, problem.column),
+                (Some(line), Some(column)),
+                "{problem}"
+            );
             assert!(problem.message.contains(message), "{problem}");
             assert_eq!(problem.file.as_deref(), Some("<defaults>"));
         }

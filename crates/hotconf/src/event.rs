@@ -97,7 +97,12 @@ pub struct Event {
 }
 
 impl Event {
-    pub(crate) fn new(outcome: Outcome, version: u64, trigger: Trigger, files: Vec<String>) -> Self {
+    pub(crate) fn new(
+        outcome: Outcome,
+        version: u64,
+        trigger: Trigger,
+        files: Vec<String>,
+    ) -> Self {
         Self {
             outcome,
             version,

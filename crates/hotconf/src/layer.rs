@@ -97,7 +97,10 @@ impl Layers {
 
     /// The origins of the documents, as printed in events (`files`).
     pub fn files(&self) -> Vec<String> {
-        self.documents.iter().map(|d| d.origin.to_string()).collect()
+        self.documents
+            .iter()
+            .map(|d| d.origin.to_string())
+            .collect()
     }
 
     /// Locates `problem` at `path`: the file, line and column of the value there, or of the
@@ -136,13 +139,20 @@ mod tests {
     #[test]
     fn later_layers_override_and_keep_their_provenance() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("10-base.toml"), "[limits]\nrpm = 60\nburst = 5\n")
-            .unwrap();
+        std::fs::write(
+            dir.path().join("10-base.toml"),
+            "[limits]\nrpm = 60\nburst = 5\n",
+        )
+        .unwrap();
         std::fs::write(dir.path().join("20-prod.yaml"), "limits:\n  burst: 50\n").unwrap();
         let sources: Vec<Box<dyn Source>> = vec![
             Box::new(Defaults::text(Format::Toml, "name = \"svc\"\n")),
             Box::new(Dir::new(dir.path())),
-            Box::new(Env::from_vars("APP", "__", [("APP__LIMITS__RPM".into(), "120".into())])),
+            Box::new(Env::from_vars(
+                "APP",
+                "__",
+                [("APP__LIMITS__RPM".into(), "120".into())],
+            )),
         ];
         let layers = Layers::load(&sources, &Limits::default()).unwrap();
         assert_eq!(

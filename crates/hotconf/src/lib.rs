@@ -82,7 +82,7 @@
 //!
 //! # Limits
 //!
-//! Each document is bounded by [`Limits`]: 16 MiB, 128 levels of nesting and a million
+//! Each document is bounded by [`Limits`]: 16 MiB, 128 levels of nesting and 100,000
 //! values after YAML alias expansion by default. A document over a limit is rejected with
 //! a clear error instead of exhausting memory or the stack.
 //!

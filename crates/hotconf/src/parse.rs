@@ -29,7 +29,7 @@ pub struct Limits {
     /// Deepest nesting of tables and arrays. Default: 128.
     pub max_depth: usize,
     /// Most values in one document after YAML alias expansion (the "billion laughs" guard).
-    /// Default: 1,000,000.
+    /// Default: 100,000.
     pub max_nodes: usize,
 }
 
@@ -38,7 +38,7 @@ impl Default for Limits {
         Self {
             max_bytes: 16 << 20,
             max_depth: 128,
-            max_nodes: 1_000_000,
+            max_nodes: 100_000,
         }
     }
 }
@@ -123,7 +123,10 @@ fn decode(bytes: &[u8]) -> Result<&str, Problem> {
         };
         Problem::error(
             ProblemKind::Syntax,
-            format!("{what} (invalid byte 0x{:02X} at byte {valid})", bytes[valid]),
+            format!(
+                "{what} (invalid byte 0x{:02X} at byte {valid})",
+                bytes[valid]
+            ),
         )
         .at_location(String::new(), line, column)
     })
@@ -178,22 +181,65 @@ mod tests {
 
     #[test]
     fn invalid_utf8_and_binary_are_located_syntax_errors() {
-        let problem = parse(&doc(Format::Toml, b"a = 1\nb = \"\xff\"\n"), 0, &Limits::default())
-            .unwrap_err();
+        let problem = parse(
+            &doc(Format::Toml, b"a = 1\nb = \"\xff\"\n"),
+            0,
+            &Limits::default(),
+        )
+        .unwrap_err();
         assert_eq!(problem.kind, ProblemKind::Syntax);
         assert_eq!((problem.line, problem.column), (Some(2), Some(6)));
         assert!(problem.message.contains("not valid UTF-8"), "{problem}");
 
-        let problem =
-            parse(&doc(Format::Yaml, b"\x00\x01\x02\xfe\xff"), 0, &Limits::default()).unwrap_err();
+        let problem = parse(
+            &doc(Format::Yaml, b"\x00\x01\x02\xfe\xff"),
+            0,
+            &Limits::default(),
+        )
+        .unwrap_err();
         assert!(problem.message.contains("binary content"), "{problem}");
     }
 
     #[test]
     fn byte_order_mark_is_accepted() {
-        let node = parse(&doc(Format::Json, b"\xEF\xBB\xBF{\"a\": 1}"), 0, &Limits::default())
-            .unwrap();
+        let node = parse(
+            &doc(Format::Json, b"\xEF\xBB\xBF{\"a\": 1}"),
+            0,
+            &Limits::default(),
+        )
+        .unwrap();
         assert_eq!(node.to_json(), serde_json::json!({"a": 1}));
+    }
+
+    #[test]
+    fn every_format_gives_the_same_tree_and_located_problems() {
+        let expected = serde_json::json!({"server": {"port": 8080, "hosts": ["a", "b"]}});
+        for (format, text, bad) in [
+            (
+                Format::Toml,
+                "[server]\nport = 8080\nhosts = [\"a\", \"b\"]\n",
+                "[server]\nport = \n",
+            ),
+            (
+                Format::Yaml,
+                "server:\n  port: 8080\n  hosts: [a, b]\n",
+                "server:\n  port: [8080\n",
+            ),
+            (
+                Format::Json,
+                "{\"server\": {\n  \"port\": 8080, \"hosts\": [\"a\", \"b\"]}}",
+                "{\"server\": {\n  \"port\": }}",
+            ),
+        ] {
+            let node = parse(&doc(format, text.as_bytes()), 3, &Limits::default()).unwrap();
+            assert_eq!(node.to_json(), expected, "{format}");
+            let port = node.get(&"server.port".parse().unwrap()).unwrap();
+            assert_eq!((port.span.doc, port.span.line), (3, 2), "{format}");
+            let problem = parse(&doc(format, bad.as_bytes()), 0, &Limits::default()).unwrap_err();
+            assert_eq!(problem.kind, ProblemKind::Syntax, "{format}: {problem}");
+            assert_eq!(problem.file.as_deref(), Some("cfg"), "{format}");
+            assert_eq!(problem.line, Some(2), "{format}: {problem}");
+        }
     }
 
     #[test]
@@ -205,7 +251,10 @@ mod tests {
             (Format::Json, b"42"),
         ] {
             let problem = parse(&doc(format, text), 0, &Limits::default()).unwrap_err();
-            assert!(problem.message.contains("top level must be a table"), "{format}: {problem}");
+            assert!(
+                problem.message.contains("top level must be a table"),
+                "{format}: {problem}"
+            );
             assert_eq!(problem.file.as_deref(), Some("cfg"));
         }
     }

@@ -180,9 +180,7 @@ fn parse_steps(text: &str, wildcards: bool) -> Result<Vec<Step>, String> {
                 expect_key = false;
             }
             _ if expect_key => {
-                let len = text[i..]
-                    .find(['.', '['])
-                    .unwrap_or(text.len() - i);
+                let len = text[i..].find(['.', '[']).unwrap_or(text.len() - i);
                 let word = &text[i..i + len];
                 let step = match word {
                     "*" if wildcards => Step::Any,
@@ -345,9 +343,14 @@ mod tests {
     #[test]
     fn display_quotes_keys_that_are_not_plain() {
         let cases = [
-            (ConfigPath::root().key("a").key("b").index(2).key("c"), "a.b[2].c"),
             (
-                ConfigPath::root().key("labels").key("app.kubernetes.io/name"),
+                ConfigPath::root().key("a").key("b").index(2).key("c"),
+                "a.b[2].c",
+            ),
+            (
+                ConfigPath::root()
+                    .key("labels")
+                    .key("app.kubernetes.io/name"),
                 r#"labels."app.kubernetes.io/name""#,
             ),
             (ConfigPath::root().key("").key("x"), r#""".x"#),

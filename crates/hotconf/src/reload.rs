@@ -190,7 +190,9 @@ where
         tracing::debug!(target: "hotconf", trigger = trigger.as_str(), "reload started");
         let layers = match Layers::load(&self.inner.sources, &self.inner.limits) {
             Ok(layers) => layers,
-            Err(problems) => return Err(self.reject(&state, trigger, self.source_files(), problems, started)),
+            Err(problems) => {
+                return Err(self.reject(&state, trigger, self.source_files(), problems, started));
+            }
         };
         let files = layers.files();
         let config = match layers.deserialize::<T>() {
@@ -202,7 +204,15 @@ where
             .iter()
             .map(|d| (d.origin.clone(), d.revision))
             .collect();
-        self.commit(&mut state, config, Some(&layers), origins, trigger, files, started)
+        self.commit(
+            &mut state,
+            config,
+            Some(&layers),
+            origins,
+            trigger,
+            files,
+            started,
+        )
     }
 
     /// Replaces the effective config with `config`, through the same validation and diff as a
@@ -217,7 +227,15 @@ where
         let mut state = self.inner.lock_state();
         let origins = state.origins.clone();
         let files = origins.iter().map(|(o, _)| o.to_string()).collect();
-        self.commit(&mut state, config, None, origins, Trigger::Apply, files, started)
+        self.commit(
+            &mut state,
+            config,
+            None,
+            origins,
+            Trigger::Apply,
+            files,
+            started,
+        )
     }
 
     /// Applies a change made by `edit` to a copy of the current config (seed-style
@@ -279,7 +297,8 @@ where
         let json = match serde_json::to_value(&config) {
             Ok(json) => json,
             Err(e) => {
-                let problem = Problem::error(ProblemKind::Type, format!("config does not serialize: {e}"));
+                let problem =
+                    Problem::error(ProblemKind::Type, format!("config does not serialize: {e}"));
                 return Err(self.reject(state, trigger, files, problem.into(), started));
             }
         };
@@ -298,21 +317,33 @@ where
 
         let mut event = Event::new(Outcome::Applied, state.version, trigger, files);
         event.warnings = warnings;
-        event.warnings.extend(self.notify(&old, &new, &changes, trigger));
+        event
+            .warnings
+            .extend(self.notify(&old, &new, &changes, trigger));
         event.changes = changes;
         self.inner.secrets.redact(&mut event.changes);
         Ok(self.finish(event, started))
     }
 
     /// Runs the callbacks interested in `changes`, catching panics.
-    fn notify(&self, old: &Arc<Snapshot<T>>, new: &Arc<Snapshot<T>>, changes: &[Change], trigger: Trigger) -> Vec<Problem> {
+    fn notify(
+        &self,
+        old: &Arc<Snapshot<T>>,
+        new: &Arc<Snapshot<T>>,
+        changes: &[Change],
+        trigger: Trigger,
+    ) -> Vec<Problem> {
         let update = Update {
             old,
             new,
             changes,
             trigger,
         };
-        let subscribers = self.inner.subscribers.read().unwrap_or_else(PoisonError::into_inner);
+        let subscribers = self
+            .inner
+            .subscribers
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
         let mut problems = Vec::new();
         for (index, subscriber) in subscribers.iter().enumerate() {
             let interested = subscriber.filter.is_empty()
@@ -368,7 +399,9 @@ where
                 elapsed_us = event.elapsed.as_micros() as u64,
                 "config applied"
             ),
-            outcome => tracing::debug!(target: "hotconf", version = event.version, %outcome, "reload finished"),
+            outcome => {
+                tracing::debug!(target: "hotconf", version = event.version, %outcome, "reload finished")
+            }
         }
         // No receivers is fine: events are for whoever listens.
         let _ = self.inner.events.send(event.clone());
@@ -505,7 +538,10 @@ where
             Some(format) => self.save_to = Some((path, format)),
             None => self.errors.push(Error::InvalidOption {
                 option: "save_to",
-                reason: format!("{}: unknown format; use .toml, .yaml, .yml or .json", path.display()),
+                reason: format!(
+                    "{}: unknown format; use .toml, .yaml, .yml or .json",
+                    path.display()
+                ),
             }),
         }
         self

@@ -26,10 +26,17 @@ pub(crate) fn save<T: Serialize>(path: &Path, format: Format, config: &T) -> Res
             text
         }
         Format::Yaml => serde_saphyr::to_string(config).map_err(|e| unsaveable(&e))?,
-        Format::Env => return Err(Error::Unsaveable("environment variables cannot be saved".into())),
+        Format::Env => {
+            return Err(Error::Unsaveable(
+                "environment variables cannot be saved".into(),
+            ));
+        }
     };
     let target = real_path(path);
-    write_atomically(&target, text.as_bytes()).map_err(|source| Error::Save { path: target, source })
+    write_atomically(&target, text.as_bytes()).map_err(|source| Error::Save {
+        path: target,
+        source,
+    })
 }
 
 /// The file a symlinked config points at, so saving replaces the content, not the link.
@@ -147,7 +154,10 @@ mod tests {
         fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).unwrap();
         write_atomically(&path, b"a = 2\n").unwrap();
         assert_eq!(fs::read_to_string(&path).unwrap(), "a = 2\n");
-        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o640);
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o640
+        );
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 }

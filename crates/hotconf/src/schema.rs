@@ -101,7 +101,16 @@ mod tests {
     #[test]
     fn invalid_schema_is_an_option_error() {
         let error = Schema::from_json(&serde_json::json!({"type": 12})).unwrap_err();
-        assert!(matches!(error, Error::InvalidOption { option: "schema", .. }), "{error}");
+        assert!(
+            matches!(
+                error,
+                Error::InvalidOption {
+                    option: "schema",
+                    ..
+                }
+            ),
+            "{error}"
+        );
     }
 
     #[test]

@@ -230,7 +230,8 @@ impl File {
 
 impl Source for File {
     fn read(&self, limits: &Limits) -> Result<Vec<Document>, Problem> {
-        if self.optional && matches!(fs::symlink_metadata(&self.path), Err(e) if e.kind() == std::io::ErrorKind::NotFound)
+        if self.optional
+            && matches!(fs::symlink_metadata(&self.path), Err(e) if e.kind() == std::io::ErrorKind::NotFound)
         {
             return Ok(Vec::new());
         }
@@ -303,12 +304,21 @@ fn describe_io(error: &std::io::Error) -> String {
 /// The file names a directory source skips: editor swap and backup files, temp files,
 /// vim's probe file and Kubernetes' staging link.
 pub const DEFAULT_IGNORES: &[&str] = &[
-    "*.swp", "*.swx", "*~", ".#*", "#*#", "*.tmp", "4913", "..data_tmp",
+    "*.swp",
+    "*.swx",
+    "*~",
+    ".#*",
+    "#*#",
+    "*.tmp",
+    "4913",
+    "..data_tmp",
 ];
 
 /// Whether a file name is editor or tool litter by [`DEFAULT_IGNORES`].
 pub fn is_litter(name: &str) -> bool {
-    DEFAULT_IGNORES.iter().any(|pattern| glob_match(pattern, name))
+    DEFAULT_IGNORES
+        .iter()
+        .any(|pattern| glob_match(pattern, name))
 }
 
 /// The config files of a directory, in sorted name order, matching a glob; subdirectories,
@@ -381,9 +391,8 @@ impl Dir {
         })?;
         let mut files = Vec::new();
         for entry in entries {
-            let entry = entry.map_err(|e| {
-                Problem::error(ProblemKind::Io, describe_io(&e)).in_file(&dir_name)
-            })?;
+            let entry = entry
+                .map_err(|e| Problem::error(ProblemKind::Io, describe_io(&e)).in_file(&dir_name))?;
             let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
                 continue;
             };
@@ -572,7 +581,14 @@ mod tests {
 
     #[test]
     fn litter_is_recognised() {
-        for name in [".app.toml.swp", "app.toml~", "4913", "..data_tmp", ".#app.toml", "x.tmp"] {
+        for name in [
+            ".app.toml.swp",
+            "app.toml~",
+            "4913",
+            "..data_tmp",
+            ".#app.toml",
+            "x.tmp",
+        ] {
             assert!(is_litter(name), "{name}");
         }
         assert!(!is_litter("app.toml"));
@@ -581,7 +597,14 @@ mod tests {
     #[test]
     fn dir_lists_config_files_in_name_order() {
         let dir = tempfile::tempdir().unwrap();
-        for name in ["b.yaml", "a.toml", "c.json", "notes.txt", "a.toml~", ".hidden.yaml"] {
+        for name in [
+            "b.yaml",
+            "a.toml",
+            "c.json",
+            "notes.txt",
+            "a.toml~",
+            ".hidden.yaml",
+        ] {
             fs::write(dir.path().join(name), "x = 1").unwrap();
         }
         fs::create_dir(dir.path().join("sub.yaml")).unwrap();

@@ -183,24 +183,42 @@ mod tests {
 
     fn table(entries: Vec<(&str, Node)>) -> Node {
         Node::new(
-            Value::Table(entries.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()),
+            Value::Table(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| (k.to_owned(), v))
+                    .collect(),
+            ),
             Span::default(),
         )
     }
 
     fn int(i: i64, doc: u32) -> Node {
-        Node::new(Value::Integer(i), Span { doc, line: 1, column: 1 })
+        Node::new(
+            Value::Integer(i),
+            Span {
+                doc,
+                line: 1,
+                column: 1,
+            },
+        )
     }
 
     #[test]
     fn merge_is_deep_for_tables_and_replaces_the_rest() {
         let mut lower = table(vec![
             ("a", table(vec![("x", int(1, 0)), ("y", int(2, 0))])),
-            ("list", Node::new(Value::Array(vec![int(1, 0), int(2, 0)]), Span::default())),
+            (
+                "list",
+                Node::new(Value::Array(vec![int(1, 0), int(2, 0)]), Span::default()),
+            ),
         ]);
         let upper = table(vec![
             ("a", table(vec![("y", int(20, 1)), ("z", int(30, 1))])),
-            ("list", Node::new(Value::Array(vec![int(9, 1)]), Span::default())),
+            (
+                "list",
+                Node::new(Value::Array(vec![int(9, 1)]), Span::default()),
+            ),
         ]);
         lower.merge(upper);
         assert_eq!(

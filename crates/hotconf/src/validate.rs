@@ -128,7 +128,9 @@ impl Report {
         Problems(
             self.entries
                 .iter()
-                .map(|(path, severity, message)| layers.locate(problem(path, *severity, message), path))
+                .map(|(path, severity, message)| {
+                    layers.locate(problem(path, *severity, message), path)
+                })
                 .collect(),
         )
     }
@@ -145,7 +147,9 @@ fn problem(path: &ConfigPath, severity: Severity, message: &str) -> Problem {
 /// `prefix` extended by the path text; text that does not parse as a path is kept as one key,
 /// so a typo in a rule's path never hides the rule's message.
 fn join(prefix: &ConfigPath, path: &str) -> ConfigPath {
-    let tail = path.parse::<ConfigPath>().unwrap_or_else(|_| ConfigPath::root().key(path));
+    let tail = path
+        .parse::<ConfigPath>()
+        .unwrap_or_else(|_| ConfigPath::root().key(path));
     let mut joined = prefix.clone();
     for segment in tail.segments() {
         joined.push(segment.clone());
@@ -187,7 +191,10 @@ mod tests {
         assert_eq!((first.line, first.column), (Some(3), Some(15)));
         assert!(first.is_error());
         let second = &problems.0[1];
-        assert_eq!((second.line, second.column, second.severity), (Some(2), Some(7), Severity::Warning));
+        assert_eq!(
+            (second.line, second.column, second.severity),
+            (Some(2), Some(7), Severity::Warning)
+        );
     }
 
     #[test]

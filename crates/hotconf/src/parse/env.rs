@@ -5,7 +5,14 @@ use crate::tree::{Node, Span, Table, Value};
 
 pub(super) fn parse(text: &str, doc: u32, prefix: &str, separator: &str) -> Result<Node, Problem> {
     let lead = format!("{prefix}{separator}");
-    let mut root = Node::new(Value::Table(Table::new()), Span { doc, line: 1, column: 1 });
+    let mut root = Node::new(
+        Value::Table(Table::new()),
+        Span {
+            doc,
+            line: 1,
+            column: 1,
+        },
+    );
     for (i, line) in text.lines().enumerate() {
         let span = Span {
             doc,
@@ -55,7 +62,11 @@ fn from_json(json: serde_json::Value, span: Span) -> Node {
         },
         J::String(s) => Value::String(s),
         J::Array(items) => Value::Array(items.into_iter().map(|j| from_json(j, span)).collect()),
-        J::Object(map) => Value::Table(map.into_iter().map(|(k, j)| (k, from_json(j, span))).collect()),
+        J::Object(map) => Value::Table(
+            map.into_iter()
+                .map(|(k, j)| (k, from_json(j, span)))
+                .collect(),
+        ),
     };
     Node::new(value, span)
 }

@@ -1,9 +1,863 @@
-//! Placeholder: replaced by the real parser in this same change.
+//! Strict JSON (RFC 8259), parsed by hand: serde_json gives no positions and silently keeps
+//! the last of duplicate keys, and a config needs both.
+//!
+//! A recursive-descent parser over bytes. Positions are tracked as it goes: whitespace counts
+//! lines, and columns are counted forward from the last position located, so locating every
+//! value costs O(n) over the document even when it is one long line.
 
 use crate::error::{Problem, ProblemKind};
 use crate::parse::Limits;
-use crate::tree::Node;
+use crate::path::{ConfigPath, Segment};
+use crate::tree::{Node, Span, Table, Value, saturate};
 
-pub(super) fn parse(_text: &str, _doc: u32, _limits: &Limits) -> Result<Node, Problem> {
-    Err(Problem::error(ProblemKind::Syntax, "not implemented"))
+pub(super) fn parse(text: &str, doc: u32, limits: &Limits) -> Result<Node, Problem> {
+    let mut parser = Parser {
+        text,
+        bytes: text.as_bytes(),
+        pos: 0,
+        doc,
+        limits,
+        line: 1,
+        line_start: 0,
+        counted_to: 0,
+        column: 0,
+        trail: Vec::new(),
+    };
+    parser.document().map_err(|mut problem| {
+        if !parser.trail.is_empty() {
+            let mut path = ConfigPath::root();
+            for segment in parser.trail.drain(..).rev() {
+                path.push(segment);
+            }
+            problem.path = Some(path);
+        }
+        problem
+    })
+}
+
+struct Parser<'a> {
+    text: &'a str,
+    bytes: &'a [u8],
+    pos: usize,
+    doc: u32,
+    limits: &'a Limits,
+    /// The 1-based line of `pos` and the byte where that line starts.
+    line: u32,
+    line_start: usize,
+    /// The 0-based character column of byte `counted_to` on the current line.
+    counted_to: usize,
+    column: u32,
+    /// Path segments from a failing value up to the root, collected while the error unwinds.
+    trail: Vec<Segment>,
+}
+
+impl Parser<'_> {
+    fn document(&mut self) -> Result<Node, Problem> {
+        self.skip_whitespace();
+        let node = self.value(1)?;
+        self.skip_whitespace();
+        if self.pos < self.bytes.len() {
+            return Err(self.unexpected("end of input after the top-level value"));
+        }
+        Ok(node)
+    }
+
+    /// A value; were it an object or an array, it would sit `depth` levels deep.
+    fn value(&mut self, depth: usize) -> Result<Node, Problem> {
+        let (line, column) = self.here();
+        let value = match self.bytes.get(self.pos) {
+            Some(b'{') => self.object(depth)?,
+            Some(b'[') => self.array(depth)?,
+            Some(b'"') => Value::String(self.string()?),
+            Some(b't') => self.literal("true", Value::Bool(true))?,
+            Some(b'f') => self.literal("false", Value::Bool(false))?,
+            Some(b'n') => self.literal("null", Value::Null)?,
+            Some(b'-' | b'0'..=b'9') => self.number()?,
+            _ => return Err(self.unexpected("a value")),
+        };
+        let span = Span {
+            doc: self.doc,
+            line,
+            column,
+        };
+        Ok(Node::new(value, span))
+    }
+
+    fn object(&mut self, depth: usize) -> Result<Value, Problem> {
+        self.check_depth(depth)?;
+        self.pos += 1;
+        let mut table = Table::new();
+        // The line of each key, by entry index, to point a duplicate at the first one.
+        let mut key_lines = Vec::new();
+        self.skip_whitespace();
+        if self.eat(b'}') {
+            return Ok(Value::Table(table));
+        }
+        loop {
+            if self.bytes.get(self.pos) != Some(&b'"') {
+                return Err(if table.is_empty() {
+                    self.unexpected("a string key or '}'")
+                } else {
+                    self.unexpected_after_comma("a string key", b'}')
+                });
+            }
+            let (line, column) = self.here();
+            let key = self.string()?;
+            if let Some(first) = table.get_index_of(&key) {
+                let message = format!(
+                    "duplicate key `{}` (first set on line {})",
+                    ConfigPath::root().key(key.as_str()),
+                    key_lines.get(first).copied().unwrap_or(0)
+                );
+                self.trail.push(Segment::Key(key));
+                return Err(Problem::error(ProblemKind::Syntax, message).at_location(
+                    String::new(),
+                    line,
+                    column,
+                ));
+            }
+            self.skip_whitespace();
+            if !self.eat(b':') {
+                return Err(self.unexpected("':' after an object key"));
+            }
+            self.skip_whitespace();
+            match self.value(depth + 1) {
+                Ok(node) => {
+                    table.insert(key, node);
+                    key_lines.push(line);
+                }
+                Err(problem) => {
+                    self.trail.push(Segment::Key(key));
+                    return Err(problem);
+                }
+            }
+            self.skip_whitespace();
+            if self.eat(b'}') {
+                return Ok(Value::Table(table));
+            }
+            if !self.eat(b',') {
+                return Err(self.unexpected("',' or '}' after an object entry"));
+            }
+            self.skip_whitespace();
+        }
+    }
+
+    fn array(&mut self, depth: usize) -> Result<Value, Problem> {
+        self.check_depth(depth)?;
+        self.pos += 1;
+        let mut items = Vec::new();
+        self.skip_whitespace();
+        if self.eat(b']') {
+            return Ok(Value::Array(items));
+        }
+        loop {
+            if !items.is_empty() && self.bytes.get(self.pos) == Some(&b']') {
+                return Err(self.unexpected_after_comma("a value", b']'));
+            }
+            match self.value(depth + 1) {
+                Ok(node) => items.push(node),
+                Err(problem) => {
+                    self.trail.push(Segment::Index(items.len()));
+                    return Err(problem);
+                }
+            }
+            self.skip_whitespace();
+            if self.eat(b']') {
+                return Ok(Value::Array(items));
+            }
+            if !self.eat(b',') {
+                return Err(self.unexpected("',' or ']' after an array item"));
+            }
+            self.skip_whitespace();
+        }
+    }
+
+    /// A string, from its opening quote. Runs without escapes are copied whole.
+    fn string(&mut self) -> Result<String, Problem> {
+        self.pos += 1;
+        let mut out = String::new();
+        loop {
+            let run = self.bytes[self.pos..]
+                .iter()
+                .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+                .unwrap_or(self.bytes.len() - self.pos);
+            out.push_str(&self.text[self.pos..self.pos + run]);
+            self.pos += run;
+            match self.bytes.get(self.pos) {
+                Some(b'"') => {
+                    self.pos += 1;
+                    return Ok(out);
+                }
+                Some(b'\\') => out.push(self.escape()?),
+                Some(&b) => {
+                    let message = if b == b'\n' {
+                        "unterminated string: a line break inside a string must be written \\n"
+                            .to_owned()
+                    } else {
+                        format!(
+                            "control character U+{b:04X} inside a string must be escaped, as \
+                             \\u{b:04X}"
+                        )
+                    };
+                    return Err(self.error_here(ProblemKind::Syntax, message));
+                }
+                None => return Err(self.unexpected("'\"' to close the string")),
+            }
+        }
+    }
+
+    /// One escape sequence, from its backslash; a surrogate pair makes one character.
+    fn escape(&mut self) -> Result<char, Problem> {
+        let at = self.here();
+        let c = match self.bytes.get(self.pos + 1) {
+            Some(b'"') => '"',
+            Some(b'\\') => '\\',
+            Some(b'/') => '/',
+            Some(b'b') => '\u{8}',
+            Some(b'f') => '\u{c}',
+            Some(b'n') => '\n',
+            Some(b'r') => '\r',
+            Some(b't') => '\t',
+            Some(b'u') => return self.unicode_escape(at),
+            _ => {
+                self.pos += 1;
+                return Err(self.unexpected("an escape after '\\' (one of \" \\ / b f n r t u)"));
+            }
+        };
+        self.pos += 2;
+        Ok(c)
+    }
+
+    fn unicode_escape(&mut self, at: (u32, u32)) -> Result<char, Problem> {
+        let high = self.hex4()?;
+        let code = match high {
+            0xD800..=0xDBFF => {
+                let low = if self.bytes[self.pos..].starts_with(b"\\u") {
+                    Some(self.hex4()?)
+                } else {
+                    None
+                };
+                match low {
+                    Some(low @ 0xDC00..=0xDFFF) => {
+                        0x10000 + ((u32::from(high) - 0xD800) << 10) + (u32::from(low) - 0xDC00)
+                    }
+                    _ => {
+                        return Err(lone_surrogate(
+                            high,
+                            "a high surrogate must be followed by a low one (\\uDC00-\\uDFFF)",
+                            at,
+                        ));
+                    }
+                }
+            }
+            0xDC00..=0xDFFF => {
+                return Err(lone_surrogate(
+                    high,
+                    "a low surrogate must follow a high one (\\uD800-\\uDBFF)",
+                    at,
+                ));
+            }
+            _ => u32::from(high),
+        };
+        // Surrogates are excluded above, so every code left is a scalar value.
+        char::from_u32(code).ok_or_else(|| lone_surrogate(high, "not a character", at))
+    }
+
+    /// The four hex digits of a `\uXXXX` escape, from its backslash.
+    fn hex4(&mut self) -> Result<u16, Problem> {
+        self.pos += 2;
+        let mut code = 0u16;
+        for _ in 0..4 {
+            let digit = self
+                .bytes
+                .get(self.pos)
+                .and_then(|&b| char::from(b).to_digit(16));
+            let Some(digit) = digit.and_then(|d| u16::try_from(d).ok()) else {
+                return Err(self.unexpected("4 hex digits after \\u"));
+            };
+            code = code << 4 | digit;
+            self.pos += 1;
+        }
+        Ok(code)
+    }
+
+    fn number(&mut self) -> Result<Value, Problem> {
+        let start = self.pos;
+        self.eat(b'-');
+        match self.bytes.get(self.pos) {
+            Some(b'0') => {
+                self.pos += 1;
+                if self.bytes.get(self.pos).is_some_and(u8::is_ascii_digit) {
+                    return Err(self.error_here(
+                        ProblemKind::Syntax,
+                        "numbers cannot have leading zeros".to_owned(),
+                    ));
+                }
+            }
+            Some(b'1'..=b'9') => self.digits(),
+            _ => return Err(self.unexpected("a digit after '-'")),
+        }
+        let mut integer = true;
+        if self.eat(b'.') {
+            integer = false;
+            if !self.bytes.get(self.pos).is_some_and(u8::is_ascii_digit) {
+                return Err(self.unexpected("a digit after '.'"));
+            }
+            self.digits();
+        }
+        if matches!(self.bytes.get(self.pos), Some(b'e' | b'E')) {
+            integer = false;
+            self.pos += 1;
+            if !self.eat(b'+') {
+                self.eat(b'-');
+            }
+            if !self.bytes.get(self.pos).is_some_and(u8::is_ascii_digit) {
+                return Err(self.unexpected("a digit in the exponent"));
+            }
+            self.digits();
+        }
+        let written = &self.text[start..self.pos];
+        if integer {
+            if let Ok(i) = written.parse::<i64>() {
+                return Ok(Value::Integer(i));
+            }
+            if let Ok(u) = written.parse::<u64>() {
+                return Ok(Value::Unsigned(u));
+            }
+        }
+        match written.parse::<f64>() {
+            Ok(f) if f.is_finite() => Ok(Value::Float(f)),
+            _ => {
+                let (line, column) = self.locate(start);
+                Err(Problem::error(
+                    ProblemKind::Syntax,
+                    format!("number {written} is out of range for a 64-bit float"),
+                )
+                .at_location(String::new(), line, column))
+            }
+        }
+    }
+
+    fn digits(&mut self) {
+        while self.bytes.get(self.pos).is_some_and(u8::is_ascii_digit) {
+            self.pos += 1;
+        }
+    }
+
+    fn literal(&mut self, word: &str, value: Value) -> Result<Value, Problem> {
+        if self.bytes[self.pos..].starts_with(word.as_bytes()) {
+            self.pos += word.len();
+            Ok(value)
+        } else {
+            Err(self.unexpected("a value"))
+        }
+    }
+
+    fn eat(&mut self, byte: u8) -> bool {
+        let found = self.bytes.get(self.pos) == Some(&byte);
+        if found {
+            self.pos += 1;
+        }
+        found
+    }
+
+    fn skip_whitespace(&mut self) {
+        while let Some(&b) = self.bytes.get(self.pos) {
+            match b {
+                b' ' | b'\t' | b'\r' => self.pos += 1,
+                b'\n' => {
+                    self.pos += 1;
+                    self.line = self.line.saturating_add(1);
+                    self.line_start = self.pos;
+                    self.counted_to = self.pos;
+                    self.column = 0;
+                }
+                _ => break,
+            }
+        }
+    }
+
+    fn check_depth(&mut self, depth: usize) -> Result<(), Problem> {
+        if depth > self.limits.max_depth {
+            let (line, column) = self.here();
+            return Err(super::depth_problem(self.limits).at_location(String::new(), line, column));
+        }
+        Ok(())
+    }
+
+    fn here(&mut self) -> (u32, u32) {
+        self.locate(self.pos)
+    }
+
+    /// The line and column of byte `at` of the current line, counting on from the last
+    /// position located.
+    fn locate(&mut self, at: usize) -> (u32, u32) {
+        if at < self.counted_to {
+            self.counted_to = self.line_start;
+            self.column = 0;
+        }
+        let chars = self.bytes[self.counted_to..at]
+            .iter()
+            .filter(|&&b| b & 0xC0 != 0x80)
+            .count();
+        self.column = self.column.saturating_add(saturate(chars));
+        self.counted_to = at;
+        (self.line, self.column.saturating_add(1))
+    }
+
+    fn error_here(&mut self, kind: ProblemKind, message: String) -> Problem {
+        let (line, column) = self.here();
+        Problem::error(kind, message).at_location(String::new(), line, column)
+    }
+
+    /// "expected X, found Y" at the current position.
+    fn unexpected(&mut self, expected: &str) -> Problem {
+        let message = format!("expected {expected}, found {}", self.found());
+        self.error_here(ProblemKind::Syntax, message)
+    }
+
+    /// The error for a closing bracket where an entry should follow a comma.
+    fn unexpected_after_comma(&mut self, expected: &str, close: u8) -> Problem {
+        if self.bytes.get(self.pos) == Some(&close) {
+            let message = format!(
+                "expected {expected} after ',', found '{}' (JSON allows no trailing comma)",
+                char::from(close)
+            );
+            self.error_here(ProblemKind::Syntax, message)
+        } else {
+            self.unexpected(expected)
+        }
+    }
+
+    /// What is at the current position, for a message: a word whole, a comment named.
+    fn found(&self) -> String {
+        let rest = &self.text[self.pos..];
+        let Some(c) = rest.chars().next() else {
+            return "end of input".to_owned();
+        };
+        if rest.starts_with("//") || rest.starts_with("/*") {
+            return "a comment (JSON has none)".to_owned();
+        }
+        if c.is_ascii_alphabetic() {
+            let word: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .take(20)
+                .collect();
+            return format!("'{word}'");
+        }
+        if c.is_control() {
+            format!("'{}'", c.escape_debug())
+        } else {
+            format!("'{c}'")
+        }
+    }
+}
+
+fn lone_surrogate(code: u16, why: &str, (line, column): (u32, u32)) -> Problem {
+    Problem::error(
+        ProblemKind::Syntax,
+        format!("lone surrogate \\u{code:04X} in a string: {why}"),
+    )
+    .at_location(String::new(), line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    /// A bad document: its text, the problem's kind, line and column, a fragment of its
+    /// message, and its path.
+    type Case<'a> = (&'a str, ProblemKind, (u32, u32), &'a str, Option<String>);
+
+    fn ok(text: &str) -> Node {
+        parse(text, 4, &Limits::default()).unwrap_or_else(|p| panic!("{text:?}: {p:?}"))
+    }
+
+    fn positions(node: &Node, expected: &[(&str, (u32, u32))]) {
+        for (path, (line, column)) in expected {
+            let found = node
+                .get(&path.parse().unwrap())
+                .unwrap_or_else(|| panic!("no {path}"));
+            assert_eq!(
+                found.span,
+                Span {
+                    doc: 4,
+                    line: *line,
+                    column: *column
+                },
+                "{path}"
+            );
+        }
+    }
+
+    #[test]
+    fn nested_objects_and_arrays_keep_their_positions() {
+        let text = "{\n  \"server\": {\n    \"host\": \"example.com\",\n    \"ports\": [80, 443]\n  },\n  \"list\": [{\"name\": \"a\"}, 2.5, true, null],\n  \"empty\": {}\n}\n";
+        let node = ok(text);
+        assert_eq!(
+            node.to_json(),
+            json!({
+                "server": {"host": "example.com", "ports": [80, 443]},
+                "list": [{"name": "a"}, 2.5, true, null],
+                "empty": {},
+            })
+        );
+        assert_eq!(
+            node.span,
+            Span {
+                doc: 4,
+                line: 1,
+                column: 1
+            }
+        );
+        positions(
+            &node,
+            &[
+                ("server", (2, 13)),
+                ("server.host", (3, 13)),
+                ("server.ports", (4, 14)),
+                ("server.ports[1]", (4, 19)),
+                ("list", (6, 11)),
+                ("list[0]", (6, 12)),
+                ("list[0].name", (6, 21)),
+                ("list[1]", (6, 27)),
+                ("list[3]", (6, 38)),
+                ("empty", (7, 12)),
+            ],
+        );
+    }
+
+    #[test]
+    fn columns_count_characters_on_long_lines() {
+        let node = ok("{\"é\": \"ü\", \"x\": [1, \"日本\", 2]}");
+        positions(
+            &node,
+            &[("x", (1, 17)), ("x[1]", (1, 21)), ("x[2]", (1, 27))],
+        );
+        let node = ok("{\r\n  \"a\": 1\r\n}\r\n");
+        positions(&node, &[("a", (2, 8))]);
+    }
+
+    #[test]
+    fn strings_decode_every_escape() {
+        for (written, expected) in [
+            (r#""plain""#, "plain"),
+            (r#""\"\\\/\b\f\n\r\t""#, "\"\\/\u{8}\u{c}\n\r\t"),
+            (r#""\u0041\u00e9\u20AC""#, "Aé€"),
+            (r#""\uD83D\uDE00 ok""#, "😀 ok"),
+            (r#""\u0000""#, "\0"),
+            ("\"日本 ✓\"", "日本 ✓"),
+            (r#""a\nb" "#, "a\nb"),
+        ] {
+            let node = ok(&format!("{{\"s\": {written}}}"));
+            assert_eq!(node.to_json(), json!({ "s": expected }), "{written}");
+        }
+    }
+
+    #[test]
+    fn numbers_keep_integers_exact() {
+        for (written, expected) in [
+            ("0", Value::Integer(0)),
+            ("-0", Value::Integer(0)),
+            ("42", Value::Integer(42)),
+            ("-42", Value::Integer(-42)),
+            ("9223372036854775807", Value::Integer(i64::MAX)),
+            ("-9223372036854775808", Value::Integer(i64::MIN)),
+            ("9223372036854775808", Value::Unsigned(1 << 63)),
+            ("18446744073709551615", Value::Unsigned(u64::MAX)),
+            (
+                "18446744073709551616",
+                Value::Float(18_446_744_073_709_551_616.0),
+            ),
+            (
+                "-9223372036854775809",
+                Value::Float(-9_223_372_036_854_775_809.0),
+            ),
+            ("1.5", Value::Float(1.5)),
+            ("-1.5e3", Value::Float(-1500.0)),
+            ("1E2", Value::Float(100.0)),
+            ("1e+2", Value::Float(100.0)),
+            ("0.1", Value::Float(0.1)),
+            ("1e-400", Value::Float(0.0)),
+        ] {
+            let node = ok(&format!("{{\"n\": {written}}}"));
+            assert_eq!(
+                node.get(&"n".parse().unwrap()).unwrap().value,
+                expected,
+                "{written}"
+            );
+        }
+    }
+
+    #[test]
+    fn bad_documents_say_what_was_expected_and_where() {
+        let deep_arrays = "[".repeat(10_000);
+        let deep_objects = "{\"a\":".repeat(10_000);
+        let cases: Vec<Case<'_>> = vec![
+            (
+                "",
+                ProblemKind::Syntax,
+                (1, 1),
+                "expected a value, found end of input",
+                None,
+            ),
+            (
+                "{\"a\": 1,}",
+                ProblemKind::Syntax,
+                (1, 9),
+                "expected a string key after ',', found '}' (JSON allows no trailing comma)",
+                None,
+            ),
+            (
+                "{\"a\": [1, 2,]}",
+                ProblemKind::Syntax,
+                (1, 13),
+                "expected a value after ',', found ']' (JSON allows no trailing comma)",
+                Some("a".into()),
+            ),
+            (
+                "{\"a\": 1} x",
+                ProblemKind::Syntax,
+                (1, 10),
+                "expected end of input after the top-level value, found 'x'",
+                None,
+            ),
+            (
+                "{\"a\": 1}\n{\"b\": 2}",
+                ProblemKind::Syntax,
+                (2, 1),
+                "found '{'",
+                None,
+            ),
+            (
+                "{\"a\": 1 \"b\": 2}",
+                ProblemKind::Syntax,
+                (1, 9),
+                "expected ',' or '}' after an object entry, found '\"'",
+                None,
+            ),
+            (
+                "{\"a\" 1}",
+                ProblemKind::Syntax,
+                (1, 6),
+                "expected ':' after an object key, found '1'",
+                None,
+            ),
+            (
+                "{a: 1}",
+                ProblemKind::Syntax,
+                (1, 2),
+                "expected a string key or '}', found 'a'",
+                None,
+            ),
+            (
+                "[1, 2",
+                ProblemKind::Syntax,
+                (1, 6),
+                "expected ',' or ']' after an array item, found end of input",
+                None,
+            ),
+            (
+                "{\"a\": tru}",
+                ProblemKind::Syntax,
+                (1, 7),
+                "expected a value, found 'tru'",
+                Some("a".into()),
+            ),
+            (
+                "{\"a\": True}",
+                ProblemKind::Syntax,
+                (1, 7),
+                "found 'True'",
+                Some("a".into()),
+            ),
+            (
+                "{\"a\": NaN}",
+                ProblemKind::Syntax,
+                (1, 7),
+                "found 'NaN'",
+                Some("a".into()),
+            ),
+            (
+                "{\"a\": -Infinity}",
+                ProblemKind::Syntax,
+                (1, 8),
+                "expected a digit after '-', found 'Infinity'",
+                Some("a".into()),
+            ),
+            (
+                "{\"a\": +1}",
+                ProblemKind::Syntax,
+                (1, 7),
+                "expected a value, found '+'",
+                Some("a".into()),
+            ),
+            (
+                "{\"a\": 01}",
+                ProblemKind::Syntax,
+                (1, 8),
+                "leading zeros",
+                Some("a".into()),
+            ),
+            (
+                "{\"a\": 1.}",
+                ProblemKind::Syntax,
+                (1, 9),
+                "expected a digit after '.', found '}'",
+                Some("a".into()),
+            ),
+            (
+                "{\"a\": 1e}",
+                ProblemKind::Syntax,
+                (1, 9),
+                "expected a digit in the exponent",
+                Some("a".into()),
+            ),
+            (
+                "{\"a\": .5}",
+                ProblemKind::Syntax,
+                (1, 7),
+                "expected a value, found '.'",
+                Some("a".into()),
+            ),
+            (
+                "{\"a\": [1e400]}",
+                ProblemKind::Syntax,
+                (1, 8),
+                "number 1e400 is out of range",
+                Some("a[0]".into()),
+            ),
+            (
+                "{\"a\": \"x\ny\"}",
+                ProblemKind::Syntax,
+                (1, 9),
+                "a line break inside a string",
+                Some("a".into()),
+            ),
+            (
+                "{\"a\": \"x\ty\"}",
+                ProblemKind::Syntax,
+                (1, 9),
+                "control character U+0009",
+                Some("a".into()),
+            ),
+            (
+                r#"{"a": "\x"}"#,
+                ProblemKind::Syntax,
+                (1, 9),
+                "found 'x'",
+                Some("a".into()),
+            ),
+            (
+                r#"{"a": "\uD800"}"#,
+                ProblemKind::Syntax,
+                (1, 8),
+                "lone surrogate \\uD800",
+                Some("a".into()),
+            ),
+            (
+                r#"{"a": "\uD800\u0041"}"#,
+                ProblemKind::Syntax,
+                (1, 8),
+                "followed by a low one",
+                Some("a".into()),
+            ),
+            (
+                r#"{"a": "ok \uDC00"}"#,
+                ProblemKind::Syntax,
+                (1, 11),
+                "a low surrogate must follow",
+                Some("a".into()),
+            ),
+            (
+                r#"{"a": "\u12G4"}"#,
+                ProblemKind::Syntax,
+                (1, 12),
+                "expected 4 hex digits after \\u, found 'G4'",
+                Some("a".into()),
+            ),
+            (
+                r#"{"a": "\u12"#,
+                ProblemKind::Syntax,
+                (1, 12),
+                "found end of input",
+                Some("a".into()),
+            ),
+            (
+                "{\"a\": \"abc",
+                ProblemKind::Syntax,
+                (1, 11),
+                "expected '\"' to close the string, found end of input",
+                Some("a".into()),
+            ),
+            (
+                "{\"a\": // note\n 1}",
+                ProblemKind::Syntax,
+                (1, 7),
+                "found a comment (JSON has none)",
+                Some("a".into()),
+            ),
+            (
+                "{/* note */}",
+                ProblemKind::Syntax,
+                (1, 2),
+                "found a comment",
+                None,
+            ),
+            (
+                "{\"a\": 1,\n \"b\": 2,\n \"a\": 3}",
+                ProblemKind::Syntax,
+                (3, 2),
+                "duplicate key `a` (first set on line 1)",
+                Some("a".into()),
+            ),
+            (
+                "{\"x\": [{\"k.1\": 1,\n\"k.1\": 2}]}",
+                ProblemKind::Syntax,
+                (2, 1),
+                "duplicate key `\"k.1\"` (first set on line 1)",
+                Some("x[0].\"k.1\"".into()),
+            ),
+            (
+                &deep_arrays,
+                ProblemKind::Limit,
+                (1, 129),
+                "nesting deeper than 128 levels",
+                Some("[0]".repeat(128)),
+            ),
+            (
+                &deep_objects,
+                ProblemKind::Limit,
+                (1, 641),
+                "nesting deeper than 128 levels",
+                Some(vec!["a"; 128].join(".")),
+            ),
+        ];
+        for (text, kind, (line, column), fragment, path) in cases {
+            let short = &text[..text.len().min(40)];
+            let problem = parse(text, 0, &Limits::default()).unwrap_err();
+            assert_eq!(problem.kind, kind, "{short:?}: {problem:?}");
+            assert_eq!(
+                (problem.line, problem.column),
+                (Some(line), Some(column)),
+                "{short:?}: {problem:?}"
+            );
+            assert!(problem.message.contains(fragment), "{short:?}: {problem:?}");
+            assert_eq!(problem.path.map(|p| p.to_string()), path, "{short:?}");
+        }
+    }
+
+    #[test]
+    fn depth_up_to_the_limit_is_accepted() {
+        let limits = Limits::default();
+        let text = format!(
+            "{}{}",
+            "[".repeat(limits.max_depth),
+            "]".repeat(limits.max_depth)
+        );
+        assert_eq!(parse(&text, 0, &limits).unwrap().depth(), limits.max_depth);
+    }
 }
