@@ -74,7 +74,7 @@ fn highlight(text: &str, column: u32) -> std::ops::Range<usize> {
     let len = match token.chars().next() {
         Some(quote @ ('"' | '\'')) => token[1..].find(quote).map_or(token.len(), |end| end + 2),
         Some(_) => token
-            .find(|c: char| c.is_whitespace() || c == ',' || c == '}' || c == ']')
+            .find(|c: char| c.is_whitespace() || matches!(c, ',' | '}' | ']' | ':' | '='))
             .unwrap_or(token.len())
             .max(1),
         None => 0,

@@ -63,15 +63,19 @@ impl Layers {
     ///
     /// One problem per document that does not parse.
     pub fn from_documents(documents: Vec<Document>, limits: &Limits) -> Result<Self, Problems> {
-        let mut root = Node::new(Value::Table(Table::new()), Span::default());
+        // Until a document is merged, the root has no location.
+        let mut root: Option<Node> = None;
         let mut problems = Vec::new();
         for (index, document) in documents.iter().enumerate() {
             let index = crate::tree::saturate(index);
-            match parse::parse(document, index, limits) {
-                Ok(tree) => root.merge(tree),
-                Err(problem) => problems.push(problem),
+            match (parse::parse(document, index, limits), &mut root) {
+                (Ok(tree), Some(root)) => root.merge(tree),
+                // The first document's root locates problems about the whole config.
+                (Ok(tree), None) => root = Some(tree),
+                (Err(problem), _) => problems.push(problem),
             }
         }
+        let root = root.unwrap_or_else(|| Node::new(Value::Table(Table::new()), Span::default()));
         if problems.is_empty() {
             tracing::debug!(target: "hotconf", documents = documents.len(), "merged layers");
             Ok(Self { documents, root })

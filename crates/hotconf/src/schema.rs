@@ -88,6 +88,13 @@ impl Schema {
                         jsonschema::paths::LocationSegment::Index(index) => path.index(index),
                     };
                 }
+                // A missing property is named by its full path, like a missing field.
+                if let jsonschema::error::ValidationErrorKind::Required {
+                    property: serde_json::Value::String(name),
+                } = error.kind()
+                {
+                    path = path.key(name.as_str());
+                }
                 (path, error.to_string())
             })
             .collect()
@@ -125,6 +132,6 @@ mod tests {
         let paths: Vec<String> = violations.iter().map(|(p, _)| p.to_string()).collect();
         assert_eq!(violations.len(), 2, "{violations:?}");
         assert!(paths.contains(&"routes[1]".to_owned()), "{paths:?}");
-        assert!(paths.contains(&String::new()), "{paths:?}");
+        assert!(paths.contains(&"name".to_owned()), "{paths:?}");
     }
 }
