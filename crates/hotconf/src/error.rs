@@ -45,6 +45,9 @@ pub enum ProblemKind {
     Policy,
     /// A subscriber callback panicked.
     Callback,
+    /// A component refused the config, failed, panicked or timed out while preparing, or
+    /// panicked while committing.
+    Component,
 }
 
 /// One located problem with a config.
@@ -238,6 +241,18 @@ pub enum Error {
         /// What failed.
         source: std::io::Error,
     },
+    /// The config was rejected and the old one kept, but aborting the components that had
+    /// already prepared failed: they may hold state for a config that never went live.
+    #[error("config rejected, previous config kept, but rolling back failed: {}\n{problems}", failures.join("; "))]
+    RollbackFailed {
+        /// Why the config was rejected.
+        problems: Problems,
+        /// Which aborts failed, and how.
+        failures: Vec<String>,
+    },
+    /// No snapshot with this version is in the history.
+    #[error("version {0} is not in the history")]
+    UnknownVersion(u64),
     /// The config cannot be converted for saving, or has no file to be saved to.
     #[error("cannot save config: {0}")]
     Unsaveable(String),
@@ -253,7 +268,7 @@ impl Error {
     /// The problems of a rejected config; empty for other errors.
     pub fn problems(&self) -> &[Problem] {
         match self {
-            Self::Invalid(problems) => &problems.0,
+            Self::Invalid(problems) | Self::RollbackFailed { problems, .. } => &problems.0,
             _ => &[],
         }
     }

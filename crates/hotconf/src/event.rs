@@ -21,6 +21,11 @@ pub enum Outcome {
     Rejected,
     /// The sources changed but the effective config did not: no new version.
     Unchanged,
+    /// Only restart-required paths changed: nothing was applied, the paths are pending
+    /// until the process restarts.
+    RestartRequired,
+    /// A hold is in place: the reload waits and runs when the last hold is released.
+    Deferred,
 }
 
 impl Outcome {
@@ -31,6 +36,8 @@ impl Outcome {
             Self::Applied => "applied",
             Self::Rejected => "rejected",
             Self::Unchanged => "unchanged",
+            Self::RestartRequired => "restart_required",
+            Self::Deferred => "deferred",
         }
     }
 }
@@ -56,6 +63,8 @@ pub enum Trigger {
     /// A programmatic change: [`Reloader::apply`](crate::Reloader::apply) or
     /// [`Reloader::update`](crate::Reloader::update).
     Apply,
+    /// [`Reloader::rollback_to`](crate::Reloader::rollback_to).
+    Rollback,
 }
 
 impl Trigger {
@@ -67,6 +76,7 @@ impl Trigger {
             Self::Watch => "watch",
             Self::Signal => "signal",
             Self::Apply => "apply",
+            Self::Rollback => "rollback",
         }
     }
 }
@@ -92,6 +102,9 @@ pub struct Event {
     pub warnings: Vec<Problem>,
     /// Why the config was refused (rejected).
     pub errors: Vec<Problem>,
+    /// Restart-required paths whose new value waits for a restart: the sources differ from
+    /// the effective config there.
+    pub pending: Vec<ConfigPath>,
     /// How long the attempt took, from reading the sources to notifying subscribers.
     pub elapsed: Duration,
 }
@@ -112,6 +125,7 @@ impl Event {
             changes: Vec::new(),
             warnings: Vec::new(),
             errors: Vec::new(),
+            pending: Vec::new(),
             elapsed: Duration::ZERO,
         }
     }
@@ -142,12 +156,22 @@ impl serde::Serialize for Event {
             Outcome::Applied => {
                 map.serialize_entry("changes", &self.changes)?;
                 map.serialize_entry("warnings", &self.warnings)?;
+                if !self.pending.is_empty() {
+                    map.serialize_entry("pending", &self.pending)?;
+                }
                 map.serialize_entry("elapsed_us", &duration_us(self.elapsed))?;
+            }
+            Outcome::RestartRequired => {
+                map.serialize_entry("changes", &self.changes)?;
+                map.serialize_entry("pending", &self.pending)?;
             }
             Outcome::Loaded if !self.warnings.is_empty() => {
                 map.serialize_entry("warnings", &self.warnings)?;
             }
             Outcome::Rejected => map.serialize_entry("errors", &self.errors)?,
+            Outcome::Deferred if !self.warnings.is_empty() => {
+                map.serialize_entry("warnings", &self.warnings)?;
+            }
             _ => {}
         }
         map.end()

@@ -39,22 +39,7 @@ impl Layers {
     /// Every problem found: each source that cannot be read and each document that does
     /// not parse is reported, not only the first.
     pub fn load<S: Source>(sources: &[S], limits: &Limits) -> Result<Self, Problems> {
-        let mut documents = Vec::new();
-        let mut problems = Vec::new();
-        for source in sources {
-            match source.read(limits) {
-                Ok(docs) => documents.extend(docs),
-                Err(problem) => problems.push(problem),
-            }
-        }
-        match Self::from_documents(documents, limits) {
-            Ok(layers) if problems.is_empty() => Ok(layers),
-            Ok(_) => Err(Problems(problems)),
-            Err(more) => {
-                problems.extend(more.0);
-                Err(Problems(problems))
-            }
-        }
+        Self::from_documents(read(sources, limits)?, limits)
     }
 
     /// Parses and merges documents that were already read.
@@ -122,6 +107,27 @@ impl Layers {
             );
         }
         problem.at_path(path.clone())
+    }
+}
+
+/// Reads every source in order.
+///
+/// # Errors
+///
+/// Every source that cannot be read.
+pub fn read<S: Source>(sources: &[S], limits: &Limits) -> Result<Vec<Document>, Problems> {
+    let mut documents = Vec::new();
+    let mut problems = Vec::new();
+    for source in sources {
+        match source.read(limits) {
+            Ok(docs) => documents.extend(docs),
+            Err(problem) => problems.push(problem),
+        }
+    }
+    if problems.is_empty() {
+        Ok(documents)
+    } else {
+        Err(Problems(problems))
     }
 }
 

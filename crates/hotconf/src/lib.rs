@@ -101,6 +101,7 @@
 //! - Non-finite floats (`inf`, `nan`) are rejected: the config model is JSON's.
 #![deny(missing_docs)]
 
+mod component;
 mod deserialize;
 mod diff;
 mod error;
@@ -108,6 +109,7 @@ mod event;
 mod layer;
 pub mod parse;
 mod path;
+mod plan;
 mod policy;
 mod reload;
 mod save;
@@ -117,15 +119,18 @@ mod snapshot;
 pub mod source;
 mod tree;
 mod validate;
+mod watch;
 
+pub use component::{Component, PrepareError, Staged, staged};
 pub use diff::{Change, ChangeKind, apply, diff};
 pub use error::{Error, Problem, ProblemKind, Problems, Result, Severity};
 pub use event::{Event, Outcome, Timestamp, Trigger};
 pub use layer::Layers;
 pub use parse::Limits;
 pub use path::{ConfigPath, Pattern, Segment};
-pub use policy::{REDACTED, Secrets};
-pub use reload::{Reloader, ReloaderBuilder, Update};
+pub use plan::{Plan, PlannedChange};
+pub use policy::{Policy, REDACTED, RestartMode, Rule, Secrets};
+pub use reload::{Hold, Record, Reloader, ReloaderBuilder, Status, Update};
 pub use snapshot::{Guard, Handle, Projected, Projection, Snapshot};
 pub use tree::{Node, Span, Table, Value};
 pub use validate::{Report, Validate};

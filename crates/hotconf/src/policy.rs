@@ -132,6 +132,129 @@ fn is_secret_key(key: &str) -> bool {
     SECRET_WORDS.iter().any(|word| key.contains(word))
 }
 
+/// What a change at a path means for a running service.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Rule {
+    /// Applied while running (the default).
+    Hot,
+    /// Takes effect only after a restart: held back, and reported as pending.
+    RestartRequired,
+    /// Must not change while running: the whole reload is rejected.
+    Denied,
+}
+
+impl Rule {
+    /// The name used in JSON (`"restart_required"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Hot => "hot",
+            Self::RestartRequired => "restart_required",
+            Self::Denied => "denied",
+        }
+    }
+}
+
+/// What a reload that changes restart-required paths does.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RestartMode {
+    /// Apply the hot part and keep the old values at restart-required paths (re-validating
+    /// the combination); the held-back paths are reported as pending.
+    #[default]
+    ApplyHot,
+    /// Reject the whole reload.
+    Reject,
+}
+
+/// Rules over config paths: which changes are hot, which need a restart, which are denied,
+/// and which values are secret.
+///
+/// A change is classified by the strictest pattern that covers its path or lies under it:
+/// denied, then restart required, then hot. A change that adds or removes a whole table
+/// (`server`) touches every pattern inside it (`server.listen`).
+///
+/// ```
+/// use hotconf::{ConfigPath, Policy, Rule};
+///
+/// let policy = Policy::new()
+///     .restart_required("server.listen".parse().unwrap())
+///     .deny("tenants.*.id".parse().unwrap());
+/// let rule = |path: &str| policy.rule(&path.parse::<ConfigPath>().unwrap());
+/// assert_eq!(rule("limits.rpm"), Rule::Hot);
+/// assert_eq!(rule("server.listen"), Rule::RestartRequired);
+/// assert_eq!(rule("server"), Rule::RestartRequired);
+/// assert_eq!(rule("tenants.acme.id"), Rule::Denied);
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct Policy {
+    secrets: Secrets,
+    restart_required: Vec<Pattern>,
+    denied: Vec<Pattern>,
+    mode: RestartMode,
+}
+
+impl Policy {
+    /// Everything hot; built-in secret names only.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Changes under `pattern` take effect only after a restart.
+    #[must_use]
+    pub fn restart_required(mut self, pattern: Pattern) -> Self {
+        self.restart_required.push(pattern);
+        self
+    }
+
+    /// Changes under `pattern` reject the reload.
+    #[must_use]
+    pub fn deny(mut self, pattern: Pattern) -> Self {
+        self.denied.push(pattern);
+        self
+    }
+
+    /// Values under `pattern` are secret, on top of the built-in names.
+    #[must_use]
+    pub fn secret(mut self, pattern: Pattern) -> Self {
+        self.secrets = std::mem::take(&mut self.secrets).pattern(pattern);
+        self
+    }
+
+    /// What to do with a reload that changes restart-required paths.
+    #[must_use]
+    pub fn restart_mode(mut self, mode: RestartMode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// The rule for a change at `path`.
+    pub fn rule(&self, path: &ConfigPath) -> Rule {
+        let touches = |patterns: &[Pattern]| {
+            patterns
+                .iter()
+                .any(|pattern| pattern.covers(path) || pattern.overlaps(path))
+        };
+        if touches(&self.denied) {
+            Rule::Denied
+        } else if touches(&self.restart_required) {
+            Rule::RestartRequired
+        } else {
+            Rule::Hot
+        }
+    }
+
+    /// The secret rules.
+    pub fn secrets(&self) -> &Secrets {
+        &self.secrets
+    }
+
+    /// The restart mode.
+    pub fn mode(&self) -> RestartMode {
+        self.mode
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -41,6 +41,10 @@ pub trait Validate {
     }
 }
 
+/// An untyped config has no rules of its own; the `hotconf` command line uses it, with
+/// JSON Schema for rules.
+impl Validate for serde_json::Value {}
+
 /// The problems found by [`Validate::validate`], each at a config path.
 #[derive(Debug, Default)]
 pub struct Report {
