@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use hotconf::source::{Dir, File, Source};
-use hotconf::{Layers, Limits, Problem, ProblemKind, Problems, Secrets};
+use hotconf::{Layers, Limits, Pattern, Policy, Problem, ProblemKind, Problems, Rule};
 
 /// Check and diff configuration files the way a running service would load them.
 #[derive(Debug, Parser)]
@@ -25,7 +25,8 @@ enum Command {
     ///
     /// Exit status: 0 valid (warnings allowed), 1 invalid, 2 usage or I/O trouble.
     Check(CheckArgs),
-    /// Show what changes between two configs, by dotted path, secrets redacted.
+    /// Show what changes between two configs, by dotted path, secrets redacted, and how a
+    /// running service would treat each change (--restart-required, --deny).
     ///
     /// Exit status: 0 no differences, 1 differences, 2 trouble (either side unreadable or
     /// invalid).
@@ -55,6 +56,12 @@ struct DiffArgs {
     /// password, secret, token, api_key, private_key or credential always are.
     #[arg(long = "secret", value_name = "PATTERN")]
     secrets: Vec<String>,
+    /// Mark changes at paths matching PATTERN as needing a restart (`server.listen`).
+    #[arg(long = "restart-required", value_name = "PATTERN")]
+    restart_required: Vec<String>,
+    /// Mark changes at paths matching PATTERN as denied while running (`tenants.*.id`).
+    #[arg(long = "deny", value_name = "PATTERN")]
+    deny: Vec<String>,
     /// The old config: a file or a directory.
     old: PathBuf,
     /// The new config: a file or a directory.
@@ -201,14 +208,31 @@ fn check_schema(schema: &Schema, _layers: &Layers) -> Problems {
     match *schema {}
 }
 
-fn diff(args: &DiffArgs) -> anyhow::Result<ExitCode> {
-    let mut secrets = Secrets::new();
-    for pattern in &args.secrets {
-        let pattern = pattern
-            .parse()
-            .with_context(|| format!("--secret {pattern}"))?;
-        secrets = secrets.pattern(pattern);
+/// The policy the diff options describe.
+fn policy(args: &DiffArgs) -> anyhow::Result<Policy> {
+    let mut policy = Policy::new();
+    let rules: [(&str, &[String], fn(Policy, Pattern) -> Policy); 3] = [
+        ("--secret", &args.secrets, Policy::secret),
+        (
+            "--restart-required",
+            &args.restart_required,
+            Policy::restart_required,
+        ),
+        ("--deny", &args.deny, Policy::deny),
+    ];
+    for (flag, patterns, add) in rules {
+        for pattern in patterns {
+            let pattern = pattern
+                .parse()
+                .with_context(|| format!("{flag} {pattern}"))?;
+            policy = add(policy, pattern);
+        }
     }
+    Ok(policy)
+}
+
+fn diff(args: &DiffArgs) -> anyhow::Result<ExitCode> {
+    let policy = policy(args)?;
     let mut sides = Vec::new();
     let mut trouble = false;
     for path in [&args.old, &args.new] {
@@ -228,13 +252,29 @@ fn diff(args: &DiffArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(2));
     }
     let mut changes = hotconf::diff(&sides[0], &sides[1]);
-    secrets.redact(&mut changes);
+    policy.secrets().redact(&mut changes);
     let mut out = std::io::stdout().lock();
     if args.json {
+        let changes: Vec<serde_json::Value> = changes
+            .iter()
+            .map(|change| {
+                let mut json = serde_json::json!(change);
+                let rule = policy.rule(&change.path);
+                if let (Some(object), true) = (json.as_object_mut(), rule != Rule::Hot) {
+                    object.insert("rule".into(), rule.as_str().into());
+                }
+                json
+            })
+            .collect();
         writeln!(out, "{}", serde_json::json!({ "changes": changes }))?;
     } else {
         for change in &changes {
-            writeln!(out, "{change}")?;
+            match policy.rule(&change.path) {
+                Rule::Hot => writeln!(out, "{change}")?,
+                Rule::RestartRequired => writeln!(out, "{change}  (restart required)")?,
+                Rule::Denied => writeln!(out, "{change}  (denied)")?,
+                _ => writeln!(out, "{change}")?,
+            }
         }
     }
     Ok(if changes.is_empty() {

@@ -435,3 +435,44 @@ fn diff_with_an_invalid_side_is_trouble() {
     let output = hotconf(&["diff", path_str(&good), path_str(&missing)]);
     assert_eq!(output.status.code(), Some(2));
 }
+
+#[test]
+fn diff_classifies_changes_by_policy() {
+    let old = examples().join("config");
+    let new = examples().join("config-next");
+    let args = [
+        "diff",
+        "--restart-required",
+        "limits.rpm",
+        "--deny",
+        "labels.*",
+        path_str(&old),
+        path_str(&new),
+    ];
+    let output = hotconf(&args);
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        stdout.contains("~ limits.rpm: 600 -> 1200  (restart required)\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("~ labels.tier: \"edge\" -> \"core\"  (denied)\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("+ routes[2]: {\"path\":\"/api/reports\",\"upstream\":\"billing\"}\n"),
+        "{stdout}"
+    );
+
+    let mut json_args = args.to_vec();
+    json_args.insert(1, "--json");
+    let (code, report) = run_json(&json_args);
+    assert_eq!(code, 1);
+    assert_eq!(report["changes"][0]["rule"], json!("restart_required"));
+    assert_eq!(report["changes"][3]["rule"], json!("denied"));
+    assert!(
+        report["changes"][2].get("rule").is_none(),
+        "hot changes carry no rule"
+    );
+}
