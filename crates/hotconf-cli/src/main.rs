@@ -210,8 +210,9 @@ fn check_schema(schema: &Schema, _layers: &Layers) -> Problems {
 
 /// The policy the diff options describe.
 fn policy(args: &DiffArgs) -> anyhow::Result<Policy> {
+    type AddRule = fn(Policy, Pattern) -> Policy;
     let mut policy = Policy::new();
-    let rules: [(&str, &[String], fn(Policy, Pattern) -> Policy); 3] = [
+    let rules: [(&str, &[String], AddRule); 3] = [
         ("--secret", &args.secrets, Policy::secret),
         (
             "--restart-required",

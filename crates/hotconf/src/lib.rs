@@ -75,7 +75,13 @@
 //! | deserialize | [`Layers::deserialize`] | type errors located through the merged tree |
 //! | validate | [`Validate`] | your rules, all problems collected, errors and warnings |
 //! | diff | [`diff()`] | structural, by dotted path; secrets redacted by [`Secrets`] |
-//! | swap | [`Reloader`] | serialized reloads, lock-free readers, events and callbacks |
+//! | classify | [`Policy`] | hot, restart required (held back, pending) or denied |
+//! | prepare | [`Component`] | interested components stage the new config, or refuse it |
+//! | swap | [`Reloader`] | serialized reloads, lock-free readers, then commit, history, events and callbacks |
+//!
+//! [`Reloader::plan`] runs the same stages up to the swap and reports, for a dry run.
+//! [`Reloader::hold`] defers reloads during critical work; [`Reloader::rollback_to`]
+//! re-applies an earlier version through the whole transaction.
 //!
 //! Set `RUST_LOG=hotconf=debug` (with a `tracing` subscriber) to see every stage of every
 //! reload.

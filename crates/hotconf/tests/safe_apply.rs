@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use hotconf::{
     Change, Component, Error, Event, Outcome, PrepareError, ProblemKind, Reloader, Report,
-    RestartMode, Rule, Staged, Trigger, Validate, staged,
+    RestartMode, Rule, Staged, Trigger, Validate,
 };
 use serde::{Deserialize, Serialize};
 
