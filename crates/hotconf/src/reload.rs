@@ -68,6 +68,8 @@ pub struct Record<T> {
     pub snapshot: Arc<Snapshot<T>>,
     /// What started the reload that applied it.
     pub trigger: Trigger,
+    /// `Loaded` for the first version, `Applied` for the others.
+    pub outcome: Outcome,
     /// What changed from the version before, secrets redacted.
     pub changes: Vec<Change>,
     /// Restart-required paths that were pending once it was applied.
@@ -81,6 +83,7 @@ impl<T> Clone for Record<T> {
         Self {
             snapshot: Arc::clone(&self.snapshot),
             trigger: self.trigger,
+            outcome: self.outcome,
             changes: self.changes.clone(),
             pending: self.pending.clone(),
             effective: Arc::clone(&self.effective),
@@ -690,6 +693,7 @@ where
         self.record(Record {
             snapshot: new,
             trigger,
+            outcome: Outcome::Applied,
             changes: event.changes.clone(),
             pending: event.pending.clone(),
             effective: Arc::clone(&state.effective),
@@ -1278,6 +1282,7 @@ where
         let first = Record {
             snapshot: Arc::clone(&snapshot),
             trigger: Trigger::Load,
+            outcome: Outcome::Loaded,
             changes: Vec::new(),
             pending: Vec::new(),
             effective: Arc::clone(&effective),

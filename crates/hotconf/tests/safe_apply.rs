@@ -495,10 +495,12 @@ fn rollback_reapplies_an_earlier_version_as_a_new_one() {
         100,
         "through the components"
     );
+    let last = reloader.history().pop().unwrap();
     assert_eq!(
-        reloader.history().last().unwrap().trigger,
-        Trigger::Rollback
+        (last.trigger, last.outcome),
+        (Trigger::Rollback, Outcome::Applied)
     );
+    assert_eq!(last.changes[0].to_string(), "~ limits.rpm: 300 -> 100");
 
     // The next reload from the sources wins again.
     let event = reloader.reload().unwrap();
