@@ -622,9 +622,9 @@ where
             Ok(draft) => draft,
             Err(problems) => return Err(self.reject(state, trigger, files, problems, started)),
         };
-        state.origins = origins;
-        state.pending = draft.pending();
         if draft.changes.is_empty() {
+            state.origins = origins;
+            state.pending = draft.pending();
             let outcome = if draft.held.is_empty() {
                 Outcome::Unchanged
             } else {
@@ -638,6 +638,7 @@ where
             return Ok(self.finish(event, started));
         }
 
+        let pending = draft.pending();
         let Draft {
             config,
             effective,
@@ -646,11 +647,7 @@ where
             ..
         } = draft;
         let old = self.inner.current.load_full();
-        let new = Arc::new(Snapshot::new(
-            config,
-            state.version + 1,
-            state.origins.clone(),
-        ));
+        let new = Arc::new(Snapshot::new(config, state.version + 1, origins.clone()));
         let changes: Arc<[Change]> = changes.into();
         let staged = match self.prepare_components(&old, &new, &changes) {
             Ok(staged) => staged,
@@ -667,8 +664,11 @@ where
             }
         };
 
+        // Nothing has failed and nothing can from here: the state moves to the new config.
         state.version += 1;
         state.effective = Arc::new(effective);
+        state.origins = origins;
+        state.pending = pending;
         self.inner.current.store(Arc::clone(&new));
         self.inner.snapshots.send_replace(Arc::clone(&new));
 
