@@ -12,6 +12,7 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, Weak};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -119,6 +120,10 @@ struct State {
     seen: Vec<(Origin, u64)>,
     version: u64,
     pending: Vec<ConfigPath>,
+    /// The last ticket a finished reload of the sources covered, and its result: a request
+    /// that waited while a newer reload read the sources is answered by that reload.
+    served: u64,
+    last: Option<std::result::Result<Event, Problems>>,
 }
 
 /// A reload waiting for the holds to be released. Only the latest is kept.
@@ -158,6 +163,8 @@ struct Inner<T> {
     loaded: Event,
     current: Arc<ArcSwap<Snapshot<T>>>,
     state: Mutex<State>,
+    /// Tickets of requests to reload the sources, in arrival order.
+    requests: AtomicU64,
     gate: Mutex<Gate<T>>,
     history: Mutex<VecDeque<Record<T>>>,
     snapshots: watch::Sender<Arc<Snapshot<T>>>,
@@ -282,6 +289,10 @@ where
     }
 
     /// Re-reads every source and applies the result if it is valid and differs.
+    ///
+    /// Reloads are serialized. A call made while another reload runs waits for it, and calls
+    /// that waited together coalesce: the first to run reads the sources for all of them,
+    /// and the others return its result.
     ///
     /// # Errors
     ///
@@ -533,6 +544,12 @@ where
     /// Runs `work` now, or defers it while a hold is in place. `None` when the sources had
     /// the bytes of the last attempt and `skip_seen` asked to skip them.
     fn run(&self, work: Work<T>) -> Option<Result<Event>> {
+        let ticket = self.inner.requests.fetch_add(1, Ordering::SeqCst) + 1;
+        self.run_ticket(work, ticket)
+    }
+
+    /// [`run`](Self::run) for a request that took its ticket already.
+    fn run_ticket(&self, work: Work<T>, ticket: u64) -> Option<Result<Event>> {
         {
             let mut gate = lock(&self.inner.gate);
             if gate.holds > 0 {
@@ -544,7 +561,26 @@ where
         tracing::debug!(target: "hotconf", trigger = work.trigger().as_str(), "reload started");
         match work {
             Work::Sources { trigger, skip_seen } => {
-                self.reload_sources(&mut state, trigger, skip_seen, started)
+                // Coalesce: a reload that started after this request already read the
+                // sources as they were when it was made.
+                if state.served >= ticket {
+                    tracing::debug!(target: "hotconf", "answered by a reload that ran while waiting");
+                    return match (&state.last, skip_seen) {
+                        (_, true) | (None, _) => None,
+                        (Some(Ok(event)), false) => Some(Ok(event.clone())),
+                        (Some(Err(problems)), false) => Some(Err(Error::Invalid(problems.clone()))),
+                    };
+                }
+                // Every request made until now is covered by what this reload reads.
+                let covers = self.inner.requests.load(Ordering::SeqCst);
+                let result = self.reload_sources(&mut state, trigger, skip_seen, started);
+                state.served = covers;
+                state.last = match &result {
+                    Some(Ok(event)) => Some(Ok(event.clone())),
+                    Some(Err(error)) => Some(Err(Problems(error.problems().to_vec()))),
+                    None => state.last.take(),
+                };
+                result
             }
             Work::Config { config, trigger } => {
                 let origins = state.origins.clone();
@@ -1308,7 +1344,10 @@ where
                     origins,
                     version: 1,
                     pending: Vec::new(),
+                    served: 0,
+                    last: None,
                 }),
+                requests: AtomicU64::new(0),
                 gate: Mutex::new(Gate {
                     holds: 0,
                     deferred: None,
@@ -1321,5 +1360,53 @@ where
                 watching: Mutex::new(None),
             }),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_that_waited_during_a_newer_reload_is_answered_by_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.json");
+        std::fs::write(&path, r#"{"rpm": 1}"#).unwrap();
+        let reloader = Reloader::<serde_json::Value>::builder()
+            .file(&path)
+            .build()
+            .unwrap();
+        let mut events = reloader.events();
+
+        // A request arrives and waits for the lock...
+        let waiting = reloader.inner.requests.fetch_add(1, Ordering::SeqCst) + 1;
+        // ...while a newer reload reads the sources and applies them.
+        std::fs::write(&path, r#"{"rpm": 2}"#).unwrap();
+        let applied = reloader.reload().unwrap();
+        assert_eq!(applied.version, 2);
+        assert_eq!(events.try_recv().unwrap().outcome, Outcome::Applied);
+
+        // The waiting request gets that reload's result: no second read, no second event.
+        let work = Work::Sources {
+            trigger: Trigger::Reload,
+            skip_seen: false,
+        };
+        let answer = reloader.run_ticket(work, waiting).unwrap().unwrap();
+        assert_eq!((answer.outcome, answer.version), (Outcome::Applied, 2));
+        assert!(
+            events.try_recv().is_err(),
+            "no event for a coalesced request"
+        );
+        // A watcher's request that was covered has nothing new to report.
+        let work = Work::Sources {
+            trigger: Trigger::Watch,
+            skip_seen: true,
+        };
+        assert!(reloader.run_ticket(work, waiting).is_none());
+
+        // A request made after the reload started runs its own.
+        let later = reloader.reload().unwrap();
+        assert_eq!(later.outcome, Outcome::Unchanged);
+        assert_eq!(events.try_recv().unwrap().outcome, Outcome::Unchanged);
     }
 }
