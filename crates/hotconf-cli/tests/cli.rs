@@ -328,22 +328,33 @@ fn check_reports_io_trouble_with_exit_2() {
 fn check_reports_an_unreadable_file() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
     let file = dir.path().join("secret.toml");
     fs::write(&file, "a = 1\n").unwrap();
     fs::set_permissions(&file, fs::Permissions::from_mode(0o000)).unwrap();
-    if fs::read(&file).is_ok() {
-        // Running as root: permissions do not stop reads, so there is nothing to observe.
-        eprintln!("skipped: this user can read a mode-000 file");
-        return;
-    }
-    let (code, report) = run_json(&["check", "--json", path_str(&file)]);
-    assert_eq!(code, 2);
-    assert!(
-        report["errors"][0]["message"]
-            .as_str()
-            .unwrap()
-            .contains("permission denied")
-    );
+    // Root reads a mode-000 file anyway: then run the binary as `nobody`, from a copy it can
+    // execute wherever the build directory is.
+    let as_root = fs::read(&file).is_ok();
+    let binary = dir.path().join("hotconf");
+    fs::copy(assert_cmd::cargo::cargo_bin("hotconf"), &binary).unwrap();
+    let mut command = if as_root {
+        let mut command = std::process::Command::new("setpriv");
+        command
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(&binary);
+        command
+    } else {
+        std::process::Command::new(&binary)
+    };
+    let output = command
+        .args(["check", "--json", path_str(&file)])
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stderr)));
+    assert_eq!(output.status.code(), Some(2), "{report}");
+    let message = report["errors"][0]["message"].as_str().unwrap();
+    assert_eq!(message, "permission denied");
 }
 
 #[test]
