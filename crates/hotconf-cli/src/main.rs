@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use hotconf::source::{Dir, File, Source};
-use hotconf::{Layers, Limits, Pattern, Policy, Problem, ProblemKind, Problems, Rule};
+use hotconf::{Layers, Limits, Pattern, Policy, Problem, ProblemKind, Problems, Rule, Secrets};
 
 /// Check and diff configuration files the way a running service would load them.
 #[derive(Debug, Parser)]
@@ -133,6 +133,10 @@ fn check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
         }
         Err(problems) => (files_of(&args.paths), problems),
     };
+    let mut problems = problems;
+    for problem in &mut problems.0 {
+        Secrets::new().redact_problem(problem);
+    }
     let valid = !problems.has_errors();
     let mut out = std::io::stdout().lock();
     if args.json {

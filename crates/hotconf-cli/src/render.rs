@@ -19,8 +19,13 @@ pub(crate) fn problem(problem: &Problem) -> String {
     } else {
         Renderer::plain()
     };
+    // The offending line of a secret value would show the secret.
+    let secret = problem
+        .path
+        .as_ref()
+        .is_some_and(|path| hotconf::Secrets::new().is_secret(path));
     let located = match (&problem.file, problem.line, problem.column) {
-        (Some(file), Some(line), Some(column)) if line > 0 => {
+        (Some(file), Some(line), Some(column)) if line > 0 && !secret => {
             source_line(file, line).map(|text| (file, line, column, text))
         }
         _ => None,

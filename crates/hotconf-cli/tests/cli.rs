@@ -487,3 +487,24 @@ fn diff_classifies_changes_by_policy() {
         "hot changes carry no rule"
     );
 }
+
+#[test]
+fn check_does_not_show_secret_values_in_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("app.toml");
+    fs::write(&file, "[db]\npassword = 918273\n").unwrap();
+    let schema = dir.path().join("schema.json");
+    fs::write(
+        &schema,
+        r#"{"properties": {"db": {"properties": {"password": {"type": "string"}}}}}"#,
+    )
+    .unwrap();
+    let output = hotconf(&["check", "--schema", path_str(&schema), path_str(&file)]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("db.password: invalid value (secret, not shown)"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("918273"), "the secret leaked: {stderr}");
+}

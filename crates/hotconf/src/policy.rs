@@ -7,6 +7,7 @@
 use serde_json::Value;
 
 use crate::diff::Change;
+use crate::error::{Problem, ProblemKind};
 use crate::path::{ConfigPath, Pattern, Segment};
 
 /// What a secret value is replaced with, everywhere it would be shown.
@@ -123,6 +124,37 @@ impl Secrets {
                 self.redact_value(&change.path, value);
             }
         }
+    }
+}
+
+impl Secrets {
+    /// Keeps a secret value out of a problem's message: a type or schema error at a secret
+    /// path would otherwise quote the value (`invalid type: integer `1234``). The location
+    /// and path stay.
+    ///
+    /// ```
+    /// use hotconf::{Problem, ProblemKind, Secrets};
+    ///
+    /// let mut problem = Problem::error(ProblemKind::Type, "invalid type: integer `1234`, expected a string")
+    ///     .at_path("db.password".parse().unwrap());
+    /// Secrets::new().redact_problem(&mut problem);
+    /// assert_eq!(problem.message, "invalid value (secret, not shown), expected a string");
+    /// ```
+    pub fn redact_problem(&self, problem: &mut Problem) {
+        let secret = problem
+            .path
+            .as_ref()
+            .is_some_and(|path| self.is_secret(path));
+        if !secret || !matches!(problem.kind, ProblemKind::Type | ProblemKind::Schema) {
+            return;
+        }
+        problem.message = match problem.message.split_once(", expected ") {
+            Some((_, expected)) => {
+                format!("invalid value (secret, not shown), expected {expected}")
+            }
+            None if problem.message.starts_with("missing field") => return,
+            None => "invalid value (secret, not shown)".to_owned(),
+        };
     }
 }
 

@@ -948,6 +948,10 @@ where
         problems: Problems,
         started: Instant,
     ) -> Error {
+        let mut problems = problems;
+        for problem in &mut problems.0 {
+            self.inner.policy.secrets().redact_problem(problem);
+        }
         let mut event = Event::new(Outcome::Rejected, state.version, trigger, files);
         event.errors = problems.errors().cloned().collect();
         let event = self.finish(event, started);
@@ -1286,8 +1290,15 @@ where
     pub fn build(mut self) -> Result<Reloader<T>> {
         self.check_options()?;
         let started = Instant::now();
+        let secrets = self.policy.secrets().clone();
+        let redacted = |mut problems: Problems| {
+            for problem in &mut problems.0 {
+                secrets.redact_problem(problem);
+            }
+            Error::Invalid(problems)
+        };
         let layers = Layers::load(&self.sources, &self.limits)?;
-        let config: T = layers.deserialize()?;
+        let config: T = layers.deserialize().map_err(redacted)?;
         #[cfg(feature = "json-schema")]
         let schema = match &self.schema {
             Some(schema) => schema.check(&layers),
@@ -1302,7 +1313,8 @@ where
             Some(&layers),
             &Policy::new(),
             schema,
-        )?;
+        )
+        .map_err(redacted)?;
         for warning in &draft.warnings {
             tracing::warn!(target: "hotconf", %warning, "config warning");
         }

@@ -533,3 +533,23 @@ fn projection_sees_only_its_part() {
     let part = limits.load();
     assert_eq!((part.rpm, part.version()), (61, 2));
 }
+
+#[test]
+fn type_errors_at_secret_paths_do_not_quote_the_value() {
+    let fixture = Fixture::new();
+    let reloader = fixture.reloader();
+    fixture.write(
+        "conf.d/providers.yaml",
+        "providers:\n  openai:\n    enabled: true\n    api_key: [sk-live-1234]\n",
+    );
+    let error = reloader.reload().unwrap_err();
+    let text = error.to_string();
+    assert!(!text.contains("sk-live"), "{text}");
+    let problem = &error.problems()[0];
+    assert_eq!(
+        problem.path.as_ref().unwrap().to_string(),
+        "providers.openai.api_key"
+    );
+    assert_eq!(problem.line, Some(4), "still located");
+    assert!(problem.message.contains("secret, not shown"), "{text}");
+}
