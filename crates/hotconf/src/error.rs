@@ -256,6 +256,11 @@ pub enum Error {
     /// The config cannot be converted for saving, or has no file to be saved to.
     #[error("cannot save config: {0}")]
     Unsaveable(String),
+    /// The file watcher could not be started: the working directory (for relative paths)
+    /// is unreadable, or its thread could not be spawned. Failures of the native watch
+    /// itself are not errors: the watcher falls back to polling and says so in the log.
+    #[error("cannot watch the config files: {0}")]
+    Watch(#[source] std::io::Error),
 }
 
 impl From<Problems> for Error {

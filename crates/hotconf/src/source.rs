@@ -160,6 +160,14 @@ pub trait Source: fmt::Debug + Send + Sync {
     fn files(&self) -> Vec<PathBuf> {
         Vec::new()
     }
+
+    /// What the file watcher must watch to see every change to what [`read`](Self::read)
+    /// returns. By default, each of [`files`](Self::files): a source that reads files is
+    /// watched without more code. Sources that are not on disk return nothing and are only
+    /// re-read when something else triggers a reload.
+    fn watch_targets(&self) -> Vec<WatchTarget> {
+        self.files().into_iter().map(WatchTarget::File).collect()
+    }
 }
 
 impl<S: Source + ?Sized> Source for Box<S> {
@@ -169,6 +177,36 @@ impl<S: Source + ?Sized> Source for Box<S> {
 
     fn files(&self) -> Vec<PathBuf> {
         (**self).files()
+    }
+
+    fn watch_targets(&self) -> Vec<WatchTarget> {
+        (**self).watch_targets()
+    }
+}
+
+/// Something on disk a [`Source`] reads, as the file watcher needs to know it.
+///
+/// The watcher never watches a file's inode alone: editors replace files by renaming, and
+/// Kubernetes swaps a symlink. It watches the directory that holds each name, follows every
+/// symlink on the way (and watches the directories those live in), and waits on the nearest
+/// existing ancestor for a path that does not exist yet.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum WatchTarget {
+    /// One file, by the path it is read from (it may be a symlink, or missing for now).
+    File(PathBuf),
+    /// A directory's entries that [`Dir::selects`]: new matching files are picked up and
+    /// deleted ones dropped.
+    Dir(Dir),
+}
+
+impl WatchTarget {
+    /// The path as given.
+    pub fn path(&self) -> &Path {
+        match self {
+            Self::File(path) => path,
+            Self::Dir(dir) => dir.path(),
+        }
     }
 }
 
@@ -253,6 +291,10 @@ impl Source for File {
 
     fn files(&self) -> Vec<PathBuf> {
         vec![self.path.clone()]
+    }
+
+    fn watch_targets(&self) -> Vec<WatchTarget> {
+        vec![WatchTarget::File(self.path.clone())]
     }
 }
 
@@ -423,6 +465,10 @@ impl Source for Dir {
 
     fn files(&self) -> Vec<PathBuf> {
         self.list().unwrap_or_default()
+    }
+
+    fn watch_targets(&self) -> Vec<WatchTarget> {
+        vec![WatchTarget::Dir(self.clone())]
     }
 }
 

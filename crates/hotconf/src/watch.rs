@@ -1,8 +1,59 @@
 //! File watching: filesystem activity into one reload per logical save.
 //!
-//! (Being written: the quiet-window coalescer and the notify driver.)
+//! Three parts, from pure to thin:
+//!
+//! - [`scope`] resolves the sources' [`WatchTarget`]s into the directories to watch and the
+//!   names in each that matter, following every symlink (a Kubernetes ConfigMap is two
+//!   links deep) and waiting on the nearest existing ancestor for paths not there yet. It
+//!   also decides which raw events are relevant: reads never are.
+//! - [`coalesce`] is the quiet-window state machine: relevant events in, one batch out once
+//!   the files have been quiet for the debounce time. No clock inside.
+//! - The driver here owns the thread, the clock and notify. It blocks on the event channel
+//!   with the coalescer's next deadline as its timeout (none when idle, so an idle watcher
+//!   never wakes), and for each batch re-arms the watches, then reloads: arming before
+//!   reading means a change is either seen by the read or reported by a watch.
+//!
+//! Exactly once: every event of a save lands in one window, and the engine's content hashes
+//! turn a batch whose bytes did not change (a touch, the reload's own reads, `save()`) into
+//! nothing at all.
 
-use std::time::Duration;
+mod coalesce;
+mod scope;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::ops::ControlFlow;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use notify::RecursiveMode;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::{Error, Result};
+use crate::event::Trigger;
+use crate::reload::{Reloader, WeakReloader};
+use crate::source::WatchTarget;
+use crate::validate::Validate;
+use coalesce::{Batch, Coalescer};
+use scope::{Scope, Stamps};
+
+/// How often the polling fallback looks at the files when native watching fails.
+const FALLBACK_POLL_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The shortest polling interval accepted: below it, polling is a busy loop.
+const MIN_POLL_INTERVAL: Duration = Duration::from_millis(10);
+
+/// How many more quiet periods a config that fails to load while its files are still
+/// changing gets before the failure is reported.
+const MAX_SETTLE_ROUNDS: u32 = 50;
+
+/// How many times arming resolves the paths again when the tree changes under it.
+const ARM_ATTEMPTS: usize = 4;
 
 /// How the watcher turns filesystem events into reloads.
 #[derive(Clone, Debug)]
@@ -25,6 +76,607 @@ impl Default for WatchOptions {
     }
 }
 
+/// What the driver thread receives: filesystem events from notify, or the order to stop.
+#[derive(Debug)]
+pub(crate) enum Msg {
+    Fs(notify::Result<notify::Event>),
+    Stop,
+}
+
 /// A running watcher; dropping it stops the watch.
 #[derive(Debug)]
-pub(crate) struct Watching;
+pub(crate) struct Watching {
+    sender: Sender<Msg>,
+    thread: Option<JoinHandle<()>>,
+    /// Set by the driver when it polls; read by the tests of the fallback.
+    #[cfg_attr(not(test), allow(dead_code))]
+    polling: Arc<AtomicBool>,
+}
+
+impl Watching {
+    /// Whether the watcher polls (asked for, or fallen back to) rather than being told.
+    #[cfg(test)]
+    pub(crate) fn polling(&self) -> bool {
+        self.polling.load(Ordering::Relaxed)
+    }
+
+    /// The driver's channel, to inject backend failures in tests.
+    #[cfg(test)]
+    pub(crate) fn sender(&self) -> &Sender<Msg> {
+        &self.sender
+    }
+}
+
+impl Drop for Watching {
+    fn drop(&mut self) {
+        // The driver may be gone already (it exits when the reloader is gone).
+        let _ = self.sender.send(Msg::Stop);
+        if let Some(thread) = self.thread.take() {
+            // A callback running on the driver thread may drop the last reloader or call
+            // unwatch: the thread then stops on its own after the current batch, and
+            // joining it from itself would deadlock.
+            if thread.thread().id() != thread::current().id() {
+                let _ = thread.join();
+            }
+        }
+    }
+}
+
+fn lock<S>(mutex: &Mutex<S>) -> MutexGuard<'_, S> {
+    // The slot is assigned whole: a panic elsewhere cannot leave it half-written.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl<T> Reloader<T>
+where
+    T: DeserializeOwned + Serialize + Validate + Send + Sync + 'static,
+{
+    /// Starts watching the sources' files on a dedicated thread: from now on every save is
+    /// picked up, once. Returns once every watch is armed, so a save made right after it
+    /// returns is seen. Calling it again while watching does nothing.
+    ///
+    /// What is watched: the directory of each file (never only the file's inode, which
+    /// editors and `mv` replace), every symlink on the way to it (a Kubernetes ConfigMap's
+    /// `..data` swap), the entries of each directory source, and for a path that does not
+    /// exist yet its nearest existing ancestor. Editor and tool litter is ignored
+    /// ([`DEFAULT_IGNORES`](crate::source::DEFAULT_IGNORES) and
+    /// [`ReloaderBuilder::ignore`](crate::ReloaderBuilder::ignore)).
+    ///
+    /// How saves become reloads: events coalesce until the files have been quiet for the
+    /// [debounce](crate::ReloaderBuilder::debounce) time (100 ms by default); then the
+    /// sources are reloaded with [`Trigger::Watch`]. Bytes that did not change give no
+    /// event at all; changed bytes with the same effective config give `unchanged`. A
+    /// config that fails to load while its files are still being written gets more quiet
+    /// periods to settle before it is rejected, once. Events that arrive during a reload
+    /// make the next one.
+    ///
+    /// When native watching fails (the inotify watch limit, no inotify instance left) the
+    /// watcher falls back to polling every second and logs a warning through `tracing`.
+    /// The thread does not keep the reloader alive: it stops when the last clone is
+    /// dropped, or at [`unwatch`](Self::unwatch).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Watch`] when the working directory cannot be read (relative paths are
+    /// resolved against it) or the thread cannot be spawned.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::time::{Duration, Instant};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("app.toml");
+    /// std::fs::write(&path, "rpm = 60\n")?;
+    /// let reloader = hotconf::Reloader::<serde_json::Value>::builder()
+    ///     .file(&path)
+    ///     .build()?;
+    /// let mut snapshots = reloader.subscribe();
+    /// reloader.watch()?;
+    ///
+    /// std::fs::write(&path, "rpm = 120\n")?;
+    /// let deadline = Instant::now() + Duration::from_secs(10);
+    /// while !snapshots.has_changed()? && Instant::now() < deadline {
+    ///     std::thread::sleep(Duration::from_millis(10));
+    /// }
+    /// assert_eq!(reloader.current().config()["rpm"], 120);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn watch(&self) -> Result<()> {
+        self.start_watching(None)
+    }
+
+    /// Like [`watch`](Self::watch), but looks at the files every `interval` instead of
+    /// being told by the operating system: for network filesystems (NFS, SMB, some FUSE and
+    /// container mounts) that deliver no events. Each look reads every file of the watched
+    /// directories to compare contents.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidOption`] when `interval` is below 10 ms; otherwise as
+    /// [`watch`](Self::watch).
+    pub fn watch_polling(&self, interval: Duration) -> Result<()> {
+        if interval < MIN_POLL_INTERVAL {
+            return Err(Error::InvalidOption {
+                option: "poll interval",
+                reason: format!("{} ms is below 10 ms", interval.as_millis()),
+            });
+        }
+        self.start_watching(Some(interval))
+    }
+
+    /// Stops watching. Saves are then picked up only by [`reload`](Self::reload). Does
+    /// nothing when not watching.
+    pub fn unwatch(&self) {
+        let watching = lock(self.watching()).take();
+        // Dropped outside the lock: stopping joins the driver thread, which may be waiting
+        // for the lock in a callback that calls `status()`.
+        drop(watching);
+    }
+
+    fn start_watching(&self, poll: Option<Duration>) -> Result<()> {
+        let mut slot = lock(self.watching());
+        if slot.is_some() {
+            return Ok(());
+        }
+        let base = std::env::current_dir().map_err(Error::Watch)?;
+        let (sender, receiver) = mpsc::channel();
+        let backend = match poll {
+            Some(interval) => Backend::poll(&sender, interval).map_err(watch_error)?,
+            None => match Backend::native(&sender) {
+                Ok(backend) => backend,
+                Err(error) => {
+                    tracing::warn!(target: "hotconf", %error, interval_ms = FALLBACK_POLL_INTERVAL.as_millis() as u64, "native file watching is not available, polling instead");
+                    Backend::poll(&sender, FALLBACK_POLL_INTERVAL).map_err(watch_error)?
+                }
+            },
+        };
+        let polling = Arc::new(AtomicBool::new(backend.is_poll()));
+        let options = self.watch_options();
+        let mut driver = Driver {
+            reloader: self.downgrade(),
+            receiver,
+            sender: sender.clone(),
+            armed: Armed::new(backend),
+            scope: Scope::default(),
+            targets: targets_of(self),
+            base,
+            ignore: options.ignore.clone(),
+            coalescer: Coalescer::new(options.debounce),
+            opened: None,
+            settle_rounds: 0,
+            polling: Arc::clone(&polling),
+        };
+        driver.rearm();
+        // A save made between the first load and now was seen by no watch: one read after
+        // a quiet period catches it (and costs nothing when the bytes are the same).
+        driver.open(Instant::now(), false);
+        tracing::info!(target: "hotconf", dirs = ?driver.scope.dirs().collect::<Vec<_>>(), polling = driver.armed.backend.is_poll(), "watching config files");
+        let thread = thread::Builder::new()
+            .name("hotconf-watch".into())
+            .spawn(move || driver.run())
+            .map_err(Error::Watch)?;
+        *slot = Some(Watching {
+            sender,
+            thread: Some(thread),
+            polling,
+        });
+        Ok(())
+    }
+}
+
+fn watch_error(error: notify::Error) -> Error {
+    Error::Watch(std::io::Error::other(error))
+}
+
+/// Every target of every source, in layer order.
+fn targets_of<T>(reloader: &Reloader<T>) -> Vec<WatchTarget>
+where
+    T: DeserializeOwned + Serialize + Validate + Send + Sync + 'static,
+{
+    reloader
+        .sources()
+        .iter()
+        .flat_map(|source| source.watch_targets())
+        .collect()
+}
+
+/// The notify backend: told by the operating system, or polling.
+enum Backend {
+    Native(notify::RecommendedWatcher),
+    Poll(notify::PollWatcher),
+}
+
+impl Backend {
+    fn native(sender: &Sender<Msg>) -> notify::Result<Self> {
+        let sender = sender.clone();
+        notify::recommended_watcher(move |event| {
+            // The driver is gone only when watching stopped.
+            let _ = sender.send(Msg::Fs(event));
+        })
+        .map(Self::Native)
+    }
+
+    fn poll(sender: &Sender<Msg>, interval: Duration) -> notify::Result<Self> {
+        let sender = sender.clone();
+        // Modification times have whole-second resolution here: compare contents too, or
+        // two saves within a second look like one.
+        let config = notify::Config::default()
+            .with_poll_interval(interval)
+            .with_compare_contents(true);
+        notify::PollWatcher::new(
+            move |event| {
+                let _ = sender.send(Msg::Fs(event));
+            },
+            config,
+        )
+        .map(Self::Poll)
+    }
+
+    fn is_poll(&self) -> bool {
+        matches!(self, Self::Poll(_))
+    }
+
+    fn watcher(&mut self) -> &mut dyn notify::Watcher {
+        match self {
+            Self::Native(watcher) => watcher,
+            Self::Poll(watcher) => watcher,
+        }
+    }
+}
+
+/// The watches in place: which directories, and which directory each was when armed (a
+/// directory deleted and recreated under the same name needs a new watch).
+struct Armed {
+    backend: Backend,
+    watched: BTreeMap<PathBuf, Option<u64>>,
+}
+
+impl Armed {
+    fn new(backend: Backend) -> Self {
+        Self {
+            backend,
+            watched: BTreeMap::new(),
+        }
+    }
+
+    /// Brings the watches in line with `scope`: drops those no longer needed, adds the new
+    /// ones, renews those whose directory was replaced.
+    fn arm(&mut self, scope: &Scope) -> notify::Result<()> {
+        let stale: Vec<PathBuf> = self
+            .watched
+            .keys()
+            .filter(|dir| !scope.watches(dir))
+            .cloned()
+            .collect();
+        for dir in stale {
+            self.watched.remove(&dir);
+            // A removed directory's watch is gone already; nothing to undo.
+            let _ = self.backend.watcher().unwatch(&dir);
+        }
+        for dir in scope.dirs() {
+            // Identity before the watch: if the directory is replaced in between, the next
+            // re-arm sees a mismatch and renews, rather than trusting a watch on the old one.
+            let identity = fs::metadata(dir).ok().map(|meta| scope::inode(&meta));
+            match self.watched.get(dir) {
+                Some(known) if known.is_some() && *known == identity => continue,
+                Some(_) => {
+                    let _ = self.backend.watcher().unwatch(dir);
+                    self.watched.remove(dir);
+                }
+                None => {}
+            }
+            self.backend
+                .watcher()
+                .watch(dir, RecursiveMode::NonRecursive)?;
+            self.watched.insert(dir.to_path_buf(), identity);
+        }
+        Ok(())
+    }
+}
+
+/// Whether arming failed because a directory vanished between resolving and watching.
+fn vanished(error: &notify::Error) -> bool {
+    match &error.kind {
+        notify::ErrorKind::PathNotFound => true,
+        notify::ErrorKind::Io(io) => io.kind() == std::io::ErrorKind::NotFound,
+        _ => false,
+    }
+}
+
+/// The thread's state: a thin loop around the coalescer, the scope and the engine.
+struct Driver<T> {
+    reloader: WeakReloader<T>,
+    receiver: Receiver<Msg>,
+    /// For a polling backend created on fallback.
+    sender: Sender<Msg>,
+    armed: Armed,
+    scope: Scope,
+    targets: Vec<WatchTarget>,
+    base: PathBuf,
+    ignore: Vec<String>,
+    coalescer: Coalescer,
+    /// How the files looked when the open window opened.
+    opened: Option<Stamps>,
+    settle_rounds: u32,
+    polling: Arc<AtomicBool>,
+}
+
+impl<T> Driver<T>
+where
+    T: DeserializeOwned + Serialize + Validate + Send + Sync + 'static,
+{
+    fn run(mut self) {
+        loop {
+            let received = match self.coalescer.deadline() {
+                // Idle: block until something happens, without a timeout.
+                None => self
+                    .receiver
+                    .recv()
+                    .map_err(|_| RecvTimeoutError::Disconnected),
+                Some(deadline) => self
+                    .receiver
+                    .recv_timeout(deadline.saturating_duration_since(Instant::now())),
+            };
+            match received {
+                Ok(Msg::Stop) | Err(RecvTimeoutError::Disconnected) => break,
+                Ok(Msg::Fs(Ok(event))) => self.on_event(&event),
+                Ok(Msg::Fs(Err(error))) => self.on_error(error),
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+            if let Some(batch) = self.coalescer.flush(Instant::now())
+                && self.on_batch(batch).is_break()
+            {
+                break;
+            }
+        }
+        tracing::debug!(target: "hotconf", "watcher stopped");
+    }
+
+    /// Opens or extends the window; notes how the files look when it opens.
+    fn open(&mut self, now: Instant, rescan: bool) {
+        let opened = if rescan {
+            self.coalescer.rescan(now)
+        } else {
+            self.coalescer.event(now)
+        };
+        if opened {
+            self.opened = Some(Stamps::take(&self.targets));
+        }
+    }
+
+    fn on_event(&mut self, event: &notify::Event) {
+        if event.need_rescan() {
+            tracing::warn!(target: "hotconf", "file events were lost (event queue overflow), re-reading the config");
+            self.open(Instant::now(), true);
+        } else if self.scope.is_relevant(event, &self.ignore) {
+            tracing::trace!(target: "hotconf", ?event, "file event");
+            self.open(Instant::now(), false);
+        }
+    }
+
+    fn on_error(&mut self, error: notify::Error) {
+        if self.armed.backend.is_poll() {
+            // Polling reports each path it could not scan (a file deleted mid-scan, a
+            // dangling link). Only a watched directory going away needs a new arm.
+            tracing::debug!(target: "hotconf", %error, "polling could not read a path");
+            if error.paths.iter().any(|path| self.scope.watches(path)) {
+                self.open(Instant::now(), true);
+            }
+            return;
+        }
+        self.fall_back(&error);
+        self.rearm();
+        self.open(Instant::now(), true);
+    }
+
+    /// Replaces the native backend with polling, so the watch never silently dies.
+    fn fall_back(&mut self, error: &notify::Error) {
+        match Backend::poll(&self.sender, FALLBACK_POLL_INTERVAL) {
+            Ok(backend) => {
+                tracing::warn!(target: "hotconf", %error, interval_ms = FALLBACK_POLL_INTERVAL.as_millis() as u64, "native file watching failed, polling instead");
+                // Dropping the native backend stops its thread and releases its watches.
+                self.armed = Armed::new(backend);
+            }
+            Err(poll_error) => {
+                tracing::error!(target: "hotconf", %error, %poll_error, "file watching failed and polling cannot start");
+            }
+        }
+    }
+
+    /// Resolves the targets again and brings the watches in line.
+    fn rearm(&mut self) {
+        self.arm_scope();
+        self.polling
+            .store(self.armed.backend.is_poll(), Ordering::Relaxed);
+    }
+
+    fn arm_scope(&mut self) {
+        for _ in 0..ARM_ATTEMPTS {
+            self.scope = Scope::resolve(&self.targets, &self.base);
+            match self.armed.arm(&self.scope) {
+                Ok(()) => return,
+                Err(error) if vanished(&error) => {
+                    tracing::debug!(target: "hotconf", %error, "a directory vanished while arming, resolving again");
+                }
+                Err(error) => {
+                    if self.armed.backend.is_poll() {
+                        break;
+                    }
+                    self.fall_back(&error);
+                }
+            }
+        }
+        tracing::warn!(target: "hotconf", "the watched paths keep changing while arming; the next event arms again");
+    }
+
+    /// Re-arms, then reloads, unless the config fails while its files are still moving.
+    fn on_batch(&mut self, batch: Batch) -> ControlFlow<()> {
+        let Some(reloader) = self.reloader.upgrade() else {
+            return ControlFlow::Break(());
+        };
+        // Arm before reading: a change after this point is reported by a watch, a change
+        // before it is seen by the read.
+        self.targets = targets_of(&reloader);
+        self.rearm();
+        let now = Stamps::take(&self.targets);
+        let moved = batch.forced || self.opened.take().is_some_and(|then| then != now);
+        if moved && self.settle_rounds < MAX_SETTLE_ROUNDS {
+            let plan = reloader.plan();
+            if !plan.errors.is_empty() {
+                self.settle_rounds += 1;
+                tracing::debug!(target: "hotconf", round = self.settle_rounds, errors = plan.errors.len(), "config does not load while its files are still changing, letting them settle");
+                self.coalescer.settle(Instant::now());
+                self.opened = Some(now);
+                return ControlFlow::Continue(());
+            }
+        }
+        self.settle_rounds = 0;
+        tracing::debug!(target: "hotconf", events = batch.events, window_us = batch.opened.elapsed().as_micros() as u64, "files quiet, reloading");
+        match reloader.reload_if_changed(Trigger::Watch) {
+            None => {
+                tracing::debug!(target: "hotconf", "same bytes as the last attempt, nothing to do")
+            }
+            // Outcomes and rejections are reported by the engine as events.
+            Some(Ok(event)) => {
+                tracing::debug!(target: "hotconf", outcome = %event.outcome, "watch reload done")
+            }
+            Some(Err(error)) => tracing::debug!(target: "hotconf", %error, "watch reload failed"),
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{Event, Outcome};
+
+    type Json = serde_json::Value;
+
+    /// The reloader's events on a channel that can wait with a deadline.
+    fn events(reloader: &Reloader<Json>) -> mpsc::Receiver<Event> {
+        let mut events = reloader.events();
+        let (sender, receiver) = mpsc::channel();
+        thread::spawn(move || {
+            while let Ok(event) = events.blocking_recv() {
+                if sender.send(event).is_err() {
+                    break;
+                }
+            }
+        });
+        receiver
+    }
+
+    fn next(events: &mpsc::Receiver<Event>) -> Event {
+        events
+            .recv_timeout(Duration::from_secs(10))
+            .expect("an event within 10 s")
+    }
+
+    fn reloader(path: &std::path::Path) -> Reloader<Json> {
+        Reloader::<Json>::builder()
+            .file(path)
+            .debounce(Duration::from_millis(20))
+            .build()
+            .unwrap()
+    }
+
+    fn wait_until(what: &str, condition: impl Fn() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !condition() {
+            assert!(Instant::now() < deadline, "timed out waiting until {what}");
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    #[test]
+    fn a_native_failure_falls_back_to_polling_and_keeps_watching() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.toml");
+        fs::write(&path, "n = 1\n").unwrap();
+        let reloader = reloader(&path);
+        let events = events(&reloader);
+        reloader.watch().unwrap();
+        let polling = || lock(reloader.watching()).as_ref().unwrap().polling();
+        assert!(!polling(), "native watching on this platform");
+
+        // What inotify reports when the user's watch limit is reached.
+        let limit = notify::Error::new(notify::ErrorKind::MaxFilesWatch);
+        lock(reloader.watching())
+            .as_ref()
+            .unwrap()
+            .sender()
+            .send(Msg::Fs(Err(limit)))
+            .unwrap();
+        wait_until("the watcher polls", polling);
+
+        // The native watches are gone: only polling can see these (the first might also
+        // be caught by the re-read that follows the fallback; the second cannot).
+        for n in [2, 3] {
+            fs::write(&path, format!("n = {n}\n")).unwrap();
+            let event = next(&events);
+            assert_eq!(event.outcome, Outcome::Applied, "{event:?}");
+            assert_eq!(reloader.current().config()["n"], n);
+        }
+        assert!(reloader.status().watching);
+    }
+
+    #[test]
+    fn watching_by_polling_sees_every_save() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.toml");
+        fs::write(&path, "n = 0\n").unwrap();
+        let reloader = reloader(&path);
+        let events = events(&reloader);
+        reloader.watch_polling(Duration::from_millis(20)).unwrap();
+        assert!(lock(reloader.watching()).as_ref().unwrap().polling());
+        // Same length, same second: only the contents tell these saves apart.
+        for n in 1..=3 {
+            fs::write(&path, format!("n = {n}\n")).unwrap();
+            let event = next(&events);
+            assert_eq!(event.outcome, Outcome::Applied, "{event:?}");
+            assert_eq!(reloader.current().config()["n"], n);
+        }
+        assert!(matches!(
+            reloader.watch_polling(Duration::from_millis(1)),
+            Err(Error::InvalidOption { .. })
+        ));
+    }
+
+    #[test]
+    fn the_watcher_does_not_keep_the_reloader_alive() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.toml");
+        fs::write(&path, "n = 1\n").unwrap();
+        let reloader = reloader(&path);
+        reloader.watch().unwrap();
+        reloader.watch().unwrap(); // idempotent
+        let weak = reloader.downgrade();
+        // Dropping joins the driver thread: a leak or a deadlock fails or hangs here.
+        drop(reloader);
+        assert!(weak.upgrade().is_none());
+    }
+
+    #[test]
+    fn unwatch_from_a_callback_on_the_watch_thread_stops_cleanly() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.toml");
+        fs::write(&path, "n = 1\n").unwrap();
+        let reloader = reloader(&path);
+        let weak = reloader.downgrade();
+        reloader.on_change(move |_| {
+            if let Some(reloader) = weak.upgrade() {
+                reloader.unwatch();
+            }
+        });
+        let events = events(&reloader);
+        reloader.watch().unwrap();
+        fs::write(&path, "n = 2\n").unwrap();
+        assert_eq!(next(&events).outcome, Outcome::Applied);
+        assert!(!reloader.status().watching);
+        reloader.watch().unwrap();
+        assert!(reloader.status().watching);
+    }
+}
