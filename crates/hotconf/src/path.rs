@@ -79,6 +79,14 @@ impl ConfigPath {
     }
 }
 
+impl FromIterator<Segment> for ConfigPath {
+    fn from_iter<I: IntoIterator<Item = Segment>>(segments: I) -> Self {
+        Self {
+            segments: segments.into_iter().collect(),
+        }
+    }
+}
+
 /// Whether a key can be printed without quotes.
 fn is_plain_key(key: &str) -> bool {
     !key.is_empty()

@@ -25,11 +25,8 @@ pub(super) fn parse(text: &str, doc: u32, limits: &Limits) -> Result<Node, Probl
     };
     parser.document().map_err(|mut problem| {
         if !parser.trail.is_empty() {
-            let mut path = ConfigPath::root();
-            for segment in parser.trail.drain(..).rev() {
-                path.push(segment);
-            }
-            problem.path = Some(path);
+            // The trail is innermost first.
+            problem.path = Some(parser.trail.drain(..).rev().collect());
         }
         problem
     })

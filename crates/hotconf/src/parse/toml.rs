@@ -9,7 +9,7 @@ use toml::de::{DeString, DeTable, DeValue};
 
 use crate::error::{Problem, ProblemKind};
 use crate::parse::Limits;
-use crate::path::{ConfigPath, Segment};
+use crate::path::Segment;
 use crate::tree::{LineIndex, Node, Table, Value};
 
 pub(super) fn parse(text: &str, doc: u32, limits: &Limits) -> Result<Node, Problem> {
@@ -27,11 +27,8 @@ pub(super) fn parse(text: &str, doc: u32, limits: &Limits) -> Result<Node, Probl
         .table(root.into_inner(), start, 1)
         .map_err(|mut problem| {
             if !convert.trail.is_empty() {
-                let mut path = ConfigPath::root();
-                for segment in convert.trail.drain(..).rev() {
-                    path.push(segment);
-                }
-                problem.path = Some(path);
+                // The trail is innermost first.
+                problem.path = Some(convert.trail.drain(..).rev().collect());
             }
             problem
         })

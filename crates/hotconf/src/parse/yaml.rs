@@ -86,11 +86,8 @@ fn parse_here(text: &str, doc: u32, limits: &Limits) -> Result<Node, Problem> {
         ),
     };
     if about_value && !build.trail.is_empty() {
-        let mut path = ConfigPath::root();
-        for segment in build.trail.into_iter().rev() {
-            path.push(segment);
-        }
-        problem.path = Some(path);
+        // The trail is innermost first.
+        problem.path = Some(build.trail.into_iter().rev().collect());
     }
     if problem.line.is_none() {
         let (line, column) = err.location().map_or((1, 1), |at| (line(at), column(at)));
