@@ -4,9 +4,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# System tools the tests use, installed when missing (Debian).
+# System tools the tests use, installed when missing (Debian). The watch tests save files
+# with the real tools: vim, git, python3, sed, cp, mv, ln (coreutils) and kill (procps).
 packages=()
 command -v git >/dev/null 2>&1 || packages+=(git)
+command -v vim >/dev/null 2>&1 || packages+=(vim)
+command -v python3 >/dev/null 2>&1 || packages+=(python3)
+command -v sed >/dev/null 2>&1 || packages+=(sed)
+command -v ln >/dev/null 2>&1 || packages+=(coreutils)
+command -v kill >/dev/null 2>&1 || packages+=(procps)
 if ((${#packages[@]})); then
   echo "==> installing ${packages[*]}"
   sudo_cmd=()

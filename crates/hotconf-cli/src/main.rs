@@ -1,6 +1,7 @@
 //! `hotconf`: check and diff configuration files the way a running service would load them.
 
 mod render;
+mod watch;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -31,6 +32,19 @@ enum Command {
     /// Exit status: 0 no differences, 1 differences, 2 trouble (either side unreadable or
     /// invalid).
     Diff(DiffArgs),
+    /// Load a config, then watch its files and print one event per reload attempt: loaded
+    /// (once every watch is armed), applied, rejected, unchanged, restart_required,
+    /// deferred. A logical save gives exactly one event; bytes that did not change give
+    /// none. SIGHUP forces a reload; SIGINT or SIGTERM ends the watch.
+    ///
+    /// With --on-apply, a command that fails or cannot start is reported as an event of its
+    /// own, `on-apply failed` (JSON: {"event":"on_apply_failed","version":N,"at":…,
+    /// "command":…,"status":N,"message":…}), and the watch goes on. Warnings (such as a
+    /// fallback to polling when the inotify watch limit is reached) go to standard error.
+    ///
+    /// Exit status: 0 after SIGINT or SIGTERM; at start, like check: 1 the config is
+    /// invalid, 2 usage or I/O trouble.
+    Watch(watch::WatchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -73,6 +87,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Check(args) => check(&args),
         Command::Diff(args) => diff(&args),
+        Command::Watch(args) => watch::run(&args),
     };
     match result {
         Ok(code) => code,

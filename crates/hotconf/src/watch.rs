@@ -227,7 +227,7 @@ where
             None => match Backend::native(&sender) {
                 Ok(backend) => backend,
                 Err(error) => {
-                    tracing::warn!(target: "hotconf", %error, interval_ms = FALLBACK_POLL_INTERVAL.as_millis() as u64, "native file watching is not available, polling instead");
+                    tracing::warn!(target: "hotconf::watch", %error, interval_ms = FALLBACK_POLL_INTERVAL.as_millis() as u64, "native file watching is not available, polling instead");
                     Backend::poll(&sender, FALLBACK_POLL_INTERVAL).map_err(watch_error)?
                 }
             },
@@ -252,7 +252,7 @@ where
         // A save made between the first load and now was seen by no watch: one read after
         // a quiet period catches it (and costs nothing when the bytes are the same).
         driver.open(Instant::now(), false);
-        tracing::info!(target: "hotconf", dirs = ?driver.scope.dirs().collect::<Vec<_>>(), polling = driver.armed.backend.is_poll(), "watching config files");
+        tracing::info!(target: "hotconf::watch", dirs = ?driver.scope.dirs().collect::<Vec<_>>(), polling = driver.armed.backend.is_poll(), "watching config files");
         let thread = thread::Builder::new()
             .name("hotconf-watch".into())
             .spawn(move || driver.run())
@@ -431,7 +431,7 @@ where
                 break;
             }
         }
-        tracing::debug!(target: "hotconf", "watcher stopped");
+        tracing::debug!(target: "hotconf::watch", "watcher stopped");
     }
 
     /// Opens or extends the window; notes how the files look when it opens.
@@ -448,10 +448,10 @@ where
 
     fn on_event(&mut self, event: &notify::Event) {
         if event.need_rescan() {
-            tracing::warn!(target: "hotconf", "file events were lost (event queue overflow), re-reading the config");
+            tracing::warn!(target: "hotconf::watch", "file events were lost (event queue overflow), re-reading the config");
             self.open(Instant::now(), true);
         } else if self.scope.is_relevant(event, &self.ignore) {
-            tracing::trace!(target: "hotconf", ?event, "file event");
+            tracing::trace!(target: "hotconf::watch", ?event, "file event");
             self.open(Instant::now(), false);
         }
     }
@@ -460,7 +460,7 @@ where
         if self.armed.backend.is_poll() {
             // Polling reports each path it could not scan (a file deleted mid-scan, a
             // dangling link). Only a watched directory going away needs a new arm.
-            tracing::debug!(target: "hotconf", %error, "polling could not read a path");
+            tracing::debug!(target: "hotconf::watch", %error, "polling could not read a path");
             if error.paths.iter().any(|path| self.scope.watches(path)) {
                 self.open(Instant::now(), true);
             }
@@ -475,12 +475,12 @@ where
     fn fall_back(&mut self, error: &notify::Error) {
         match Backend::poll(&self.sender, FALLBACK_POLL_INTERVAL) {
             Ok(backend) => {
-                tracing::warn!(target: "hotconf", %error, interval_ms = FALLBACK_POLL_INTERVAL.as_millis() as u64, "native file watching failed, polling instead");
+                tracing::warn!(target: "hotconf::watch", %error, interval_ms = FALLBACK_POLL_INTERVAL.as_millis() as u64, "native file watching failed, polling instead");
                 // Dropping the native backend stops its thread and releases its watches.
                 self.armed = Armed::new(backend);
             }
             Err(poll_error) => {
-                tracing::error!(target: "hotconf", %error, %poll_error, "file watching failed and polling cannot start");
+                tracing::error!(target: "hotconf::watch", %error, %poll_error, "file watching failed and polling cannot start");
             }
         }
     }
@@ -498,7 +498,7 @@ where
             match self.armed.arm(&self.scope) {
                 Ok(()) => return,
                 Err(error) if vanished(&error) => {
-                    tracing::debug!(target: "hotconf", %error, "a directory vanished while arming, resolving again");
+                    tracing::debug!(target: "hotconf::watch", %error, "a directory vanished while arming, resolving again");
                 }
                 Err(error) => {
                     if self.armed.backend.is_poll() {
@@ -508,7 +508,7 @@ where
                 }
             }
         }
-        tracing::warn!(target: "hotconf", "the watched paths keep changing while arming; the next event arms again");
+        tracing::warn!(target: "hotconf::watch", "the watched paths keep changing while arming; the next event arms again");
     }
 
     /// Re-arms, then reloads, unless the config fails while its files are still moving.
@@ -526,23 +526,25 @@ where
             let plan = reloader.plan();
             if !plan.errors.is_empty() {
                 self.settle_rounds += 1;
-                tracing::debug!(target: "hotconf", round = self.settle_rounds, errors = plan.errors.len(), "config does not load while its files are still changing, letting them settle");
+                tracing::debug!(target: "hotconf::watch", round = self.settle_rounds, errors = plan.errors.len(), "config does not load while its files are still changing, letting them settle");
                 self.coalescer.settle(Instant::now());
                 self.opened = Some(now);
                 return ControlFlow::Continue(());
             }
         }
         self.settle_rounds = 0;
-        tracing::debug!(target: "hotconf", events = batch.events, window_us = batch.opened.elapsed().as_micros() as u64, "files quiet, reloading");
+        tracing::debug!(target: "hotconf::watch", events = batch.events, window_us = batch.opened.elapsed().as_micros() as u64, "files quiet, reloading");
         match reloader.reload_if_changed(Trigger::Watch) {
             None => {
-                tracing::debug!(target: "hotconf", "same bytes as the last attempt, nothing to do")
+                tracing::debug!(target: "hotconf::watch", "same bytes as the last attempt, nothing to do")
             }
             // Outcomes and rejections are reported by the engine as events.
             Some(Ok(event)) => {
-                tracing::debug!(target: "hotconf", outcome = %event.outcome, "watch reload done")
+                tracing::debug!(target: "hotconf::watch", outcome = %event.outcome, "watch reload done")
             }
-            Some(Err(error)) => tracing::debug!(target: "hotconf", %error, "watch reload failed"),
+            Some(Err(error)) => {
+                tracing::debug!(target: "hotconf::watch", %error, "watch reload failed")
+            }
         }
         ControlFlow::Continue(())
     }

@@ -1,0 +1,395 @@
+//! `hotconf watch`: load a config, watch its files, and print one event per reload attempt
+//! until SIGINT or SIGTERM; SIGHUP forces a reload; `--on-apply` runs a command after each
+//! applied reload.
+//!
+//! One thread prints, so lines never interleave: it receives the reloader's events, the
+//! signals and the results of `--on-apply` commands on one channel. Commands run one at a
+//! time on their own thread, in the order of the reloads, so a slow command delays the next
+//! command but never the event stream.
+
+use std::io::{self, IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::{Command, ExitCode, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::thread;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use hotconf::{Event, Outcome, Reloader, Timestamp, Trigger};
+use serde_json::{Value, json};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
+use tokio::sync::broadcast::error::RecvError;
+
+#[derive(Debug, Args)]
+pub(crate) struct WatchArgs {
+    /// Print JSON Lines, one object per event, flushed at once.
+    #[arg(long)]
+    json: bool,
+    /// How long the files must be quiet before a batch of changes becomes one reload, in
+    /// milliseconds (10 to 60000).
+    #[arg(long, value_name = "MS", default_value_t = 100)]
+    debounce: u64,
+    /// Also validate every config against this JSON Schema.
+    #[arg(long, value_name = "FILE")]
+    schema: Option<PathBuf>,
+    /// Changes at paths matching PATTERN take effect only after a restart: the rest of the
+    /// reload applies and these paths are reported as pending (`server.listen`).
+    #[arg(long = "restart-required", value_name = "PATTERN")]
+    restart_required: Vec<String>,
+    /// Also redact values at paths matching PATTERN (`db.*.dsn`); keys named like password,
+    /// secret, token, api_key, private_key or credential always are.
+    #[arg(long = "secret", value_name = "PATTERN")]
+    secrets: Vec<String>,
+    /// After each applied reload, run CMD with `sh -c`, the event's JSON on its standard
+    /// input and its output on standard error. A command that fails or cannot start is
+    /// reported as an `on_apply_failed` event and the watch goes on.
+    #[arg(long = "on-apply", value_name = "CMD")]
+    on_apply: Option<String>,
+    /// Config files or directories (their .toml/.yaml/.yml/.json files in name order),
+    /// layered in the order given: later ones override earlier ones.
+    #[arg(required = true, value_name = "PATH")]
+    paths: Vec<PathBuf>,
+}
+
+/// What the printing thread is told.
+enum Input {
+    Event(Box<Event>),
+    /// The event stream fell behind and dropped this many events.
+    Missed(u64),
+    Signal(i32),
+    /// A `--on-apply` command failed.
+    OnApplyFailed(OnApplyFailure),
+}
+
+struct OnApplyFailure {
+    version: u64,
+    at: std::time::SystemTime,
+    /// The exit status, or why the command did not run.
+    outcome: Result<ExitStatus, String>,
+}
+
+pub(crate) fn run(args: &WatchArgs) -> anyhow::Result<ExitCode> {
+    init_logging();
+    let schema = args.schema.as_deref().map(crate::load_schema).transpose()?;
+    // Refuse to start on what `check` refuses, reported the same way.
+    if let Err(problems) = crate::load(&args.paths) {
+        return report_start_failure(&problems);
+    }
+    let mut builder = Reloader::<Value>::builder().debounce(Duration::from_millis(args.debounce));
+    for path in &args.paths {
+        builder = builder.source(crate::source_for(path));
+    }
+    for pattern in &args.restart_required {
+        builder = builder.restart_required(pattern);
+    }
+    for pattern in &args.secrets {
+        builder = builder.secret(pattern);
+    }
+    if let Some(schema) = schema {
+        builder = with_schema(builder, schema);
+    }
+    let reloader = match builder.build() {
+        Ok(reloader) => reloader,
+        Err(hotconf::Error::Invalid(problems)) => return report_start_failure(&problems),
+        Err(error) => return Err(error).context("cannot start watching"),
+    };
+
+    // Signals are caught before `loaded` is printed: from then on, SIGTERM is a clean exit.
+    let mut signals = Signals::new([SIGHUP, SIGINT, SIGTERM]).context("cannot catch signals")?;
+    let (inputs, received) = mpsc::channel();
+    forward_events(&reloader, inputs.clone());
+    let forward = inputs.clone();
+    thread::Builder::new()
+        .name("hotconf-signals".into())
+        .spawn(move || {
+            for signal in signals.forever() {
+                if forward.send(Input::Signal(signal)).is_err() {
+                    return;
+                }
+            }
+        })
+        .context("cannot start the signal thread")?;
+    let on_apply = match &args.on_apply {
+        Some(command) => Some(start_on_apply(command.clone(), inputs)?),
+        None => {
+            drop(inputs);
+            None
+        }
+    };
+
+    reloader.watch().context("cannot watch the config files")?;
+    let printer = Printer { json: args.json };
+    printer.event(&reloader.loaded_event())?;
+    print_loop(&reloader, &printer, &received, on_apply.as_ref(), args)?;
+    reloader.unwatch();
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_loop(
+    reloader: &Reloader<Value>,
+    printer: &Printer,
+    received: &Receiver<Input>,
+    on_apply: Option<&Sender<Event>>,
+    args: &WatchArgs,
+) -> anyhow::Result<()> {
+    for input in received {
+        match input {
+            Input::Event(event) => {
+                printer.event(&event)?;
+                if let (Some(on_apply), Outcome::Applied) = (on_apply, event.outcome) {
+                    // The worker lives as long as this loop.
+                    let _ = on_apply.send(*event);
+                }
+            }
+            Input::Missed(count) => printer.missed(count)?,
+            Input::OnApplyFailed(failure) => {
+                printer.on_apply_failed(args.on_apply.as_deref().unwrap_or_default(), &failure)?;
+            }
+            // The attempt is printed like any other, from the event stream.
+            Input::Signal(SIGHUP) => drop(reloader.reload_with(Trigger::Signal)),
+            Input::Signal(_) => return Ok(()),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(feature = "json-schema")]
+fn with_schema(
+    builder: hotconf::ReloaderBuilder<Value>,
+    schema: crate::Schema,
+) -> hotconf::ReloaderBuilder<Value> {
+    builder.schema(schema)
+}
+
+#[cfg(not(feature = "json-schema"))]
+fn with_schema(
+    _builder: hotconf::ReloaderBuilder<Value>,
+    schema: crate::Schema,
+) -> hotconf::ReloaderBuilder<Value> {
+    match schema {}
+}
+
+/// The config does not load: the same report and exit status as `check`.
+fn report_start_failure(problems: &hotconf::Problems) -> anyhow::Result<ExitCode> {
+    let mut err = io::stderr().lock();
+    for problem in &problems.0 {
+        write!(err, "{}", crate::render::problem(problem))?;
+    }
+    writeln!(
+        err,
+        "hotconf: not watching: the config does not load ({})",
+        crate::plural(problems.errors().count(), "error")
+    )?;
+    Ok(crate::exit_for(problems))
+}
+
+/// The watcher's warnings (a fallback to polling, lost events) go to standard error; the
+/// engine's own reports are the events. `RUST_LOG=hotconf=debug` shows every stage of
+/// every reload.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("hotconf::watch=warn"));
+    let ansi = std::env::var_os("NO_COLOR").is_none() && io::stderr().is_terminal();
+    // Only fails when a subscriber is already set, which then keeps logging.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(io::stderr)
+        .with_ansi(ansi)
+        .try_init();
+}
+
+/// Passes the reloader's events to the printing thread.
+fn forward_events(reloader: &Reloader<Value>, inputs: Sender<Input>) {
+    let mut events = reloader.events();
+    let spawned = thread::Builder::new()
+        .name("hotconf-events".into())
+        .spawn(move || {
+            loop {
+                let input = match events.blocking_recv() {
+                    Ok(event) => Input::Event(Box::new(event)),
+                    Err(RecvError::Lagged(count)) => Input::Missed(count),
+                    Err(RecvError::Closed) => return,
+                };
+                if inputs.send(input).is_err() {
+                    return;
+                }
+            }
+        });
+    if let Err(error) = spawned {
+        tracing::error!(target: "hotconf", %error, "cannot start the event thread: no events will be printed");
+    }
+}
+
+/// Starts the thread that runs `--on-apply` commands one at a time, in order.
+fn start_on_apply(command: String, inputs: Sender<Input>) -> anyhow::Result<Sender<Event>> {
+    let (sender, applied) = mpsc::channel::<Event>();
+    thread::Builder::new()
+        .name("hotconf-on-apply".into())
+        .spawn(move || {
+            for event in applied {
+                let outcome = run_on_apply(&command, &event);
+                if !matches!(&outcome, Ok(status) if status.success()) {
+                    let failure = OnApplyFailure {
+                        version: event.version,
+                        at: std::time::SystemTime::now(),
+                        outcome,
+                    };
+                    if inputs.send(Input::OnApplyFailed(failure)).is_err() {
+                        return;
+                    }
+                }
+            }
+        })
+        .context("cannot start the --on-apply thread")?;
+    Ok(sender)
+}
+
+/// Runs `sh -c command` with the event's JSON on its standard input. Its standard output
+/// goes to our standard error, so the event stream on standard output stays clean.
+fn run_on_apply(command: &str, event: &Event) -> Result<ExitStatus, String> {
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(command)
+        .stdin(Stdio::piped())
+        .stdout(io::stderr())
+        .spawn()
+        .map_err(|e| format!("cannot run sh: {e}"))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        // A command that does not read its input closes the pipe early: not a failure.
+        let _ = writeln!(stdin, "{}", event.to_json());
+    }
+    child
+        .wait()
+        .map_err(|e| format!("cannot wait for the command: {e}"))
+}
+
+/// Prints events as text or JSON Lines, flushing each line.
+struct Printer {
+    json: bool,
+}
+
+impl Printer {
+    fn line(&self, text: &str) -> anyhow::Result<()> {
+        let mut out = io::stdout().lock();
+        writeln!(out, "{text}")?;
+        out.flush()?;
+        Ok(())
+    }
+
+    fn event(&self, event: &Event) -> anyhow::Result<()> {
+        if self.json {
+            self.line(&event.to_json())
+        } else {
+            self.line(human(event).trim_end())
+        }
+    }
+
+    fn missed(&self, count: u64) -> anyhow::Result<()> {
+        let message = format!("{count} events were not printed: the output fell behind");
+        if self.json {
+            let line = json!({
+                "event": "missed",
+                "at": Timestamp(std::time::SystemTime::now()).to_string(),
+                "count": count,
+                "message": message,
+            });
+            self.line(&line.to_string())
+        } else {
+            self.line(&format!("warning: {message}"))
+        }
+    }
+
+    fn on_apply_failed(&self, command: &str, failure: &OnApplyFailure) -> anyhow::Result<()> {
+        let at = Timestamp(failure.at).to_string();
+        if self.json {
+            let mut line = json!({
+                "event": "on_apply_failed",
+                "version": failure.version,
+                "at": at,
+                "command": command,
+            });
+            match &failure.outcome {
+                Ok(status) => {
+                    line["status"] = status.code().map_or(Value::Null, Value::from);
+                    line["message"] = format!("the command {}", describe(status)).into();
+                }
+                Err(message) => line["message"] = message.as_str().into(),
+            }
+            self.line(&line.to_string())
+        } else {
+            let why = match &failure.outcome {
+                Ok(status) => describe(status),
+                Err(message) => message.clone(),
+            };
+            self.line(&format!(
+                "{at} on-apply failed: version {}: `{command}` {why}",
+                failure.version
+            ))
+        }
+    }
+}
+
+/// "exited with status 1", "was killed by signal 9".
+fn describe(status: &ExitStatus) -> String {
+    if let Some(code) = status.code() {
+        return format!("exited with status {code}");
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        if let Some(signal) = status.signal() {
+            return format!("was killed by signal {signal}");
+        }
+    }
+    format!("ended with {status}")
+}
+
+/// An event as text: a headline, then one indented line per change, pending path, warning
+/// or error. Errors print as `file:line:column: path: message` without the source line: by
+/// the time it is printed the file may hold something else.
+fn human(event: &Event) -> String {
+    let at = Timestamp(event.at);
+    let version = event.version;
+    let trigger = event.trigger.as_str();
+    let mut text = match event.outcome {
+        Outcome::Loaded => format!(
+            "{at} loaded: version {version} from {}\n",
+            event.files.join(", ")
+        ),
+        Outcome::Applied => format!(
+            "{at} applied: version {version} ({trigger}, {})\n",
+            crate::plural(event.changes.len(), "change")
+        ),
+        Outcome::Rejected => format!(
+            "{at} rejected: version {version} kept ({trigger}, {})\n",
+            crate::plural(event.errors.len(), "error")
+        ),
+        Outcome::Unchanged => format!("{at} unchanged: version {version} ({trigger})\n"),
+        Outcome::RestartRequired => format!(
+            "{at} restart required: version {version} kept ({trigger}), pending {}\n",
+            join(&event.pending)
+        ),
+        Outcome::Deferred => format!("{at} deferred: version {version} ({trigger}), held\n"),
+        other => format!("{at} {other}: version {version} ({trigger})\n"),
+    };
+    for change in &event.changes {
+        text.push_str(&format!("  {change}\n"));
+    }
+    if event.outcome == Outcome::Applied && !event.pending.is_empty() {
+        text.push_str(&format!("  pending restart: {}\n", join(&event.pending)));
+    }
+    for problem in event.warnings.iter().chain(&event.errors) {
+        text.push_str(&format!("  {problem}\n"));
+    }
+    text
+}
+
+fn join(paths: &[hotconf::ConfigPath]) -> String {
+    paths
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
