@@ -105,6 +105,30 @@
 //!   rewritten whole, and YAML comments are lost.
 //! - TOML has no `null`: an `Option` field that is `None` is left out when saving TOML.
 //! - Non-finite floats (`inf`, `nan`) are rejected: the config model is JSON's.
+//! - Network filesystems (NFS, SMB, many FUSE and container mounts, Windows paths under WSL)
+//!   may deliver no file events at all. Use [`Reloader::watch_polling`] there: it looks at
+//!   the files every interval and compares their contents (reading every file of the
+//!   watched directories each time, so keep config files in a directory of their own).
+//! - On Linux each watched directory takes one inotify watch from
+//!   `fs.inotify.max_user_watches`, and each watching reloader one instance from
+//!   `fs.inotify.max_user_instances`. When either runs out, or inotify fails, the watcher
+//!   falls back to polling once a second and logs a warning under the `hotconf::watch`
+//!   target; raise the limits with `sysctl` to get events back. A burst that overflows the
+//!   kernel's event queue is logged too, and answered by re-reading every source, so no
+//!   change is missed.
+//! - Editors save in very different ways (in place, a temp file renamed over, a backup
+//!   renamed away first, a symlink swapped), which is why directories are watched rather
+//!   than files and events are coalesced until the files are quiet. A writer that pauses for
+//!   longer than the debounce time in the middle of one save can still be seen as two saves:
+//!   a half-written file that fails to load is retried if its size or modification time
+//!   moved during the quiet window, but otherwise rejected (the completed save then
+//!   applies), and one that happens to load is applied. Raise the debounce for such
+//!   writers, or have them write a temp file and rename it over.
+//! - notify asks inotify for opens and closes too, so another program reading files in a
+//!   watched directory wakes the watcher thread briefly; reads never start a reload.
+//! - Only the directories that hold the config files, the symlinks on the way to them and
+//!   the nearest existing ancestor of a missing path are watched: renaming or replacing a
+//!   directory further up is not seen until the next change to a watched name.
 #![deny(missing_docs)]
 
 mod component;
