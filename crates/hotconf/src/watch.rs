@@ -23,7 +23,7 @@ mod scope;
 use std::collections::BTreeMap;
 use std::fs;
 use std::ops::ControlFlow;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -341,6 +341,13 @@ impl Armed {
         }
     }
 
+    /// Makes the next [`arm`](Self::arm) watch `dir` afresh.
+    fn renew(&mut self, dir: &Path) {
+        if let Some(identity) = self.watched.get_mut(dir) {
+            *identity = None;
+        }
+    }
+
     /// Brings the watches in line with `scope`: drops those no longer needed, adds the new
     /// ones, renews those whose directory was replaced.
     fn arm(&mut self, scope: &Scope) -> notify::Result<()> {
@@ -452,6 +459,14 @@ where
             self.open(Instant::now(), true);
         } else if self.scope.is_relevant(event, &self.ignore) {
             tracing::trace!(target: "hotconf::watch", ?event, "file event");
+            for path in &event.paths {
+                // Only a watched directory's own removal or rename names it: its watch is
+                // gone or follows the old directory, whatever its successor's inode number
+                // (ext4 reuses it at once).
+                if self.scope.watches(path) {
+                    self.armed.renew(path);
+                }
+            }
             self.open(Instant::now(), false);
         }
     }

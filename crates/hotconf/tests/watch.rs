@@ -148,6 +148,15 @@ fn a_watched_directory_deleted_and_recreated_stays_watched() {
         events.expect(Outcome::Applied);
         assert_eq!(reloader.current().config()["n"], n);
     }
+    // Deleted and recreated at once, in one quiet window: the new directory (which ext4
+    // often gives the same inode number) is watched, as the save after it shows.
+    fs::remove_dir_all(&conf).unwrap();
+    fs::create_dir(&conf).unwrap();
+    write(&conf.join("app.toml"), "n = 4\n");
+    events.expect(Outcome::Applied);
+    write(&conf.join("app.toml"), "n = 5\n");
+    events.expect(Outcome::Applied);
+    assert_eq!(reloader.current().config()["n"], 5);
     // Renamed away and replaced by a new directory: the watch follows the name.
     fs::rename(&conf, root.path().join("conf.old")).unwrap();
     fs::create_dir(&conf).unwrap();
