@@ -65,10 +65,12 @@
 //!
 //! # The pipeline
 //!
-//! Each stage is a module with no threads, clocks or I/O inside, except reading sources:
+//! Each stage is a module with no threads, clocks or I/O inside, except reading sources and
+//! the watcher's thin driver:
 //!
 //! | stage | module | |
 //! |---|---|---|
+//! | trigger | [`Reloader::watch`] | one reload per logical save (a pure quiet-window coalescer); or `reload()`, `apply()`, `rollback_to()` |
 //! | read | [`source`] | [`Source`](source::Source): files, directories, defaults, environment |
 //! | parse | [`parse`] | TOML, YAML, JSON into a tree that keeps line and column of every value |
 //! | merge | [`Layers`] | later layers override earlier ones; tables merge deeply, arrays replace |
