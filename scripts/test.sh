@@ -13,6 +13,8 @@ command -v python3 >/dev/null 2>&1 || packages+=(python3)
 command -v sed >/dev/null 2>&1 || packages+=(sed)
 command -v ln >/dev/null 2>&1 || packages+=(coreutils)
 command -v kill >/dev/null 2>&1 || packages+=(procps)
+# The unreadable-file test runs the binary as nobody when the tests run as root.
+command -v setpriv >/dev/null 2>&1 || packages+=(util-linux)
 if ((${#packages[@]})); then
   echo "==> installing ${packages[*]}"
   sudo_cmd=()
