@@ -578,7 +578,8 @@ where
                 state.last = match &result {
                     Some(Ok(event)) => Some(Ok(event.clone())),
                     Some(Err(error)) => Some(Err(Problems(error.problems().to_vec()))),
-                    None => state.last.take(),
+                    // Nothing new was read: a waiting caller is told `unchanged`.
+                    None => None,
                 };
                 result
             }
