@@ -28,6 +28,8 @@ cargo fmt --all -- --check
 
 echo "==> cargo clippy"
 cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
+# The optional JSON Schema support must not rot: build without it too.
+cargo clippy -p hotconf-cli --no-default-features --locked -- -D warnings
 
 echo "==> cargo doc"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features --locked
