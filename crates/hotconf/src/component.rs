@@ -144,11 +144,7 @@ impl<T: 'static> fmt::Debug for Registered<T> {
 impl<T: 'static> Registered<T> {
     /// Whether a change touches what this component depends on.
     pub(crate) fn interested(&self, changes: &[Change]) -> bool {
-        changes.iter().any(|change| {
-            self.patterns
-                .iter()
-                .any(|p| p.covers(&change.path) || p.overlaps(&change.path))
-        })
+        crate::diff::touches(&self.patterns, changes)
     }
 }
 

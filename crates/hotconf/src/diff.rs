@@ -9,7 +9,7 @@ use std::fmt;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::path::{ConfigPath, Segment};
+use crate::path::{ConfigPath, Pattern, Segment};
 
 /// What happened at a [`Change`]'s path.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -180,6 +180,13 @@ fn diff_into(path: &mut ConfigPath, old: &Value, new: &Value, out: &mut Vec<Chan
     }
 }
 
+/// Whether any change touches any of `patterns` (see [`Pattern::touches`]).
+pub(crate) fn touches(patterns: &[Pattern], changes: &[Change]) -> bool {
+    changes
+        .iter()
+        .any(|change| patterns.iter().any(|pattern| pattern.touches(&change.path)))
+}
+
 /// `base` with `changes` applied: `apply(a, &diff(a, b)) == b`.
 ///
 /// This is how a diff is replayed, for instance to keep the old value at restart-required
@@ -188,8 +195,6 @@ fn diff_into(path: &mut ConfigPath, old: &Value, new: &Value, out: &mut Vec<Chan
 /// array does not shift the indexes of those still to remove. A change that does not fit
 /// `base` (its parent is missing or of another type) is skipped: `apply` is meant for diffs
 /// computed against `base` or a config of the same shape.
-// Not re-exported yet: the reload pipeline uses it to keep old values at restart-required
-// paths. The expectation fails (and should go) once it has a caller outside tests.
 pub fn apply(base: &Value, changes: &[Change]) -> Value {
     let mut result = base.clone();
     for change in changes {

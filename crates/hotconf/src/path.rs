@@ -277,6 +277,12 @@ impl Pattern {
     pub fn overlaps(&self, path: &ConfigPath) -> bool {
         prefix_may_match(&self.steps, path.segments())
     }
+
+    /// Whether a change at `path` touches what the pattern names: `path` lies under it
+    /// ([`covers`](Self::covers)) or holds some of it ([`overlaps`](Self::overlaps)).
+    pub fn touches(&self, path: &ConfigPath) -> bool {
+        self.covers(path) || self.overlaps(path)
+    }
 }
 
 fn step_matches(step: &Step, segment: &Segment) -> bool {

@@ -262,11 +262,7 @@ impl Policy {
 
     /// The rule for a change at `path`.
     pub fn rule(&self, path: &ConfigPath) -> Rule {
-        let touches = |patterns: &[Pattern]| {
-            patterns
-                .iter()
-                .any(|pattern| pattern.covers(path) || pattern.overlaps(path))
-        };
+        let touches = |patterns: &[Pattern]| patterns.iter().any(|p| p.touches(path));
         if touches(&self.denied) {
             Rule::Denied
         } else if touches(&self.restart_required) {

@@ -108,6 +108,9 @@ pub struct Status {
     pub deferred_since: Option<SystemTime>,
     /// Whether the file watcher runs.
     pub watching: bool,
+    /// Whether it polls the files instead of being told by the operating system: asked for
+    /// with [`Reloader::watch_polling`], or fallen back to when native watching failed.
+    pub polling: bool,
 }
 
 /// What the reload lock guards.
@@ -413,13 +416,15 @@ where
             let gate = lock(&self.inner.gate);
             (gate.holds, gate.deferred.as_ref().map(|(_, since)| *since))
         };
+        let watcher = lock(&self.inner.watching);
         Status {
             version,
             loaded_at: self.inner.current.load().loaded_at(),
             pending,
             holds,
             deferred_since,
-            watching: lock(&self.inner.watching).is_some(),
+            watching: watcher.is_some(),
+            polling: watcher.as_ref().is_some_and(Watching::polling),
         }
     }
 
@@ -919,13 +924,8 @@ where
             .unwrap_or_else(PoisonError::into_inner);
         let mut problems = Vec::new();
         for (index, subscriber) in subscribers.iter().enumerate() {
-            let interested = subscriber.filter.is_empty()
-                || changes.iter().any(|change| {
-                    subscriber
-                        .filter
-                        .iter()
-                        .any(|p| p.covers(&change.path) || p.overlaps(&change.path))
-                });
+            let interested =
+                subscriber.filter.is_empty() || crate::diff::touches(&subscriber.filter, changes);
             if !interested {
                 continue;
             }

@@ -88,14 +88,12 @@ pub(crate) enum Msg {
 pub(crate) struct Watching {
     sender: Sender<Msg>,
     thread: Option<JoinHandle<()>>,
-    /// Set by the driver when it polls; read by the tests of the fallback.
-    #[cfg_attr(not(test), allow(dead_code))]
+    /// Set by the driver when it polls; shown in [`Status::polling`](crate::Status::polling).
     polling: Arc<AtomicBool>,
 }
 
 impl Watching {
     /// Whether the watcher polls (asked for, or fallen back to) rather than being told.
-    #[cfg(test)]
     pub(crate) fn polling(&self) -> bool {
         self.polling.load(Ordering::Relaxed)
     }
@@ -616,7 +614,7 @@ mod tests {
         let reloader = reloader(&path);
         let events = events(&reloader);
         reloader.watch().unwrap();
-        let polling = || lock(reloader.watching()).as_ref().unwrap().polling();
+        let polling = || reloader.status().polling;
         assert!(!polling(), "native watching on this platform");
 
         // What inotify reports when the user's watch limit is reached.
@@ -648,7 +646,7 @@ mod tests {
         let reloader = reloader(&path);
         let events = events(&reloader);
         reloader.watch_polling(Duration::from_millis(20)).unwrap();
-        assert!(lock(reloader.watching()).as_ref().unwrap().polling());
+        assert!(reloader.status().polling);
         // Same length, same second: only the contents tell these saves apart.
         for n in 1..=3 {
             fs::write(&path, format!("n = {n}\n")).unwrap();
