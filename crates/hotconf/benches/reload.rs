@@ -54,6 +54,10 @@ fn readers(c: &mut Criterion) {
     group.bench_function("hotconf Handle::load", |b| {
         b.iter(|| black_box(handle.load().limits.rpm))
     });
+    let limits = handle.map(|config: &Gateway| &config.limits);
+    group.bench_function("hotconf Projection::load", |b| {
+        b.iter(|| black_box(limits.load().rpm))
+    });
     group.bench_function("hotconf Handle::load_full", |b| {
         b.iter(|| black_box(handle.load_full().limits.rpm))
     });

@@ -182,11 +182,12 @@ pub struct Projection<T, U: ?Sized, F> {
 }
 
 impl<T, U: ?Sized, F: Fn(&T) -> &U> Projection<T, U, F> {
-    /// The part, from the current snapshot: a lock-free read.
-    pub fn load(&self) -> Projected<T, U, F> {
+    /// The part, from the current snapshot: a lock-free read, like [`Handle::load`]; the
+    /// projection is borrowed, so no reference count is touched.
+    pub fn load(&self) -> Projected<'_, T, U, F> {
         Projected {
             guard: self.handle.load(),
-            project: Arc::clone(&self.project),
+            project: &self.project,
             part: PhantomData,
         }
     }
@@ -211,20 +212,20 @@ impl<T, U: ?Sized, F> fmt::Debug for Projection<T, U, F> {
 }
 
 /// One part of a loaded snapshot; derefs to the part.
-pub struct Projected<T, U: ?Sized, F> {
+pub struct Projected<'a, T, U: ?Sized, F> {
     guard: Guard<T>,
-    project: Arc<F>,
+    project: &'a F,
     part: PhantomData<fn() -> *const U>,
 }
 
-impl<T, U: ?Sized, F> Projected<T, U, F> {
+impl<T, U: ?Sized, F> Projected<'_, T, U, F> {
     /// The version of the snapshot the part comes from.
     pub fn version(&self) -> u64 {
         self.guard.version
     }
 }
 
-impl<T, U: ?Sized, F> Deref for Projected<T, U, F>
+impl<T, U: ?Sized, F> Deref for Projected<'_, T, U, F>
 where
     F: Fn(&T) -> &U,
 {
@@ -235,7 +236,7 @@ where
     }
 }
 
-impl<T, U: ?Sized, F> fmt::Debug for Projected<T, U, F> {
+impl<T, U: ?Sized, F> fmt::Debug for Projected<'_, T, U, F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Projected")
             .field("version", &self.guard.version)
