@@ -331,6 +331,19 @@ mod tests {
         );
     }
 
+    #[test]
+    fn non_finite_floats_read_into_float_fields() {
+        let toml = "big = 1\nsmall = 1\nratio = 1.0\nwhole = 1.0\ninf = inf\nnan = nan\n\
+                    ninf = -inf\n";
+        let yaml = "big: 1\nsmall: 1\nratio: 1.0\nwhole: 1.0\ninf: .inf\nnan: .nan\nninf: -.inf\n";
+        for (format, text) in [(Format::Toml, toml), (Format::Yaml, yaml)] {
+            let numbers: Numbers = read(format, text);
+            assert!(numbers.inf.is_infinite() && numbers.inf > 0.0, "{text}");
+            assert!(numbers.nan.is_nan(), "{text}");
+            assert!(numbers.ninf.is_infinite() && numbers.ninf < 0.0, "{text}");
+        }
+    }
+
     fn error_of<T: DeserializeOwned + Debug>(layers: &Layers) -> String {
         match layers.deserialize::<T>() {
             Ok(value) => panic!("expected an error, got {value:?}"),

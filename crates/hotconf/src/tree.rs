@@ -33,7 +33,8 @@ pub enum Value {
     Integer(i64),
     /// A whole number above `i64::MAX` (JSON and YAML).
     Unsigned(u64),
-    /// A finite floating-point number.
+    /// A floating-point number; TOML's `inf`/`nan` and YAML's `.inf`/`.nan` make it
+    /// infinite or NaN (JSON has neither).
     Float(f64),
     /// A string, or a TOML date and time written as text.
     String(String),
@@ -88,6 +89,9 @@ impl Node {
     }
 
     /// The plain JSON value of this tree, spans dropped.
+    ///
+    /// JSON has no infinity or NaN: a non-finite [`Value::Float`] becomes `null`. Typed
+    /// loading does not go through this view, so an `f64` field still reads `inf` and `nan`.
     pub fn to_json(&self) -> serde_json::Value {
         use serde_json::Value as J;
         match &self.value {
@@ -95,7 +99,6 @@ impl Node {
             Value::Bool(b) => J::Bool(*b),
             Value::Integer(i) => J::from(*i),
             Value::Unsigned(u) => J::from(*u),
-            // Parsers only produce finite floats; a non-finite one would become null.
             Value::Float(f) => serde_json::Number::from_f64(*f).map_or(J::Null, J::Number),
             Value::String(s) => J::String(s.clone()),
             Value::Array(items) => J::Array(items.iter().map(Node::to_json).collect()),

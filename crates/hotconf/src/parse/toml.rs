@@ -111,11 +111,14 @@ impl Convert<'_> {
                 }
             }
             DeValue::Float(float) => match float.as_str().parse::<f64>() {
-                Ok(f) if f.is_finite() => Value::Float(f),
+                // TOML writes infinity and NaN as `inf` and `nan`, signed or not; a number
+                // too large for f64 (`1e500`) would also read as infinity, but it is a
+                // mistake rather than a wish.
+                Ok(f) if f.is_finite() || is_non_finite_word(float.as_str()) => Value::Float(f),
                 _ => {
                     return Err(self.error(
                         format!(
-                            "non-finite floats (inf, nan) are not supported: `{}`",
+                            "float `{}` is out of range for a 64-bit float",
                             self.source(&span)
                         ),
                         span.start,
@@ -142,6 +145,11 @@ impl Convert<'_> {
         let (line, column) = self.index.locate(offset);
         Problem::error(ProblemKind::Syntax, message).at_location(String::new(), line, column)
     }
+}
+
+/// Whether a float's text is TOML's `inf` or `nan`, with or without a sign.
+fn is_non_finite_word(text: &str) -> bool {
+    matches!(text.trim_start_matches(['+', '-']), "inf" | "nan")
 }
 
 /// The crate's error as a problem: its short message (the long form repeats the location and
@@ -277,6 +285,23 @@ mod tests {
     }
 
     #[test]
+    fn infinity_and_nan_are_floats() {
+        let node = ok("a = inf\nb = +inf\nc = -inf\nd = nan\ne = [+nan, -nan]\n");
+        let float = |path: &str| match node.get(&path.parse().unwrap()).map(|n| &n.value) {
+            Some(Value::Float(f)) => *f,
+            other => panic!("{path}: {other:?}"),
+        };
+        assert_eq!(float("a"), f64::INFINITY);
+        assert_eq!(float("b"), f64::INFINITY);
+        assert_eq!(float("c"), f64::NEG_INFINITY);
+        for path in ["d", "e[0]", "e[1]"] {
+            assert!(float(path).is_nan(), "{path}");
+        }
+        // JSON has neither: the JSON view shows null.
+        assert_eq!(node.to_json()["a"], json!(null));
+    }
+
+    #[test]
     fn bad_documents_are_located() {
         let dotted = vec!["a"; 10_000].join(".");
         let cases: Vec<Case<'_>> = vec![
@@ -330,25 +355,18 @@ mod tests {
                 Some("t.h"),
             ),
             (
-                "f = inf\n".into(),
-                ProblemKind::Syntax,
-                (1, 5),
-                "non-finite floats (inf, nan) are not supported: `inf`",
-                Some("f"),
-            ),
-            (
-                "a = [1.0, -nan]\n".into(),
-                ProblemKind::Syntax,
-                (1, 11),
-                "`-nan`",
-                Some("a[1]"),
-            ),
-            (
                 "x = { y = [1e500] }\n".into(),
                 ProblemKind::Syntax,
                 (1, 12),
-                "`1e500`",
+                "float `1e500` is out of range",
                 Some("x.y[0]"),
+            ),
+            (
+                "x = -1e500\n".into(),
+                ProblemKind::Syntax,
+                (1, 5),
+                "float `-1e500` is out of range",
+                Some("x"),
             ),
             (
                 format!("a = {}", "[".repeat(10_000)),

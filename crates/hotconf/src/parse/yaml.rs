@@ -67,7 +67,13 @@ fn parse_here(text: &str, doc: u32, limits: &Limits) -> Result<Node, Problem> {
     let result = serde_saphyr::from_str_with_options::<Spanned<Yaml>>(text, options(limits));
     let build = BUILD.with_borrow_mut(std::mem::take);
     let err = match result {
-        Ok(root) => return Ok(Node::new(root.value.0, span(doc, root.referenced))),
+        Ok(root) => {
+            let root = Node::new(root.value.0, span(doc, root.referenced));
+            return match overflowed(&root, text, &mut ConfigPath::root()) {
+                Some(problem) => Err(problem),
+                None => Ok(root),
+            };
+        }
         Err(err) => err,
     };
     let inner = unwrap_error(&err);
@@ -124,7 +130,9 @@ fn options(limits: &Limits) -> Options {
     options.underscored_numbers_as_strings = true;
     options.leading_zero_numbers_as_strings = true;
     options.reject_unsupported_tags = true;
-    options.non_finite_float_policy = NonFiniteFloatPolicy::Reject;
+    // `.inf`, `-.inf` and `.nan` are YAML 1.2 floats. A number too large for f64 (`1e999`)
+    // comes through as infinity too, and is refused afterwards by `overflowed`.
+    options.non_finite_float_policy = NonFiniteFloatPolicy::PassThrough;
     options.with_snippet = false;
     options
 }
@@ -184,14 +192,69 @@ fn nodes_problem(limits: &Limits) -> Problem {
     )
 }
 
-fn non_finite_problem(text: &str) -> Problem {
+fn out_of_range_problem(text: &str) -> Problem {
     Problem::error(
         ProblemKind::Syntax,
         format!(
-            "non-finite floats (inf, nan) are not supported: `{}`",
+            "float `{}` is out of range for a 64-bit float",
             printable(text)
         ),
     )
+}
+
+/// The first infinite float that was written as a number (`1e999`) rather than as `.inf`:
+/// serde-saphyr hands both over as infinity, so the text at the value's position decides.
+fn overflowed(node: &Node, text: &str, path: &mut ConfigPath) -> Option<Problem> {
+    let found = match &node.value {
+        Value::Float(f) if f.is_infinite() => {
+            let written = written_at(text, node.span);
+            // Past an anchor or a tag, a number starts with a sign or a digit; `.inf` does
+            // not, and neither does an alias (its anchored value is checked where it is).
+            let value = written
+                .split_whitespace()
+                .find(|word| !word.starts_with(['&', '!']))
+                .unwrap_or_default();
+            let unsigned = value.strip_prefix(['+', '-']).unwrap_or(value);
+            unsigned.starts_with(|c: char| c.is_ascii_digit()).then(|| {
+                out_of_range_problem(value).at_location(
+                    String::new(),
+                    node.span.line,
+                    node.span.column,
+                )
+            })
+        }
+        Value::Array(items) => items.iter().enumerate().find_map(|(i, item)| {
+            path.push(Segment::Index(i));
+            let found = overflowed(item, text, path);
+            path.pop();
+            found
+        }),
+        Value::Table(table) => table.iter().find_map(|(key, item)| {
+            path.push(Segment::Key(key.clone()));
+            let found = overflowed(item, text, path);
+            path.pop();
+            found
+        }),
+        _ => None,
+    };
+    found.map(|problem| match problem.path {
+        Some(_) => problem,
+        None => problem.at_path(path.clone()),
+    })
+}
+
+/// The text of a line from a 1-based character column, up to a flow separator.
+fn written_at(text: &str, span: Span) -> &str {
+    let line = text
+        .lines()
+        .nth((span.line as usize).saturating_sub(1))
+        .unwrap_or_default();
+    let start = line
+        .char_indices()
+        .nth((span.column as usize).saturating_sub(1))
+        .map_or(line.len(), |(i, _)| i);
+    let rest = &line[start..];
+    rest.split([',', ']', '}', '#']).next().unwrap_or_default()
 }
 
 fn leave() {
@@ -272,10 +335,6 @@ impl<'de> Visitor<'de> for YamlVisitor {
     }
 
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<Yaml, E> {
-        // serde-saphyr rejects these first, with a location (NonFiniteFloatPolicy::Reject).
-        if !v.is_finite() {
-            return Err(fail(non_finite_problem(&v.to_string())));
-        }
         Self::scalar(Value::Float(v))
     }
 
@@ -492,7 +551,8 @@ fn from_yaml_error(inner: &YamlError, limits: &Limits) -> Problem {
                 printable(tag)
             ),
         ),
-        YamlError::NonFiniteFloat { value, .. } => return non_finite_problem(value),
+        // Not raised with NonFiniteFloatPolicy::PassThrough; worded like `overflowed`.
+        YamlError::NonFiniteFloat { value, .. } => return out_of_range_problem(value),
         _ => (
             ProblemKind::Syntax,
             printable(&UserMessageFormatter.format_message(inner)),
@@ -616,6 +676,32 @@ mod tests {
             node.get(&"big".parse().unwrap()).unwrap().value,
             Value::Unsigned(u64::MAX)
         );
+    }
+
+    #[test]
+    fn infinity_and_nan_are_floats() {
+        let node = ok(
+            "a: .inf\nb: +.Inf\nc: -.INF\nd: [.nan, .NaN]\ne: &x .inf\nf: *x\n\
+                       g: !!float -.inf\nh: '.inf'\n",
+        );
+        let value = |path: &str| node.get(&path.parse().unwrap()).map(|n| n.value.clone());
+        for (path, expected) in [
+            ("a", f64::INFINITY),
+            ("b", f64::INFINITY),
+            ("c", f64::NEG_INFINITY),
+            ("e", f64::INFINITY),
+            ("f", f64::INFINITY),
+            ("g", f64::NEG_INFINITY),
+        ] {
+            assert_eq!(value(path), Some(Value::Float(expected)), "{path}");
+        }
+        for path in ["d[0]", "d[1]"] {
+            assert!(
+                matches!(value(path), Some(Value::Float(f)) if f.is_nan()),
+                "{path}"
+            );
+        }
+        assert_eq!(value("h"), Some(Value::String(".inf".into())));
     }
 
     #[test]
@@ -754,24 +840,24 @@ mod tests {
                 Some("a"),
             ),
             (
-                "a: .inf\n".into(),
-                ProblemKind::Syntax,
-                (1, 4),
-                "non-finite floats (inf, nan) are not supported: `.inf`",
-                Some("a"),
-            ),
-            (
-                "a: [-.NaN]\n".into(),
-                ProblemKind::Syntax,
-                (1, 5),
-                "`-.NaN`",
-                Some("a[0]"),
-            ),
-            (
                 "a: 1e999\n".into(),
                 ProblemKind::Syntax,
                 (1, 4),
-                "`1e999`",
+                "float `1e999` is out of range",
+                Some("a"),
+            ),
+            (
+                "a:\n  b: [.inf, -1e999]\n".into(),
+                ProblemKind::Syntax,
+                (2, 13),
+                "float `-1e999` is out of range",
+                Some("a.b[1]"),
+            ),
+            (
+                "a: &x !!float 9e400\n".into(),
+                ProblemKind::Syntax,
+                (1, 15),
+                "float `9e400` is out of range",
                 Some("a"),
             ),
             (
