@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use hotconf::source::{Dir, File, Source};
-use hotconf::{Layers, Limits, Pattern, Policy, Problem, ProblemKind, Problems, Rule, Secrets};
+use hotconf::{Pattern, Pipeline, Policy, Problem, ProblemKind, Problems, Rule};
 
 /// Check and diff configuration files the way a running service would load them.
 #[derive(Debug, Parser)]
@@ -107,9 +107,9 @@ fn source_for(path: &Path) -> Box<dyn Source> {
     }
 }
 
-fn load(paths: &[PathBuf]) -> Result<Layers, Problems> {
-    // A directory with nothing to check is almost always a wrong path.
-    let empty: Vec<Problem> = paths
+/// A directory with nothing to check is almost always a wrong path.
+fn empty_dirs(paths: &[PathBuf]) -> Vec<Problem> {
+    paths
         .iter()
         .filter(|p| p.is_dir() && Dir::new(p).list().is_ok_and(|files| files.is_empty()))
         .map(|p| {
@@ -119,39 +119,28 @@ fn load(paths: &[PathBuf]) -> Result<Layers, Problems> {
             )
             .in_file(p.display().to_string())
         })
-        .collect();
-    if !empty.is_empty() {
-        return Err(Problems(empty));
-    }
-    let sources: Vec<Box<dyn Source>> = paths.iter().map(|p| source_for(p)).collect();
-    Layers::load(&sources, &Limits::default())
-}
-
-/// The files a set of paths names, for reports on loads that failed.
-fn files_of(paths: &[PathBuf]) -> Vec<String> {
-    paths
-        .iter()
-        .flat_map(|p| source_for(p).files())
-        .map(|p| p.display().to_string())
         .collect()
 }
 
 fn check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
-    let schema = args.schema.as_deref().map(load_schema).transpose()?;
-    let (files, problems) = match load(&args.paths) {
-        Ok(layers) => {
-            let problems = match &schema {
-                Some(schema) => check_schema(schema, &layers),
-                None => Problems::default(),
-            };
-            (layers.files(), problems)
-        }
-        Err(problems) => (files_of(&args.paths), problems),
-    };
-    let mut problems = problems;
-    for problem in &mut problems.0 {
-        Secrets::new().redact_problem(problem);
+    let mut pipeline = Pipeline::new();
+    if let Some(schema) = &args.schema {
+        pipeline = with_schema(pipeline, load_schema(schema)?);
     }
+    let sources: Vec<Box<dyn Source>> = args.paths.iter().map(|p| source_for(p)).collect();
+    let empty = empty_dirs(&args.paths);
+    let (files, problems) = if empty.is_empty() {
+        let plan = pipeline.check::<serde_json::Value>(&sources);
+        let mut problems = plan.errors;
+        problems.extend(plan.warnings);
+        (plan.files, Problems(problems))
+    } else {
+        let files = sources.iter().flat_map(|s| s.files());
+        (
+            files.map(|p| p.display().to_string()).collect(),
+            Problems(empty),
+        )
+    };
     let valid = !problems.has_errors();
     let mut out = std::io::stdout().lock();
     if args.json {
@@ -218,13 +207,13 @@ fn load_schema(_path: &Path) -> anyhow::Result<Schema> {
 }
 
 #[cfg(feature = "json-schema")]
-fn check_schema(schema: &Schema, layers: &Layers) -> Problems {
-    schema.check(layers)
+fn with_schema(pipeline: Pipeline, schema: Schema) -> Pipeline {
+    pipeline.schema(schema)
 }
 
 #[cfg(not(feature = "json-schema"))]
-fn check_schema(schema: &Schema, _layers: &Layers) -> Problems {
-    match *schema {}
+fn with_schema(_pipeline: Pipeline, schema: Schema) -> Pipeline {
+    match schema {}
 }
 
 /// The policy the diff options describe.
@@ -252,52 +241,44 @@ fn policy(args: &DiffArgs) -> anyhow::Result<Policy> {
 }
 
 fn diff(args: &DiffArgs) -> anyhow::Result<ExitCode> {
-    let policy = policy(args)?;
-    let mut sides = Vec::new();
-    let mut trouble = false;
-    for path in [&args.old, &args.new] {
-        match load(std::slice::from_ref(path)) {
-            Ok(layers) => sides.push(layers.to_json()),
-            Err(problems) => {
-                trouble = true;
-                let mut err = std::io::stderr().lock();
-                for problem in &problems.0 {
-                    write!(err, "{}", render::problem(problem))?;
-                }
+    let pipeline = Pipeline::new().policy(policy(args)?);
+    let sides = [&args.old, &args.new].map(|path| vec![source_for(path)]);
+    let plan = match pipeline.diff::<serde_json::Value>(&sides[0], &sides[1]) {
+        Ok(plan) => plan,
+        Err(problems) => {
+            let mut err = std::io::stderr().lock();
+            for problem in &problems.0 {
+                write!(err, "{}", render::problem(problem))?;
             }
+            eprintln!("hotconf: cannot diff: a side is unreadable or invalid");
+            return Ok(ExitCode::from(2));
         }
-    }
-    if trouble {
-        eprintln!("hotconf: cannot diff: a side is unreadable or invalid");
-        return Ok(ExitCode::from(2));
-    }
-    let mut changes = hotconf::diff(&sides[0], &sides[1]);
-    policy.secrets().redact(&mut changes);
+    };
     let mut out = std::io::stdout().lock();
     if args.json {
-        let changes: Vec<serde_json::Value> = changes
+        let changes: Vec<serde_json::Value> = plan
+            .changes
             .iter()
-            .map(|change| {
-                let mut json = serde_json::json!(change);
-                let rule = policy.rule(&change.path);
-                if let (Some(object), true) = (json.as_object_mut(), rule != Rule::Hot) {
-                    object.insert("rule".into(), rule.as_str().into());
+            .map(|planned| {
+                let mut json = serde_json::json!(planned.change);
+                if let (Some(object), true) = (json.as_object_mut(), planned.rule != Rule::Hot) {
+                    object.insert("rule".into(), planned.rule.as_str().into());
                 }
                 json
             })
             .collect();
         writeln!(out, "{}", serde_json::json!({ "changes": changes }))?;
     } else {
-        for change in &changes {
-            match policy.rule(&change.path) {
-                Rule::Hot => writeln!(out, "{change}")?,
+        for planned in &plan.changes {
+            let change = &planned.change;
+            match planned.rule {
                 Rule::RestartRequired => writeln!(out, "{change}  (restart required)")?,
                 Rule::Denied => writeln!(out, "{change}  (denied)")?,
                 _ => writeln!(out, "{change}")?,
             }
         }
     }
-    Ok(if changes.is_empty() {
+    Ok(if plan.changes.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)

@@ -20,7 +20,6 @@ use hotconf::{Event, Outcome, Reloader, Timestamp, Trigger};
 use serde_json::{Value, json};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
-use tokio::sync::broadcast::error::RecvError;
 
 #[derive(Debug, Args)]
 pub(crate) struct WatchArgs {
@@ -56,8 +55,6 @@ pub(crate) struct WatchArgs {
 /// What the printing thread is told.
 enum Input {
     Event(Box<Event>),
-    /// The event stream fell behind and dropped this many events.
-    Missed(u64),
     Signal(i32),
     /// A `--on-apply` command failed.
     OnApplyFailed(OnApplyFailure),
@@ -74,8 +71,9 @@ pub(crate) fn run(args: &WatchArgs) -> anyhow::Result<ExitCode> {
     init_logging();
     let schema = args.schema.as_deref().map(crate::load_schema).transpose()?;
     // Refuse to start on what `check` refuses, reported the same way.
-    if let Err(problems) = crate::load(&args.paths) {
-        return report_start_failure(&problems);
+    let empty = crate::empty_dirs(&args.paths);
+    if !empty.is_empty() {
+        return report_start_failure(&hotconf::Problems(empty));
     }
     let mut builder = Reloader::<Value>::builder().debounce(Duration::from_millis(args.debounce));
     for path in &args.paths {
@@ -143,7 +141,6 @@ fn print_loop(
                     let _ = on_apply.send(*event);
                 }
             }
-            Input::Missed(count) => printer.missed(count)?,
             Input::OnApplyFailed(failure) => {
                 printer.on_apply_failed(args.on_apply.as_deref().unwrap_or_default(), &failure)?;
             }
@@ -200,26 +197,17 @@ fn init_logging() {
         .try_init();
 }
 
-/// Passes the reloader's events to the printing thread.
+/// Passes every event to the printing thread, losslessly and in order: an observer runs
+/// on the reload worker and only queues the event.
 fn forward_events(reloader: &Reloader<Value>, inputs: Sender<Input>) {
-    let mut events = reloader.events();
-    let spawned = thread::Builder::new()
-        .name("hotconf-events".into())
-        .spawn(move || {
-            loop {
-                let input = match events.blocking_recv() {
-                    Ok(event) => Input::Event(Box::new(event)),
-                    Err(RecvError::Lagged(count)) => Input::Missed(count),
-                    Err(RecvError::Closed) => return,
-                };
-                if inputs.send(input).is_err() {
-                    return;
-                }
-            }
-        });
-    if let Err(error) = spawned {
-        tracing::error!(target: "hotconf", %error, "cannot start the event thread: no events will be printed");
-    }
+    let inputs = std::sync::Mutex::new(inputs);
+    reloader.observe(move |event: &Event| {
+        let inputs = inputs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // The printer is gone only when the command is exiting.
+        let _ = inputs.send(Input::Event(Box::new(event.clone())));
+    });
 }
 
 /// Starts the thread that runs `--on-apply` commands one at a time, in order.
@@ -283,21 +271,6 @@ impl Printer {
             self.line(&event.to_json())
         } else {
             self.line(human(event).trim_end())
-        }
-    }
-
-    fn missed(&self, count: u64) -> anyhow::Result<()> {
-        let message = format!("{count} events were not printed: the output fell behind");
-        if self.json {
-            let line = json!({
-                "event": "missed",
-                "at": Timestamp(std::time::SystemTime::now()).to_string(),
-                "count": count,
-                "message": message,
-            });
-            self.line(&line.to_string())
-        } else {
-            self.line(&format!("warning: {message}"))
         }
     }
 

@@ -77,7 +77,7 @@ fn readers(c: &mut Criterion) {
             let mut rpm = 1;
             while !stop.load(Ordering::Relaxed) {
                 rpm = rpm % 1000 + 1;
-                let _ = reloader.update(|config| config.limits.rpm = rpm);
+                let _ = reloader.update(move |config| config.limits.rpm = rpm);
             }
         })
     };

@@ -90,7 +90,7 @@ impl Component<Gateway> for Arc<RateLimiter> {
 
     fn prepare(
         &self,
-        _old: &Gateway,
+        _old: Option<&Gateway>,
         new: &Gateway,
         _changes: &[Change],
     ) -> Result<Box<dyn Staged>, PrepareError> {

@@ -5,16 +5,14 @@
 //! touching what is live, and may fail. If all succeed, the snapshot is swapped and every
 //! staged change is *committed*, which cannot fail. If one fails, panics or times out, the
 //! ones already prepared are *aborted* and the old config stays, whole.
+//!
+//! The order, on the first load as on every reload: components prepare (in the order they
+//! were added), resources build, the snapshot with the config and the resources swaps in,
+//! components commit, the history records the version, then the event goes out.
 
 use std::error::Error as StdError;
-use std::fmt;
-use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
 
 use crate::diff::Change;
-use crate::path::Pattern;
 
 /// The error a component's prepare returns.
 pub type PrepareError = Box<dyn StdError + Send + Sync>;
@@ -34,7 +32,7 @@ pub type PrepareError = Box<dyn StdError + Send + Sync>;
 /// impl Component<Config> for Arc<RateLimiter> {
 ///     fn name(&self) -> &str { "rate-limiter" }
 ///     fn paths(&self) -> Vec<String> { vec!["rpm".into()] }
-///     fn prepare(&self, _old: &Config, new: &Config, _changes: &[Change])
+///     fn prepare(&self, _old: Option<&Config>, new: &Config, _changes: &[Change])
 ///         -> Result<Box<dyn Staged>, PrepareError>
 ///     {
 ///         if new.rpm > 1_000_000 {
@@ -58,7 +56,9 @@ pub trait Component<T>: Send + Sync + 'static {
         vec!["**".to_owned()]
     }
 
-    /// Builds what the new config needs without changing anything live.
+    /// Builds what the new config needs without changing anything live. `old` is the
+    /// config live now; `None` on the first load, where every component prepares and
+    /// `changes` is empty.
     ///
     /// # Errors
     ///
@@ -66,7 +66,7 @@ pub trait Component<T>: Send + Sync + 'static {
     /// old config stays active.
     fn prepare(
         &self,
-        old: &T,
+        old: Option<&T>,
         new: &T,
         changes: &[Change],
     ) -> Result<Box<dyn Staged>, PrepareError>;
@@ -109,7 +109,7 @@ impl<T, C: Component<T> + ?Sized> Component<T> for Box<C> {
 
     fn prepare(
         &self,
-        old: &T,
+        old: Option<&T>,
         new: &T,
         changes: &[Change],
     ) -> Result<Box<dyn Staged>, PrepareError> {
@@ -117,35 +117,61 @@ impl<T, C: Component<T> + ?Sized> Component<T> for Box<C> {
     }
 }
 
-/// A registered component with its parsed path patterns.
-pub(crate) struct Registered<T> {
-    pub(crate) component: Arc<dyn Component<T>>,
-    pub(crate) patterns: Vec<Pattern>,
-}
+/// A part of the service built from the config and published with it: a connection pool,
+/// a compiled route table, a client whose settings follow the config.
+///
+/// What [`build`](Self::build) returns lives in the [`Snapshot`](crate::Snapshot) next to
+/// the config it was built from, swapped in together: `snapshot.resource(&key)` gives it
+/// to a reader with no downcast and no lock, and a reader never sees a config with the
+/// resource of another. A resource whose paths did not change is carried forward as it
+/// is. Stateful parts that must survive a reload (a token bucket's current tokens) should
+/// keep that state outside and read their parameters from the snapshot.
+///
+/// ```
+/// use hotconf::{PrepareError, Reloader, Resource, source::{Defaults, Format}};
+///
+/// #[derive(serde::Deserialize, serde::Serialize)]
+/// struct Config { pool_size: usize }
+/// impl hotconf::Validate for Config {}
+///
+/// struct Pool;
+/// impl Resource<Config> for Pool {
+///     type Output = Vec<String>;
+///     fn name(&self) -> &str { "pool" }
+///     fn paths(&self) -> Vec<String> { vec!["pool_size".into()] }
+///     fn build(&self, config: &Config, _live: Option<&Vec<String>>) -> Result<Vec<String>, PrepareError> {
+///         Ok((0..config.pool_size).map(|i| format!("conn-{i}")).collect())
+///     }
+/// }
+///
+/// let (builder, pool) = Reloader::<Config>::builder()
+///     .defaults(Format::Toml, "pool_size = 2")
+///     .resource(Pool);
+/// let reloader = builder.build().unwrap();
+/// let snapshot = reloader.handle().load();
+/// assert_eq!(snapshot.resource(&pool).len(), snapshot.pool_size);
+/// ```
+pub trait Resource<T>: Send + Sync + 'static {
+    /// What is built: shared by every reader of the snapshot.
+    type Output: Send + Sync + 'static;
 
-impl<T: 'static> Clone for Registered<T> {
-    fn clone(&self) -> Self {
-        Self {
-            component: Arc::clone(&self.component),
-            patterns: self.patterns.clone(),
-        }
-    }
-}
+    /// The name used in events and errors.
+    fn name(&self) -> &str;
 
-impl<T: 'static> fmt::Debug for Registered<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Component")
-            .field("name", &self.component.name())
-            .field("paths", &self.patterns)
-            .finish()
+    /// Patterns of the config paths the resource is built from; it is rebuilt only when a
+    /// change touches one of them. The default is every path.
+    fn paths(&self) -> Vec<String> {
+        vec!["**".to_owned()]
     }
-}
 
-impl<T: 'static> Registered<T> {
-    /// Whether a change touches what this component depends on.
-    pub(crate) fn interested(&self, changes: &[Change]) -> bool {
-        crate::diff::touches(&self.patterns, changes)
-    }
+    /// Builds the resource for `config`; `live` is the one in use now (`None` on the first
+    /// load), to reuse what can be reused.
+    ///
+    /// # Errors
+    ///
+    /// Any error rejects the whole reload, like a component's prepare: the old config and
+    /// the old resources stay.
+    fn build(&self, config: &T, live: Option<&Self::Output>) -> Result<Self::Output, PrepareError>;
 }
 
 /// The message of a caught panic.
@@ -155,64 +181,4 @@ pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
         .map(|s| (*s).to_owned())
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "non-string panic payload".to_owned())
-}
-
-/// Runs one component's prepare on its own thread so that a hang becomes a timeout, and a
-/// panic becomes an error. A prepare that finishes after its timeout is aborted.
-pub(crate) fn prepare<T: Send + Sync + 'static>(
-    component: &Arc<dyn Component<T>>,
-    old: &Arc<crate::Snapshot<T>>,
-    new: &Arc<crate::Snapshot<T>>,
-    changes: &Arc<[Change]>,
-    timeout: Duration,
-) -> Result<Box<dyn Staged>, String> {
-    let (tx, rx) = mpsc::sync_channel(1);
-    // Set once the caller gives up; checked under the lock, so a late result is either
-    // received or aborted, never lost.
-    let abandoned = Arc::new(Mutex::new(false));
-    let (component_, old_, new_, changes_, abandoned_) = (
-        Arc::clone(component),
-        Arc::clone(old),
-        Arc::clone(new),
-        Arc::clone(changes),
-        Arc::clone(&abandoned),
-    );
-    let spawned = std::thread::Builder::new()
-        .name(format!("hotconf-prepare-{}", component.name()))
-        .spawn(move || {
-            let result = catch_unwind(AssertUnwindSafe(|| {
-                component_.prepare(old_.config(), new_.config(), &changes_)
-            }));
-            let result = match result {
-                Ok(Ok(staged)) => Ok(staged),
-                Ok(Err(error)) => Err(error.to_string()),
-                Err(panic) => Err(format!("panicked: {}", panic_message(panic.as_ref()))),
-            };
-            let gone = abandoned_.lock().unwrap_or_else(PoisonError::into_inner);
-            if *gone {
-                if let Ok(staged) = result {
-                    staged.abort();
-                }
-            } else {
-                let _ = tx.send(result);
-            }
-        });
-    if let Err(error) = spawned {
-        return Err(format!("cannot start a thread to prepare: {error}"));
-    }
-    match rx.recv_timeout(timeout) {
-        Ok(result) => result,
-        Err(_) => {
-            let mut gone = abandoned.lock().unwrap_or_else(PoisonError::into_inner);
-            *gone = true;
-            // It may have finished between the timeout and the lock.
-            if let Ok(Ok(staged)) = rx.try_recv() {
-                staged.abort();
-            }
-            Err(format!(
-                "prepare timed out after {} ms",
-                timeout.as_millis()
-            ))
-        }
-    }
 }

@@ -48,6 +48,8 @@ pub enum ProblemKind {
     /// A component refused the config, failed, panicked or timed out while preparing, or
     /// panicked while committing.
     Component,
+    /// Validation overran its timeout, or an earlier validation still runs.
+    Timeout,
 }
 
 /// One located problem with a config.
@@ -261,6 +263,12 @@ pub enum Error {
     /// itself are not errors: the watcher falls back to polling and says so in the log.
     #[error("cannot watch the config files: {0}")]
     Watch(#[source] std::io::Error),
+    /// A thread the reloader needs (the reload worker, the validator) could not be started.
+    #[error("cannot start a reloader thread: {0}")]
+    Thread(#[source] std::io::Error),
+    /// The reloader was shut down: nothing more is reloaded. Readers keep the last config.
+    #[error("the reloader is shut down")]
+    Stopped,
 }
 
 impl From<Problems> for Error {

@@ -26,6 +26,10 @@ pub enum Outcome {
     RestartRequired,
     /// A hold is in place: the reload waits and runs when the last hold is released.
     Deferred,
+    /// Returned, never sent as an event: a method that would wait for the reload worker was
+    /// called on the worker itself (from a callback or an observer). Its request was queued
+    /// and runs after the current event has gone out; its outcome is reported as an event.
+    Queued,
 }
 
 impl Outcome {
@@ -38,6 +42,7 @@ impl Outcome {
             Self::Unchanged => "unchanged",
             Self::RestartRequired => "restart_required",
             Self::Deferred => "deferred",
+            Self::Queued => "queued",
         }
     }
 }
@@ -65,6 +70,10 @@ pub enum Trigger {
     Apply,
     /// [`Reloader::rollback_to`](crate::Reloader::rollback_to).
     Rollback,
+    /// A request over an admin API.
+    Api,
+    /// A source that pushes its changes (see [`Pusher`](crate::Pusher)).
+    Source,
 }
 
 impl Trigger {
@@ -77,17 +86,27 @@ impl Trigger {
             Self::Signal => "signal",
             Self::Apply => "apply",
             Self::Rollback => "rollback",
+            Self::Api => "api",
+            Self::Source => "source",
         }
     }
 }
 
-/// One reload attempt, as subscribers and the JSON output see it. Secret values in
-/// `changes` are already redacted.
+/// One reload attempt, as observers, subscribers and the JSON output see it. Secret values
+/// are already redacted everywhere in it.
+///
+/// Its JSON shape (see [`to_json`](Self::to_json)) is shared by `hotconf watch --json`, the
+/// admin API, the audit log and server-sent events: fields may be added, never renamed or
+/// removed.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct Event {
     /// What happened.
     pub outcome: Outcome,
+    /// The event's number: strictly increasing across every event of a reloader, also on
+    /// events that keep the version (rejected, unchanged, deferred). 0 on a value that was
+    /// never sent (a [`Outcome::Queued`] answer).
+    pub seq: u64,
     /// The version active after the attempt.
     pub version: u64,
     /// When the attempt finished.
@@ -118,6 +137,7 @@ impl Event {
     ) -> Self {
         Self {
             outcome,
+            seq: 0,
             version,
             at: SystemTime::now(),
             trigger,
@@ -146,6 +166,7 @@ impl serde::Serialize for Event {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(None)?;
         map.serialize_entry("event", self.outcome.as_str())?;
+        map.serialize_entry("seq", &self.seq)?;
         map.serialize_entry("version", &self.version)?;
         map.serialize_entry("at", &Timestamp(self.at).to_string())?;
         if self.outcome != Outcome::Loaded {
@@ -249,13 +270,13 @@ mod tests {
         });
         assert_eq!(
             event.to_json(),
-            r#"{"event":"applied","version":2,"at":"1970-01-01T00:00:00.000Z","trigger":"watch","files":["app.toml"],"changes":[{"path":"limits.rpm","kind":"modified","old":60,"new":120}],"warnings":[],"elapsed_us":412}"#
+            r#"{"event":"applied","seq":0,"version":2,"at":"1970-01-01T00:00:00.000Z","trigger":"watch","files":["app.toml"],"changes":[{"path":"limits.rpm","kind":"modified","old":60,"new":120}],"warnings":[],"elapsed_us":412}"#
         );
         let mut loaded = Event::new(Outcome::Loaded, 1, Trigger::Load, vec!["app.toml".into()]);
         loaded.at = UNIX_EPOCH;
         assert_eq!(
             loaded.to_json(),
-            r#"{"event":"loaded","version":1,"at":"1970-01-01T00:00:00.000Z","files":["app.toml"]}"#
+            r#"{"event":"loaded","seq":0,"version":1,"at":"1970-01-01T00:00:00.000Z","files":["app.toml"]}"#
         );
     }
 }

@@ -9,39 +9,10 @@ mod json;
 mod toml;
 mod yaml;
 
+pub use crate::document::Limits;
+use crate::document::{Document, Format, Origin};
 use crate::error::{Problem, ProblemKind};
-use crate::source::{Document, Format, Origin};
 use crate::tree::{LineIndex, Node, Span, Table, Value};
-
-/// Bounds on what one document may cost to read and parse, so that a hostile or mistaken
-/// file gets a clear error instead of exhausting memory or the stack.
-///
-/// ```
-/// let mut limits = hotconf::Limits::default();
-/// limits.max_bytes = 1 << 20; // 1 MiB per document
-/// # let _ = limits;
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Limits {
-    /// Largest document, in bytes. Default: 16 MiB.
-    pub max_bytes: u64,
-    /// Deepest nesting of tables and arrays. Default: 128.
-    pub max_depth: usize,
-    /// Most values in one document after YAML alias expansion (the "billion laughs" guard).
-    /// Default: 100,000.
-    pub max_nodes: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Self {
-            max_bytes: 16 << 20,
-            max_depth: 128,
-            max_nodes: 100_000,
-        }
-    }
-}
 
 /// Parses document number `index` of a load into a tree whose top level is a table.
 ///

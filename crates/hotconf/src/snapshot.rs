@@ -5,25 +5,65 @@
 //! never makes a reader wait, and one `load()` gives one consistent config for a whole
 //! request or job.
 
+use std::any::Any;
 use std::fmt;
 use std::marker::PhantomData;
 use std::ops::Deref;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
 use arc_swap::ArcSwap;
+use arc_swap::access::Access;
 
 use crate::source::Origin;
 
 /// One validated config with its version, the time it became active and where it came from.
 ///
-/// Derefs to the config, so `snapshot.limits.rpm` works.
-#[derive(Debug)]
+/// Derefs to the config, so `snapshot.limits.rpm` works. It also carries what the
+/// reloader's [resources](crate::Resource) built for this config, published in the same
+/// swap: [`resource`](Self::resource).
 pub struct Snapshot<T> {
     config: T,
     version: u64,
     loaded_at: SystemTime,
     origins: Vec<(Origin, u64)>,
+    /// Set once, before the snapshot is published.
+    resources: OnceLock<Resources>,
+}
+
+/// What the resources built, in registration order.
+pub(crate) type Resources = Box<[Arc<dyn Any + Send + Sync>]>;
+
+/// A typed key to a resource in every [`Snapshot`], returned when the resource is
+/// registered with [`ReloaderBuilder::resource`](crate::ReloaderBuilder::resource).
+///
+/// A key belongs to the reloader that returned it.
+pub struct ResourceKey<R> {
+    index: usize,
+    resource: PhantomData<fn() -> R>,
+}
+
+impl<R> ResourceKey<R> {
+    pub(crate) fn new(index: usize) -> Self {
+        Self {
+            index,
+            resource: PhantomData,
+        }
+    }
+}
+
+impl<R> Clone for ResourceKey<R> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<R> Copy for ResourceKey<R> {}
+
+impl<R> fmt::Debug for ResourceKey<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("ResourceKey").field(&self.index).finish()
+    }
 }
 
 impl<T> Snapshot<T> {
@@ -33,7 +73,37 @@ impl<T> Snapshot<T> {
             version,
             loaded_at: SystemTime::now(),
             origins,
+            resources: OnceLock::new(),
         }
+    }
+
+    /// Attaches what the resources built; called once, before the snapshot is published.
+    pub(crate) fn publish(&self, resources: Resources) {
+        let _ = self.resources.set(resources);
+    }
+
+    /// Every resource of this snapshot, to carry forward the unchanged ones.
+    pub(crate) fn resources(&self) -> &[Arc<dyn Any + Send + Sync>] {
+        self.resources.get().map_or(&[], |r| r)
+    }
+
+    /// What the resource behind `key` built for this config: the resource and the config
+    /// come from one swap, so a reader never sees one without the other.
+    ///
+    /// # Panics
+    ///
+    /// When `key` comes from another reloader (a key is only valid for the reloader whose
+    /// builder returned it).
+    pub fn resource<R: Send + Sync + 'static>(&self, key: &ResourceKey<R>) -> &R {
+        self.resources()
+            .get(key.index)
+            .and_then(|resource| resource.downcast_ref::<R>())
+            .unwrap_or_else(|| {
+                panic!(
+                    "resource key #{} does not belong to this reloader",
+                    key.index
+                )
+            })
     }
 
     /// The config.
@@ -55,6 +125,17 @@ impl<T> Snapshot<T> {
     /// Empty for a config set by [`Reloader::apply`](crate::Reloader::apply).
     pub fn origins(&self) -> &[(Origin, u64)] {
         &self.origins
+    }
+}
+
+impl<T> fmt::Debug for Snapshot<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The config may hold secrets: print `snapshot.config()` to see it.
+        f.debug_struct("Snapshot")
+            .field("version", &self.version)
+            .field("loaded_at", &self.loaded_at)
+            .field("origins", &self.origins)
+            .finish_non_exhaustive()
     }
 }
 
@@ -98,7 +179,7 @@ impl<T> Handle<T> {
     /// `.await` in a long task, or stored in a struct), use [`Handle::load_full`] or
     /// [`Guard::into_arc`].
     pub fn load(&self) -> Guard<T> {
-        Guard(self.current.load())
+        Guard(ArcSwap::load(&self.current))
     }
 
     /// The current snapshot as an owned `Arc`.
@@ -145,7 +226,7 @@ impl<T> Clone for Handle<T> {
 impl<T> fmt::Debug for Handle<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Handle")
-            .field("version", &self.current.load().version)
+            .field("version", &ArcSwap::load(&self.current).version)
             .finish()
     }
 }
@@ -168,9 +249,18 @@ impl<T> Deref for Guard<T> {
     }
 }
 
-impl<T: fmt::Debug> fmt::Debug for Guard<T> {
+impl<T> fmt::Debug for Guard<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(&**self, f)
+    }
+}
+
+/// arc-swap's [`Access`]: code written against `impl Access<Snapshot<T>>` takes a handle.
+impl<T> Access<Snapshot<T>> for Handle<T> {
+    type Guard = Guard<T>;
+
+    fn load(&self) -> Guard<T> {
+        Handle::load(self)
     }
 }
 
@@ -190,6 +280,42 @@ impl<T, U: ?Sized, F: Fn(&T) -> &U> Projection<T, U, F> {
             project: &self.project,
             part: PhantomData,
         }
+    }
+}
+
+/// arc-swap's [`Access`] for a projection: the guard owns a reference to the projection.
+impl<T, U, F: Fn(&T) -> &U> Access<U> for Projection<T, U, F> {
+    type Guard = OwnedProjected<T, U, F>;
+
+    fn load(&self) -> Self::Guard {
+        OwnedProjected {
+            guard: self.handle.load(),
+            project: Arc::clone(&self.project),
+            part: PhantomData,
+        }
+    }
+}
+
+/// One part of a loaded snapshot, from [`Access::load`] on a [`Projection`].
+pub struct OwnedProjected<T, U: ?Sized, F> {
+    guard: Guard<T>,
+    project: Arc<F>,
+    part: PhantomData<fn() -> *const U>,
+}
+
+impl<T, U: ?Sized, F: Fn(&T) -> &U> Deref for OwnedProjected<T, U, F> {
+    type Target = U;
+
+    fn deref(&self) -> &U {
+        (self.project)(&self.guard.config)
+    }
+}
+
+impl<T, U: ?Sized, F> fmt::Debug for OwnedProjected<T, U, F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OwnedProjected")
+            .field("version", &self.guard.version)
+            .finish_non_exhaustive()
     }
 }
 

@@ -9,137 +9,11 @@ use std::fmt;
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
+use crate::document::Limits;
+pub use crate::document::{Document, Format, Origin};
 use crate::error::{Problem, ProblemKind};
-use crate::parse::Limits;
-
-/// The syntax of a document.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Format {
-    /// TOML 1.1 (accepts 1.0).
-    Toml,
-    /// YAML 1.2, one document per file, string keys only.
-    Yaml,
-    /// JSON without duplicate keys.
-    Json,
-    /// `PREFIX__A__B=value` lines, as produced by [`Env`].
-    Env,
-}
-
-impl Format {
-    /// The format a file name's extension names: `.toml`, `.yaml`/`.yml`, `.json`.
-    pub fn from_path(path: &Path) -> Option<Self> {
-        let ext = path.extension()?.to_str()?.to_ascii_lowercase();
-        match ext.as_str() {
-            "toml" => Some(Self::Toml),
-            "yaml" | "yml" => Some(Self::Yaml),
-            "json" => Some(Self::Json),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for Format {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Toml => "TOML",
-            Self::Yaml => "YAML",
-            Self::Json => "JSON",
-            Self::Env => "environment",
-        })
-    }
-}
-
-/// Where a document came from.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Origin {
-    /// A file on disk.
-    File(PathBuf),
-    /// A key in a key-value store, or any other named origin.
-    Key(String),
-    /// Environment variables named `{prefix}{separator}…`.
-    Env {
-        /// The prefix, such as `APP`.
-        prefix: String,
-        /// The separator between the prefix and key segments, such as `__`.
-        separator: String,
-    },
-    /// Defaults embedded in the program.
-    Defaults,
-}
-
-impl Origin {
-    /// The file path, for file origins.
-    pub fn path(&self) -> Option<&Path> {
-        match self {
-            Self::File(path) => Some(path),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for Origin {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::File(path) => write!(f, "{}", path.display()),
-            Self::Key(key) => f.write_str(key),
-            Self::Env { prefix, separator } => write!(f, "<env {prefix}{separator}*>"),
-            Self::Defaults => f.write_str("<defaults>"),
-        }
-    }
-}
-
-/// One unit of raw config: origin, format, bytes and revision.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Document {
-    /// Where it came from.
-    pub origin: Origin,
-    /// How to parse it.
-    pub format: Format,
-    /// The raw bytes, as read.
-    pub bytes: Arc<[u8]>,
-    /// A hash of the bytes: equal revisions mean equal content.
-    pub revision: u64,
-    /// Whether an empty document (nothing but whitespace and comments) is accepted as an
-    /// empty table rather than rejected.
-    pub allow_empty: bool,
-}
-
-impl Document {
-    /// A document from bytes; the revision is computed from them.
-    pub fn new(origin: Origin, format: Format, bytes: impl Into<Arc<[u8]>>) -> Self {
-        let bytes = bytes.into();
-        Self {
-            revision: revision(&bytes),
-            origin,
-            format,
-            bytes,
-            allow_empty: false,
-        }
-    }
-}
-
-impl fmt::Debug for Document {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // The bytes may hold secrets: show only their size.
-        f.debug_struct("Document")
-            .field("origin", &self.origin)
-            .field("format", &self.format)
-            .field("len", &self.bytes.len())
-            .field("revision", &format_args!("{:016x}", self.revision))
-            .finish()
-    }
-}
-
-/// FNV-1a: stable across runs and Rust versions, and fast for config-sized inputs.
-pub(crate) fn revision(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| {
-        (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
-}
+use crate::trigger::Pusher;
 
 /// Something that yields documents. Sources are read in order and their documents layered:
 /// later documents override earlier ones.
@@ -168,6 +42,20 @@ pub trait Source: fmt::Debug + Send + Sync {
     fn watch_targets(&self) -> Vec<WatchTarget> {
         self.files().into_iter().map(WatchTarget::File).collect()
     }
+
+    /// Called once, when the reloader is built, with the [`Pusher`] for this source. A
+    /// source that can tell when it changes (a store's watch) keeps it and pushes every new
+    /// set of documents with its revision: the reloader then applies exactly those, and
+    /// uses them instead of [`read`](Self::read) from then on. It should stop when a push
+    /// returns `false`. The default does nothing: the source is read on every reload.
+    ///
+    /// # Errors
+    ///
+    /// A problem that fails [`build`](crate::ReloaderBuilder::build).
+    fn start(&self, pusher: Pusher) -> Result<(), Problem> {
+        let _ = pusher;
+        Ok(())
+    }
 }
 
 impl<S: Source + ?Sized> Source for Box<S> {
@@ -181,6 +69,10 @@ impl<S: Source + ?Sized> Source for Box<S> {
 
     fn watch_targets(&self) -> Vec<WatchTarget> {
         (**self).watch_targets()
+    }
+
+    fn start(&self, pusher: Pusher) -> Result<(), Problem> {
+        (**self).start(pusher)
     }
 }
 
@@ -607,6 +499,7 @@ pub fn glob_match(glob: &str, name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::document::revision;
 
     #[test]
     fn globs() {

@@ -10,35 +10,33 @@
 //!   the files have been quiet for the debounce time. No clock inside.
 //! - The driver here owns the thread, the clock and notify. It blocks on the event channel
 //!   with the coalescer's next deadline as its timeout (none when idle, so an idle watcher
-//!   never wakes), and for each batch re-arms the watches, then reloads: arming before
-//!   reading means a change is either seen by the read or reported by a watch.
+//!   never wakes), and for each batch re-arms the watches, then asks the reload worker for
+//!   a reload through the [trigger seam](crate::TriggerHandle): arming before reading
+//!   means a change is either seen by the read or reported by a watch. The worker's answer
+//!   comes back on the same channel, so the driver never blocks on the worker.
 //!
 //! Exactly once: every event of a save lands in one window, and the engine's content hashes
 //! turn a batch whose bytes did not change (a touch, the reload's own reads, `save()`) into
-//! nothing at all.
+//! nothing at all. The watcher knows nothing of the engine: it is one trigger among others.
 
 mod coalesce;
 mod scope;
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use notify::RecursiveMode;
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 
 use crate::error::{Error, Result};
 use crate::event::Trigger;
-use crate::reload::{Reloader, WeakReloader};
 use crate::source::WatchTarget;
-use crate::validate::Validate;
+use crate::trigger::{self, Answer, Mode, TriggerHandle};
 use coalesce::{Batch, Coalescer};
 use scope::{Scope, Stamps};
 
@@ -76,10 +74,12 @@ impl Default for WatchOptions {
     }
 }
 
-/// What the driver thread receives: filesystem events from notify, or the order to stop.
+/// What the driver thread receives: filesystem events from notify, the worker's answer to
+/// its last request, or the order to stop.
 #[derive(Debug)]
 pub(crate) enum Msg {
     Fs(notify::Result<notify::Event>),
+    Answer(Answer),
     Stop,
 }
 
@@ -120,164 +120,71 @@ impl Drop for Watching {
     }
 }
 
-fn lock<S>(mutex: &Mutex<S>) -> MutexGuard<'_, S> {
-    // The slot is assigned whole: a panic elsewhere cannot leave it half-written.
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+/// Refuses a polling interval so short that polling would be a busy loop.
+pub(crate) fn check_poll_interval(interval: Duration) -> Result<()> {
+    if interval < MIN_POLL_INTERVAL {
+        return Err(Error::InvalidOption {
+            option: "poll interval",
+            reason: format!("{} ms is below 10 ms", interval.as_millis()),
+        });
+    }
+    Ok(())
 }
 
-impl<T> Reloader<T>
-where
-    T: DeserializeOwned + Serialize + Validate + Send + Sync + 'static,
-{
-    /// Starts watching the sources' files on a dedicated thread: from now on every save is
-    /// picked up, once. Returns once every watch is armed, so a save made right after it
-    /// returns is seen. Calling it again while watching does nothing.
-    ///
-    /// What is watched: the directory of each file (never only the file's inode, which
-    /// editors and `mv` replace), every symlink on the way to it (a Kubernetes ConfigMap's
-    /// `..data` swap), the entries of each directory source, and for a path that does not
-    /// exist yet its nearest existing ancestor. Editor and tool litter is ignored
-    /// ([`DEFAULT_IGNORES`](crate::source::DEFAULT_IGNORES) and
-    /// [`ReloaderBuilder::ignore`](crate::ReloaderBuilder::ignore)).
-    ///
-    /// How saves become reloads: events coalesce until the files have been quiet for the
-    /// [debounce](crate::ReloaderBuilder::debounce) time (100 ms by default); then the
-    /// sources are reloaded with [`Trigger::Watch`]. Bytes that did not change give no
-    /// event at all; changed bytes with the same effective config give `unchanged`. A
-    /// config that fails to load while its files are still being written gets more quiet
-    /// periods to settle before it is rejected, once. Events that arrive during a reload
-    /// make the next one.
-    ///
-    /// When native watching fails (the inotify watch limit, no inotify instance left) the
-    /// watcher falls back to polling every second and logs a warning through `tracing`.
-    /// The thread does not keep the reloader alive: it stops when the last clone is
-    /// dropped, or at [`unwatch`](Self::unwatch).
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Watch`] when the working directory cannot be read (relative paths are
-    /// resolved against it) or the thread cannot be spawned.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # use std::time::{Duration, Instant};
-    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let dir = tempfile::tempdir()?;
-    /// let path = dir.path().join("app.toml");
-    /// std::fs::write(&path, "rpm = 60\n")?;
-    /// let reloader = hotconf::Reloader::<serde_json::Value>::builder()
-    ///     .file(&path)
-    ///     .build()?;
-    /// let mut snapshots = reloader.subscribe();
-    /// reloader.watch()?;
-    ///
-    /// std::fs::write(&path, "rpm = 120\n")?;
-    /// let deadline = Instant::now() + Duration::from_secs(10);
-    /// while !snapshots.has_changed()? && Instant::now() < deadline {
-    ///     std::thread::sleep(Duration::from_millis(10));
-    /// }
-    /// assert_eq!(reloader.current().config()["rpm"], 120);
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub fn watch(&self) -> Result<()> {
-        self.start_watching(None)
-    }
-
-    /// Like [`watch`](Self::watch), but looks at the files every `interval` instead of
-    /// being told by the operating system: for network filesystems (NFS, SMB, some FUSE and
-    /// container mounts) that deliver no events. Each look reads every file of the watched
-    /// directories to compare contents.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::InvalidOption`] when `interval` is below 10 ms; otherwise as
-    /// [`watch`](Self::watch).
-    pub fn watch_polling(&self, interval: Duration) -> Result<()> {
-        if interval < MIN_POLL_INTERVAL {
-            return Err(Error::InvalidOption {
-                option: "poll interval",
-                reason: format!("{} ms is below 10 ms", interval.as_millis()),
-            });
-        }
-        self.start_watching(Some(interval))
-    }
-
-    /// Stops watching. Saves are then picked up only by [`reload`](Self::reload). Does
-    /// nothing when not watching.
-    pub fn unwatch(&self) {
-        let watching = lock(self.watching()).take();
-        // Dropped outside the lock: stopping joins the driver thread, which may be waiting
-        // for the lock in a callback that calls `status()`.
-        drop(watching);
-    }
-
-    fn start_watching(&self, poll: Option<Duration>) -> Result<()> {
-        let mut slot = lock(self.watching());
-        if slot.is_some() {
-            return Ok(());
-        }
-        let base = std::env::current_dir().map_err(Error::Watch)?;
-        let (sender, receiver) = mpsc::channel();
-        let backend = match poll {
-            Some(interval) => Backend::poll(&sender, interval).map_err(watch_error)?,
-            None => match Backend::native(&sender) {
-                Ok(backend) => backend,
-                Err(error) => {
-                    tracing::warn!(target: "hotconf::watch", %error, interval_ms = FALLBACK_POLL_INTERVAL.as_millis() as u64, "native file watching is not available, polling instead");
-                    Backend::poll(&sender, FALLBACK_POLL_INTERVAL).map_err(watch_error)?
-                }
-            },
-        };
-        let polling = Arc::new(AtomicBool::new(backend.is_poll()));
-        let options = self.watch_options();
-        let mut driver = Driver {
-            reloader: self.downgrade(),
-            receiver,
-            sender: sender.clone(),
-            armed: Armed::new(backend),
-            scope: Scope::default(),
-            targets: targets_of(self),
-            base,
-            ignore: options.ignore.clone(),
-            coalescer: Coalescer::new(options.debounce),
-            opened: None,
-            settle_rounds: 0,
-            polling: Arc::clone(&polling),
-        };
-        driver.rearm();
-        // A save made between the first load and now was seen by no watch: one read after
-        // a quiet period catches it (and costs nothing when the bytes are the same).
-        driver.open(Instant::now(), false);
-        tracing::info!(target: "hotconf::watch", dirs = ?driver.scope.dirs().collect::<Vec<_>>(), polling = driver.armed.backend.is_poll(), "watching config files");
-        let thread = thread::Builder::new()
-            .name("hotconf-watch".into())
-            .spawn(move || driver.run())
-            .map_err(Error::Watch)?;
-        *slot = Some(Watching {
-            sender,
-            thread: Some(thread),
-            polling,
-        });
-        Ok(())
-    }
+/// Starts watching `targets` on a thread of its own: each logical save becomes one request
+/// to the worker through `trigger`. Returns once every watch is armed.
+pub(crate) fn start(
+    targets: Vec<WatchTarget>,
+    options: &WatchOptions,
+    poll: Option<Duration>,
+    trigger: TriggerHandle,
+) -> Result<Watching> {
+    let base = std::env::current_dir().map_err(Error::Watch)?;
+    let (sender, receiver) = mpsc::channel();
+    let backend = match poll {
+        Some(interval) => Backend::poll(&sender, interval).map_err(watch_error)?,
+        None => match Backend::native(&sender) {
+            Ok(backend) => backend,
+            Err(error) => {
+                tracing::warn!(target: "hotconf::watch", %error, interval_ms = FALLBACK_POLL_INTERVAL.as_millis() as u64, "native file watching is not available, polling instead");
+                Backend::poll(&sender, FALLBACK_POLL_INTERVAL).map_err(watch_error)?
+            }
+        },
+    };
+    let polling = Arc::new(AtomicBool::new(backend.is_poll()));
+    let mut driver = Driver {
+        trigger,
+        receiver,
+        sender: sender.clone(),
+        armed: Armed::new(backend),
+        scope: Scope::default(),
+        targets,
+        base,
+        ignore: options.ignore.clone(),
+        coalescer: Coalescer::new(options.debounce),
+        opened: None,
+        settle_rounds: 0,
+        in_flight: false,
+        polling: Arc::clone(&polling),
+    };
+    driver.rearm();
+    // A save made between the first load and now was seen by no watch: one read after
+    // a quiet period catches it (and costs nothing when the bytes are the same).
+    driver.open(Instant::now(), false);
+    tracing::info!(target: "hotconf::watch", dirs = ?driver.scope.dirs().collect::<Vec<_>>(), polling = driver.armed.backend.is_poll(), "watching config files");
+    let thread = thread::Builder::new()
+        .name("hotconf-watch".into())
+        .spawn(move || driver.run())
+        .map_err(Error::Watch)?;
+    Ok(Watching {
+        sender,
+        thread: Some(thread),
+        polling,
+    })
 }
 
 fn watch_error(error: notify::Error) -> Error {
     Error::Watch(std::io::Error::other(error))
-}
-
-/// Every target of every source, in layer order.
-fn targets_of<T>(reloader: &Reloader<T>) -> Vec<WatchTarget>
-where
-    T: DeserializeOwned + Serialize + Validate + Send + Sync + 'static,
-{
-    reloader
-        .sources()
-        .iter()
-        .flat_map(|source| source.watch_targets())
-        .collect()
 }
 
 /// The notify backend: told by the operating system, or polling.
@@ -390,9 +297,9 @@ fn vanished(error: &notify::Error) -> bool {
     }
 }
 
-/// The thread's state: a thin loop around the coalescer, the scope and the engine.
-struct Driver<T> {
-    reloader: WeakReloader<T>,
+/// The thread's state: a thin loop around the coalescer, the scope and the trigger seam.
+struct Driver {
+    trigger: TriggerHandle,
     receiver: Receiver<Msg>,
     /// For a polling backend created on fallback.
     sender: Sender<Msg>,
@@ -405,16 +312,20 @@ struct Driver<T> {
     /// How the files looked when the open window opened.
     opened: Option<Stamps>,
     settle_rounds: u32,
+    /// A request is with the worker: the next batch waits for its answer.
+    in_flight: bool,
     polling: Arc<AtomicBool>,
 }
 
-impl<T> Driver<T>
-where
-    T: DeserializeOwned + Serialize + Validate + Send + Sync + 'static,
-{
+impl Driver {
     fn run(mut self) {
         loop {
-            let received = match self.coalescer.deadline() {
+            let deadline = if self.in_flight {
+                None
+            } else {
+                self.coalescer.deadline()
+            };
+            let received = match deadline {
                 // Idle: block until something happens, without a timeout.
                 None => self
                     .receiver
@@ -428,10 +339,14 @@ where
                 Ok(Msg::Stop) | Err(RecvTimeoutError::Disconnected) => break,
                 Ok(Msg::Fs(Ok(event))) => self.on_event(&event),
                 Ok(Msg::Fs(Err(error))) => self.on_error(error),
+                Ok(Msg::Answer(answer)) => self.on_answer(&answer),
                 Err(RecvTimeoutError::Timeout) => {}
             }
+            if self.in_flight {
+                continue;
+            }
             if let Some(batch) = self.coalescer.flush(Instant::now())
-                && self.on_batch(batch).is_break()
+                && !self.on_batch(&batch)
             {
                 break;
             }
@@ -524,48 +439,56 @@ where
         tracing::warn!(target: "hotconf::watch", "the watched paths keep changing while arming; the next event arms again");
     }
 
-    /// Re-arms, then reloads, unless the config fails while its files are still moving.
-    fn on_batch(&mut self, batch: Batch) -> ControlFlow<()> {
-        let Some(reloader) = self.reloader.upgrade() else {
-            return ControlFlow::Break(());
-        };
+    /// Re-arms, then asks the worker for a reload: a settling one while the files moved
+    /// during the window, so that a half-written config gets more time. `false` when the
+    /// reloader is gone.
+    fn on_batch(&mut self, batch: &Batch) -> bool {
         // Arm before reading: a change after this point is reported by a watch, a change
         // before it is seen by the read.
-        self.targets = targets_of(&reloader);
         self.rearm();
         let now = Stamps::take(&self.targets);
         let moved = batch.forced || self.opened.take().is_some_and(|then| then != now);
-        if moved && self.settle_rounds < MAX_SETTLE_ROUNDS {
-            let plan = reloader.plan();
-            if !plan.errors.is_empty() {
+        self.opened = Some(now);
+        let mode = if moved && self.settle_rounds < MAX_SETTLE_ROUNDS {
+            Mode::Settling
+        } else {
+            Mode::IfChanged
+        };
+        tracing::debug!(target: "hotconf::watch", events = batch.events, window_us = batch.opened.elapsed().as_micros() as u64, ?mode, "files quiet, asking for a reload");
+        let answers = self.sender.clone();
+        let reply: trigger::Reply = Box::new(move |answer| {
+            // The driver is gone only when watching stopped.
+            let _ = answers.send(Msg::Answer(answer));
+        });
+        self.in_flight =
+            self.trigger
+                .send(trigger::Request::reload(Trigger::Watch, mode, Some(reply)));
+        self.in_flight
+    }
+
+    /// A settling reload that failed gets another quiet period; anything else ends the
+    /// settling.
+    fn on_answer(&mut self, answer: &Answer) {
+        self.in_flight = false;
+        match answer {
+            Answer::Unsettled => {
                 self.settle_rounds += 1;
-                tracing::debug!(target: "hotconf::watch", round = self.settle_rounds, errors = plan.errors.len(), "config does not load while its files are still changing, letting them settle");
+                tracing::debug!(target: "hotconf::watch", round = self.settle_rounds, "config does not load while its files are still changing, letting them settle");
                 self.coalescer.settle(Instant::now());
-                self.opened = Some(now);
-                return ControlFlow::Continue(());
+            }
+            Answer::Done(done) => {
+                self.settle_rounds = 0;
+                self.opened = None;
+                tracing::debug!(target: "hotconf::watch", outcome = ?done.as_ref().map(|r| r.as_ref().map(|e| e.outcome)), "watch reload done");
             }
         }
-        self.settle_rounds = 0;
-        tracing::debug!(target: "hotconf::watch", events = batch.events, window_us = batch.opened.elapsed().as_micros() as u64, "files quiet, reloading");
-        match reloader.reload_if_changed(Trigger::Watch) {
-            None => {
-                tracing::debug!(target: "hotconf::watch", "same bytes as the last attempt, nothing to do")
-            }
-            // Outcomes and rejections are reported by the engine as events.
-            Some(Ok(event)) => {
-                tracing::debug!(target: "hotconf::watch", outcome = %event.outcome, "watch reload done")
-            }
-            Some(Err(error)) => {
-                tracing::debug!(target: "hotconf::watch", %error, "watch reload failed")
-            }
-        }
-        ControlFlow::Continue(())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Reloader;
     use crate::event::{Event, Outcome};
 
     type Json = serde_json::Value;
@@ -619,7 +542,7 @@ mod tests {
 
         // What inotify reports when the user's watch limit is reached.
         let limit = notify::Error::new(notify::ErrorKind::MaxFilesWatch);
-        lock(reloader.watching())
+        crate::engine::lock(reloader.watching())
             .as_ref()
             .unwrap()
             .sender()
@@ -668,10 +591,11 @@ mod tests {
         let reloader = reloader(&path);
         reloader.watch().unwrap();
         reloader.watch().unwrap(); // idempotent
-        let weak = reloader.downgrade();
-        // Dropping joins the driver thread: a leak or a deadlock fails or hangs here.
+        let trigger = reloader.trigger_handle();
+        assert!(trigger.request(Trigger::Reload));
+        // Dropping joins the driver and the worker: a leak or a deadlock hangs here.
         drop(reloader);
-        assert!(weak.upgrade().is_none());
+        assert!(!trigger.request(Trigger::Reload), "the worker is gone");
     }
 
     #[test]
@@ -680,16 +604,17 @@ mod tests {
         let path = dir.path().join("app.toml");
         fs::write(&path, "n = 1\n").unwrap();
         let reloader = reloader(&path);
-        let weak = reloader.downgrade();
+        let watching = reloader.clone();
+        let (done, stopped) = mpsc::channel();
         reloader.on_change(move |_| {
-            if let Some(reloader) = weak.upgrade() {
-                reloader.unwatch();
-            }
+            watching.unwatch();
+            let _ = done.send(());
         });
         let events = events(&reloader);
         reloader.watch().unwrap();
         fs::write(&path, "n = 2\n").unwrap();
         assert_eq!(next(&events).outcome, Outcome::Applied);
+        stopped.recv_timeout(Duration::from_secs(10)).unwrap();
         assert!(!reloader.status().watching);
         reloader.watch().unwrap();
         assert!(reloader.status().watching);

@@ -137,7 +137,7 @@ impl Component<Config> for Arc<Probe> {
 
     fn prepare(
         &self,
-        _old: &Config,
+        _old: Option<&Config>,
         new: &Config,
         _changes: &[Change],
     ) -> Result<Box<dyn Staged>, PrepareError> {
@@ -299,15 +299,19 @@ fn components_prepare_then_commit_only_when_their_paths_change() {
         .component(Arc::clone(&listener))
         .build()
         .unwrap();
+    // The first load prepares and commits every component.
+    assert_eq!(limiter.committed.load(Ordering::SeqCst), 1);
+    assert_eq!(limiter.live_rpm.load(Ordering::SeqCst), 60);
+    assert_eq!(listener.committed.load(Ordering::SeqCst), 1);
 
     fixture.write(&toml("0.0.0.0:80", 70));
     reloader.reload().unwrap();
-    assert_eq!(limiter.committed.load(Ordering::SeqCst), 1);
+    assert_eq!(limiter.committed.load(Ordering::SeqCst), 2);
     assert_eq!(limiter.live_rpm.load(Ordering::SeqCst), 70);
     assert_eq!(
         listener.prepared.load(Ordering::SeqCst),
-        0,
-        "its paths did not change"
+        1,
+        "its paths did not change: prepared on the first load only"
     );
 }
 
@@ -317,7 +321,6 @@ fn a_failing_component_aborts_the_others_and_keeps_the_old_config() {
     let first = Probe::new("first", &["**"]);
     let second = Probe::new("second", &["limits.rpm"]);
     let third = Probe::new("third", &["**"]);
-    second.fail.store(true, Ordering::SeqCst);
     let reloader = fixture
         .builder()
         .component(Arc::clone(&first))
@@ -325,6 +328,7 @@ fn a_failing_component_aborts_the_others_and_keeps_the_old_config() {
         .component(Arc::clone(&third))
         .build()
         .unwrap();
+    second.fail.store(true, Ordering::SeqCst);
     let before = reloader.current();
 
     fixture.write(&toml("0.0.0.0:80", 80));
@@ -340,11 +344,15 @@ fn a_failing_component_aborts_the_others_and_keeps_the_old_config() {
         1,
         "the prepared one is aborted"
     );
-    assert_eq!(first.committed.load(Ordering::SeqCst), 0);
+    assert_eq!(
+        first.committed.load(Ordering::SeqCst),
+        1,
+        "the first load's commit only"
+    );
     assert_eq!(
         third.prepared.load(Ordering::SeqCst),
-        0,
-        "later ones are not asked"
+        1,
+        "later ones are not asked (the first load asked them)"
     );
     assert!(Arc::ptr_eq(&before, &reloader.current()));
 
@@ -431,7 +439,11 @@ fn a_prepare_that_times_out_rejects_and_its_late_result_is_aborted() {
         );
         thread::sleep(Duration::from_millis(5));
     }
-    assert_eq!(slow.committed.load(Ordering::SeqCst), 0, "never committed");
+    assert_eq!(
+        slow.committed.load(Ordering::SeqCst),
+        1,
+        "committed on the first load, never for the late prepare"
+    );
 }
 
 #[test]
@@ -562,8 +574,8 @@ fn plan_reports_without_applying() {
     assert_eq!(plan.components, ["limiter"]);
     assert_eq!(
         limiter.prepared.load(Ordering::SeqCst),
-        0,
-        "a dry run calls no component"
+        1,
+        "prepared on the first load; a dry run calls no component"
     );
     assert_eq!(reloader.current().version(), 1);
 

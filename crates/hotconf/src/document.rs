@@ -1,0 +1,164 @@
+//! The ground every stage stands on: a [`Document`] (raw bytes with an [`Origin`] and a
+//! [`Format`]) and the [`Limits`] on what one may cost. Sources produce documents, parsers
+//! read them; neither imports the other.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// The syntax of a document.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Format {
+    /// TOML 1.1 (accepts 1.0).
+    Toml,
+    /// YAML 1.2, one document per file, string keys only.
+    Yaml,
+    /// JSON without duplicate keys.
+    Json,
+    /// `PREFIX__A__B=value` lines, as produced by [`Env`].
+    Env,
+}
+
+impl Format {
+    /// The format a file name's extension names: `.toml`, `.yaml`/`.yml`, `.json`.
+    pub fn from_path(path: &Path) -> Option<Self> {
+        let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+        match ext.as_str() {
+            "toml" => Some(Self::Toml),
+            "yaml" | "yml" => Some(Self::Yaml),
+            "json" => Some(Self::Json),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Toml => "TOML",
+            Self::Yaml => "YAML",
+            Self::Json => "JSON",
+            Self::Env => "environment",
+        })
+    }
+}
+
+/// Where a document came from.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Origin {
+    /// A file on disk.
+    File(PathBuf),
+    /// A key in a key-value store, or any other named origin.
+    Key(String),
+    /// Environment variables named `{prefix}{separator}…`.
+    Env {
+        /// The prefix, such as `APP`.
+        prefix: String,
+        /// The separator between the prefix and key segments, such as `__`.
+        separator: String,
+    },
+    /// Defaults embedded in the program.
+    Defaults,
+}
+
+impl Origin {
+    /// The file path, for file origins.
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            Self::File(path) => Some(path),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::File(path) => write!(f, "{}", path.display()),
+            Self::Key(key) => f.write_str(key),
+            Self::Env { prefix, separator } => write!(f, "<env {prefix}{separator}*>"),
+            Self::Defaults => f.write_str("<defaults>"),
+        }
+    }
+}
+
+/// One unit of raw config: origin, format, bytes and revision.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Document {
+    /// Where it came from.
+    pub origin: Origin,
+    /// How to parse it.
+    pub format: Format,
+    /// The raw bytes, as read.
+    pub bytes: Arc<[u8]>,
+    /// A hash of the bytes: equal revisions mean equal content.
+    pub revision: u64,
+    /// Whether an empty document (nothing but whitespace and comments) is accepted as an
+    /// empty table rather than rejected.
+    pub allow_empty: bool,
+}
+
+impl Document {
+    /// A document from bytes; the revision is computed from them.
+    pub fn new(origin: Origin, format: Format, bytes: impl Into<Arc<[u8]>>) -> Self {
+        let bytes = bytes.into();
+        Self {
+            revision: revision(&bytes),
+            origin,
+            format,
+            bytes,
+            allow_empty: false,
+        }
+    }
+}
+
+impl fmt::Debug for Document {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The bytes may hold secrets: show only their size.
+        f.debug_struct("Document")
+            .field("origin", &self.origin)
+            .field("format", &self.format)
+            .field("len", &self.bytes.len())
+            .field("revision", &format_args!("{:016x}", self.revision))
+            .finish()
+    }
+}
+
+/// FNV-1a: stable across runs and Rust versions, and fast for config-sized inputs.
+pub(crate) fn revision(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| {
+        (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// Bounds on what one document may cost to read and parse, so that a hostile or mistaken
+/// file gets a clear error instead of exhausting memory or the stack.
+///
+/// ```
+/// let mut limits = hotconf::Limits::default();
+/// limits.max_bytes = 1 << 20; // 1 MiB per document
+/// # let _ = limits;
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Limits {
+    /// Largest document, in bytes. Default: 16 MiB.
+    pub max_bytes: u64,
+    /// Deepest nesting of tables and arrays. Default: 128.
+    pub max_depth: usize,
+    /// Most values in one document after YAML alias expansion (the "billion laughs" guard).
+    /// Default: 100,000.
+    pub max_nodes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_bytes: 16 << 20,
+            max_depth: 128,
+            max_nodes: 100_000,
+        }
+    }
+}

@@ -1,0 +1,437 @@
+//! Configures and builds a [`Reloader`]: the first load runs the same pipeline and
+//! transaction as every reload, then the worker starts.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicUsize;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::history::{History, Record};
+use super::observe::{Exit, Observer};
+use super::pipeline::{self, Input, Schema, Stages};
+use super::transaction::Parts;
+use super::validator::Validator;
+use super::worker::Worker;
+use super::{Inner, Live, Reloader, Shared, SourceStatus, trigger_handle};
+use crate::component::{Component, Resource};
+use crate::error::{Error, Problems, Result};
+use crate::event::{Event, Outcome, Trigger};
+use crate::layer;
+use crate::parse::Limits;
+use crate::path::Pattern;
+use crate::policy::{Policy, RestartMode};
+use crate::snapshot::{ResourceKey, Snapshot};
+use crate::source::{self, Format, Source};
+use crate::trigger::{Pusher, SourceHealth};
+use crate::validate::Validate;
+use crate::watch::WatchOptions;
+
+/// Configures and builds a [`Reloader`]. Sources layer in the order they are added.
+pub struct ReloaderBuilder<T> {
+    sources: Vec<Box<dyn Source>>,
+    limits: Limits,
+    policy: Policy,
+    schema: Option<Schema>,
+    parts: Parts<T>,
+    observers: Vec<Arc<dyn Observer>>,
+    timeout: Duration,
+    max_hold: Duration,
+    history_limit: usize,
+    save_to: Option<(PathBuf, Format)>,
+    watch_options: WatchOptions,
+    errors: Vec<Error>,
+    config: PhantomData<fn() -> T>,
+}
+
+impl<T: Send + Sync + 'static> Default for ReloaderBuilder<T> {
+    fn default() -> Self {
+        Self {
+            sources: Vec::new(),
+            limits: Limits::default(),
+            policy: Policy::new(),
+            schema: None,
+            parts: Parts::new(),
+            observers: Vec::new(),
+            timeout: Duration::from_secs(10),
+            max_hold: Duration::from_secs(30),
+            history_limit: 16,
+            save_to: None,
+            watch_options: WatchOptions::default(),
+            errors: Vec::new(),
+            config: PhantomData,
+        }
+    }
+}
+
+impl<T: 'static> fmt::Debug for ReloaderBuilder<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReloaderBuilder")
+            .field("sources", &self.sources)
+            .field("limits", &self.limits)
+            .field("policy", &self.policy)
+            .field("components", &self.parts)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> ReloaderBuilder<T>
+where
+    T: DeserializeOwned + Serialize + Validate + Send + Sync + 'static,
+{
+    /// Adds a config file; its extension names the format. The last file added is where
+    /// [`Reloader::save`] writes, unless [`save_to`](Self::save_to) says otherwise.
+    #[must_use]
+    pub fn file(mut self, path: impl Into<PathBuf>) -> Self {
+        let path = path.into();
+        if let Some(format) = Format::from_path(&path) {
+            self.save_to = Some((path.clone(), format));
+        }
+        self.source(source::File::new(path))
+    }
+
+    /// Adds the files of a directory that match `glob` (`*.yaml`, `*.{toml,json}`), in name
+    /// order.
+    #[must_use]
+    pub fn dir(self, path: impl Into<PathBuf>, glob: &str) -> Self {
+        self.source(source::Dir::new(path).glob(glob))
+    }
+
+    /// Adds defaults written in a config format, usually the first layer.
+    #[must_use]
+    pub fn defaults(self, format: Format, text: impl Into<String>) -> Self {
+        self.source(source::Defaults::text(format, text))
+    }
+
+    /// Adds defaults from a value, such as `T::default()`.
+    #[must_use]
+    pub fn defaults_value<V: Serialize>(mut self, value: &V) -> Self {
+        match source::Defaults::value(value) {
+            Ok(defaults) => self.source(defaults),
+            Err(e) => {
+                self.errors.push(e);
+                self
+            }
+        }
+    }
+
+    /// Adds environment overrides `{prefix}{separator}A{separator}B=value` as a layer. They
+    /// are read now, once: changing them takes a restart.
+    #[must_use]
+    pub fn env(self, prefix: &str, separator: &str) -> Self {
+        self.source(source::Env::new(prefix, separator))
+    }
+
+    /// Adds any [`Source`].
+    #[must_use]
+    pub fn source(mut self, source: impl Source + 'static) -> Self {
+        self.sources.push(Box::new(source));
+        self
+    }
+
+    /// Sets the size and depth limits for every document.
+    #[must_use]
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    fn with_pattern(mut self, pattern: &str, add: impl FnOnce(Policy, Pattern) -> Policy) -> Self {
+        match pattern.parse() {
+            Ok(pattern) => self.policy = add(std::mem::take(&mut self.policy), pattern),
+            Err(e) => self.errors.push(e),
+        }
+        self
+    }
+
+    /// Marks the values matching `pattern` as secret: they print as `"***"` in events and
+    /// logs, on top of the built-in key names (`password`, `token`, …).
+    #[must_use]
+    pub fn secret(self, pattern: &str) -> Self {
+        self.with_pattern(pattern, Policy::secret)
+    }
+
+    /// Changes under `pattern` (`server.listen`, `db.**`) take effect only after a restart:
+    /// by default the rest of the reload applies and these paths keep their old value and
+    /// are reported as pending (see [`restart_mode`](Self::restart_mode)).
+    #[must_use]
+    pub fn restart_required(self, pattern: &str) -> Self {
+        self.with_pattern(pattern, Policy::restart_required)
+    }
+
+    /// Changes under `pattern` reject the whole reload.
+    #[must_use]
+    pub fn deny(self, pattern: &str) -> Self {
+        self.with_pattern(pattern, Policy::deny)
+    }
+
+    /// What a reload that changes restart-required paths does: apply the hot part (the
+    /// default) or reject it whole.
+    #[must_use]
+    pub fn restart_mode(mut self, mode: RestartMode) -> Self {
+        self.policy = std::mem::take(&mut self.policy).restart_mode(mode);
+        self
+    }
+
+    /// Validates every config against a JSON Schema before the service's own rules.
+    #[cfg(feature = "json-schema")]
+    #[must_use]
+    pub fn schema(mut self, schema: Schema) -> Self {
+        self.schema = Some(schema);
+        self
+    }
+
+    /// Adds a component that must prepare every config that changes its paths before the
+    /// config is applied, the first load included (see [`Component`]). Components and
+    /// resources prepare in the order added.
+    #[must_use]
+    pub fn component(mut self, component: impl Component<T>) -> Self {
+        if let Err(e) = self.parts.component(component) {
+            self.errors.push(e);
+        }
+        self
+    }
+
+    /// Adds a [`Resource`] built from the config and published with it in every snapshot;
+    /// returns the builder and the key that reads it (`snapshot.resource(&key)`).
+    #[must_use]
+    pub fn resource<R: Resource<T>>(mut self, resource: R) -> (Self, ResourceKey<R::Output>) {
+        match self.parts.resource(resource) {
+            Ok(slot) => (self, ResourceKey::new(slot)),
+            Err(e) => {
+                self.errors.push(e);
+                (self, ResourceKey::new(usize::MAX))
+            }
+        }
+    }
+
+    /// Adds an [`Observer`]: it receives every event from the first load on, in order.
+    #[must_use]
+    pub fn observer(mut self, observer: impl Observer) -> Self {
+        self.observers.push(Arc::new(observer));
+        self
+    }
+
+    /// How long one component may take to prepare, and validation (the service's rules
+    /// and the schema) may take to run, before the attempt is rejected. Default: 10 s.
+    #[must_use]
+    pub fn component_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// How long a reload may wait on holds before it is reported again as still deferred
+    /// (and again each time this period passes). Default: 30 s.
+    #[must_use]
+    pub fn max_hold(mut self, period: Duration) -> Self {
+        self.max_hold = period;
+        self
+    }
+
+    /// How many applied snapshots [`Reloader::history`] keeps for
+    /// [`Reloader::rollback_to`]. Default: 16.
+    #[must_use]
+    pub fn history(mut self, snapshots: usize) -> Self {
+        self.history_limit = snapshots;
+        self
+    }
+
+    /// How long the watched files must be quiet before a batch of filesystem events becomes
+    /// one reload: from 10 ms to 60 s. Default: 100 ms.
+    #[must_use]
+    pub fn debounce(mut self, quiet: Duration) -> Self {
+        self.watch_options.debounce = quiet;
+        self
+    }
+
+    /// Ignores watcher events for file names matching `glob`, on top of the default litter
+    /// list ([`DEFAULT_IGNORES`](crate::source::DEFAULT_IGNORES)).
+    #[must_use]
+    pub fn ignore(mut self, glob: &str) -> Self {
+        self.watch_options.ignore.push(glob.to_owned());
+        self
+    }
+
+    /// Sets the file [`Reloader::save`] writes to, with its format from the extension.
+    #[must_use]
+    pub fn save_to(mut self, path: impl Into<PathBuf>) -> Self {
+        let path = path.into();
+        match Format::from_path(&path) {
+            Some(format) => self.save_to = Some((path, format)),
+            None => self.errors.push(Error::InvalidOption {
+                option: "save_to",
+                reason: format!(
+                    "{}: unknown format; use .toml, .yaml, .yml or .json",
+                    path.display()
+                ),
+            }),
+        }
+        self
+    }
+
+    fn check_options(&mut self) -> Result<()> {
+        if !self.errors.is_empty() {
+            return Err(self.errors.remove(0));
+        }
+        if self.sources.is_empty() {
+            return Err(Error::InvalidOption {
+                option: "sources",
+                reason: "add at least one source (file, dir, defaults, env)".into(),
+            });
+        }
+        let debounce = self.watch_options.debounce;
+        if debounce < Duration::from_millis(10) || debounce > Duration::from_secs(60) {
+            return Err(Error::InvalidOption {
+                option: "debounce",
+                reason: format!("{} ms is outside 10 ms ..= 60 s", debounce.as_millis()),
+            });
+        }
+        if self.history_limit == 0 {
+            return Err(Error::InvalidOption {
+                option: "history",
+                reason: "keep at least one snapshot".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Loads the config for the first time and returns the reloader, version 1: the
+    /// sources are read and run through the same pipeline as every reload, the components
+    /// prepare and commit and the resources build, then the worker starts and pushing
+    /// sources are started.
+    ///
+    /// # Errors
+    ///
+    /// The first option error, or [`Error::Invalid`] with every problem of the first load:
+    /// each located at its file, line, column and config path.
+    pub fn build(mut self) -> Result<Reloader<T>> {
+        self.check_options()?;
+        let started = Instant::now();
+        self.parts.set_timeout(self.timeout);
+        let schema = self.schema.map(Arc::new);
+        let validator = Validator::start(schema.clone(), self.timeout).map_err(Error::Thread)?;
+        let documents = layer::read(&self.sources, &self.limits).map_err(|mut problems| {
+            for problem in &mut problems.0 {
+                self.policy.secrets().redact_problem(problem);
+            }
+            Error::Invalid(problems)
+        })?;
+        let stages = Stages {
+            limits: &self.limits,
+            policy: &self.policy,
+            schema: schema.as_ref(),
+            validator: Some(&validator),
+        };
+        let attempt = pipeline::run(
+            &stages,
+            &serde_json::Value::Null,
+            Input::Documents(documents),
+        );
+        let planned = attempt.result.map_err(Error::Invalid)?;
+        let snapshot = Arc::new(Snapshot::new(planned.config, 1, attempt.origins.clone()));
+        let mut prepared = self
+            .parts
+            .prepare(None, &snapshot, &Arc::from([]))
+            .map_err(|failed| {
+                let problems = Problems::from(failed.problem);
+                if failed.failures.is_empty() {
+                    Error::Invalid(problems)
+                } else {
+                    Error::RollbackFailed {
+                        problems,
+                        failures: failed.failures,
+                    }
+                }
+            })?;
+        prepared.publish(&snapshot);
+        let mut loaded = Event::new(Outcome::Loaded, 1, Trigger::Load, attempt.files);
+        loaded.warnings = planned.warnings;
+        loaded.warnings.extend(prepared.commit());
+        let effective = Arc::new(planned.effective);
+        let mut history = History::new(self.history_limit);
+        history.push(Record {
+            snapshot: Arc::clone(&snapshot),
+            trigger: Trigger::Load,
+            outcome: Outcome::Loaded,
+            changes: Vec::new(),
+            pending: Vec::new(),
+            effective: Arc::clone(&effective),
+        });
+        let exit = Exit::new(Arc::clone(&snapshot), self.observers);
+        loaded.elapsed = started.elapsed();
+        let loaded = exit.emit(loaded, None);
+        let sources = self
+            .sources
+            .iter()
+            .map(|source| {
+                let files: Vec<String> = source
+                    .files()
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect();
+                SourceStatus {
+                    name: if files.is_empty() {
+                        format!("{source:?}")
+                    } else {
+                        files.join(", ")
+                    },
+                    health: SourceHealth::Connected,
+                    revision: None,
+                }
+            })
+            .collect();
+        let shared = Arc::new(Shared {
+            current: Arc::new(ArcSwap::new(snapshot)),
+            effective: ArcSwap::new(effective),
+            lock: Mutex::new(()),
+            history: Mutex::new(history),
+            live: Mutex::new(Live {
+                pending: Vec::new(),
+                deferred_since: None,
+                sources,
+            }),
+            holds: AtomicUsize::new(0),
+            pushed: Mutex::new(vec![None; self.sources.len()]),
+            exit,
+            sources: self.sources,
+            limits: self.limits,
+            policy: self.policy,
+            schema,
+            validator,
+            parts: self.parts,
+            max_hold: self.max_hold,
+            save_to: self.save_to,
+            watch_options: self.watch_options,
+            loaded,
+            worker: OnceLock::new(),
+        });
+        let (requests, inbox) = mpsc::channel();
+        let worker = Worker::new(Arc::clone(&shared), inbox, attempt.origins);
+        let thread = std::thread::Builder::new()
+            .name("hotconf-reload".into())
+            .spawn(move || worker.run())
+            .map_err(Error::Thread)?;
+        let _ = shared.worker.set(thread.thread().id());
+        let reloader = Reloader {
+            inner: Arc::new(Inner {
+                shared: Arc::clone(&shared),
+                requests: requests.clone(),
+                worker: Mutex::new(Some(thread)),
+                watching: Mutex::new(None),
+            }),
+        };
+        let handle = trigger_handle(&requests);
+        for (index, source) in shared.sources.iter().enumerate() {
+            source
+                .start(Pusher::new(handle.clone(), index))
+                .map_err(|problem| Error::Invalid(problem.into()))?;
+        }
+        Ok(reloader)
+    }
+}

@@ -1,0 +1,707 @@
+//! The engine: the [`Reloader`] façade over one reload worker.
+//!
+//! - [`pipeline`]: the one function every path calls (first load, plan, reload, CLI).
+//! - [`worker`]: the one thread that owns the pipeline and the transaction; every trigger
+//!   is a request to it.
+//! - [`gate`]: the pure hold state machine.
+//! - [`transaction`]: components prepare, resources build, swap, commit.
+//! - [`history`]: the applied versions kept for rollback.
+//! - [`observe`]: the one exit every event leaves through.
+//! - [`validator`]: validation under a timeout.
+
+mod builder;
+mod gate;
+mod history;
+mod observe;
+pub(crate) mod pipeline;
+mod transaction;
+mod validator;
+mod worker;
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Sender};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::thread::{JoinHandle, ThreadId};
+use std::time::{Duration, SystemTime};
+
+use arc_swap::ArcSwap;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde::ser::{SerializeMap, Serializer};
+
+pub use builder::ReloaderBuilder;
+pub use history::Record;
+pub use observe::{Observer, Update};
+
+use crate::error::{Error, Result};
+use crate::event::{Event, Outcome, Timestamp, Trigger};
+use crate::parse::Limits;
+use crate::path::{ConfigPath, Pattern};
+use crate::plan::Plan;
+use crate::policy::Policy;
+use crate::snapshot::{Handle, Snapshot};
+use crate::source::{Document, Format, Source};
+use crate::trigger::{self, Answer, Mode, SourceHealth, TriggerHandle};
+use crate::validate::Validate;
+use crate::watch::{WatchOptions, Watching};
+use history::History;
+use observe::{Exit, Subscriber};
+use pipeline::{Input, Schema, Stages};
+use transaction::Parts;
+use validator::Validator;
+use worker::{ConfigChange, Request};
+
+pub(crate) fn lock<S>(mutex: &Mutex<S>) -> MutexGuard<'_, S> {
+    // Every lock here guards data that is assigned whole, after the last fallible step: a
+    // panic while holding it cannot leave it half-written, so a poisoned lock is consistent.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// One source as the status shows it.
+#[derive(Clone, Debug, Serialize)]
+#[non_exhaustive]
+pub struct SourceStatus {
+    /// The files it reads, or its description when it is not on disk.
+    pub name: String,
+    /// Its health, as a pushing source reports it; a source that does not push is
+    /// `connected` while it can be read.
+    pub health: SourceHealth,
+    /// The revision of its last push, for a pushing source.
+    pub revision: Option<u64>,
+}
+
+/// What the worker publishes for [`Reloader::status`] after each step.
+#[derive(Debug)]
+struct Live {
+    pending: Vec<ConfigPath>,
+    deferred_since: Option<SystemTime>,
+    sources: Vec<SourceStatus>,
+}
+
+/// What the façade, the worker and the pipeline share.
+pub(crate) struct Shared<T> {
+    current: Arc<ArcSwap<Snapshot<T>>>,
+    /// The effective config as plain JSON: what the next attempt is diffed against.
+    effective: ArcSwap<serde_json::Value>,
+    /// The reload lock: held by the worker for one attempt, never while events go out.
+    lock: Mutex<()>,
+    history: Mutex<History<T>>,
+    live: Mutex<Live>,
+    holds: AtomicUsize,
+    /// The last documents each pushing source pushed; `None` for sources that are read.
+    pushed: Mutex<Vec<Option<Vec<Document>>>>,
+    exit: Exit<T>,
+    sources: Vec<Box<dyn Source>>,
+    limits: Limits,
+    policy: Policy,
+    schema: Option<Arc<Schema>>,
+    validator: Validator<T>,
+    parts: Parts<T>,
+    max_hold: Duration,
+    save_to: Option<(PathBuf, Format)>,
+    watch_options: WatchOptions,
+    loaded: Event,
+    worker: OnceLock<ThreadId>,
+}
+
+impl<T> Shared<T> {
+    fn stages(&self) -> Stages<'_, T> {
+        Stages {
+            limits: &self.limits,
+            policy: &self.policy,
+            schema: self.schema.as_ref(),
+            validator: Some(&self.validator),
+        }
+    }
+
+    fn source_files(&self) -> Vec<String> {
+        self.sources
+            .iter()
+            .flat_map(|s| s.files())
+            .map(|p| p.display().to_string())
+            .collect()
+    }
+
+    fn on_worker(&self) -> bool {
+        self.worker.get() == Some(&std::thread::current().id())
+    }
+}
+
+/// The owner of the worker: the last [`Reloader`] clone to go stops it.
+struct Inner<T> {
+    shared: Arc<Shared<T>>,
+    requests: Sender<Request<T>>,
+    worker: Mutex<Option<JoinHandle<()>>>,
+    watching: Mutex<Option<Watching>>,
+}
+
+impl<T> Drop for Inner<T> {
+    fn drop(&mut self) {
+        shutdown(&self.shared, &self.requests, &self.worker, &self.watching);
+    }
+}
+
+fn shutdown<T>(
+    shared: &Shared<T>,
+    requests: &Sender<Request<T>>,
+    worker: &Mutex<Option<JoinHandle<()>>>,
+    watching: &Mutex<Option<Watching>>,
+) {
+    // The watcher first, so that no new batch arrives; dropped outside the lock.
+    let watcher = lock(watching).take();
+    drop(watcher);
+    let _ = requests.send(Request::Shutdown);
+    let thread = lock(worker).take();
+    if let Some(thread) = thread
+        && !shared.on_worker()
+    {
+        // The worker finishes the work in progress and sends its event before it stops.
+        let _ = thread.join();
+    }
+}
+
+/// Owns a config's sources and its live snapshot; its worker thread runs every reload.
+///
+/// Cheap to clone: clones share the same config and worker. Dropping the last clone (or
+/// [`shutdown`](Self::shutdown)) stops the watcher and the worker. See the
+/// [crate docs](crate) for a tour.
+pub struct Reloader<T> {
+    inner: Arc<Inner<T>>,
+}
+
+impl<T> Clone for Reloader<T> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<T> fmt::Debug for Reloader<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Reloader")
+            .field("sources", &self.inner.shared.sources)
+            .field("version", &self.inner.shared.current.load().version())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the engine knows at a glance.
+///
+/// Serializes as `{"version":3,"loaded_at":"…","pending":[…],"holds":0,
+/// "deferred_since":null,"watching":true,"polling":false,"sources":[…]}`; fields may be
+/// added, never renamed or removed.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Status {
+    /// The active version.
+    pub version: u64,
+    /// When it became active.
+    pub loaded_at: SystemTime,
+    /// Restart-required paths whose new value waits for a restart.
+    pub pending: Vec<ConfigPath>,
+    /// How many [`Hold`]s are in place.
+    pub holds: usize,
+    /// Since when a reload has been waiting for the holds to be released.
+    pub deferred_since: Option<SystemTime>,
+    /// Whether the file watcher runs.
+    pub watching: bool,
+    /// Whether it polls the files instead of being told by the operating system: asked for
+    /// with [`Reloader::watch_polling`], or fallen back to when native watching failed.
+    pub polling: bool,
+    /// Every source, in layer order, with its health.
+    pub sources: Vec<SourceStatus>,
+}
+
+impl Serialize for Status {
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("version", &self.version)?;
+        map.serialize_entry("loaded_at", &Timestamp(self.loaded_at).to_string())?;
+        map.serialize_entry("pending", &self.pending)?;
+        map.serialize_entry("holds", &self.holds)?;
+        map.serialize_entry(
+            "deferred_since",
+            &self.deferred_since.map(|t| Timestamp(t).to_string()),
+        )?;
+        map.serialize_entry("watching", &self.watching)?;
+        map.serialize_entry("polling", &self.polling)?;
+        map.serialize_entry("sources", &self.sources)?;
+        map.end()
+    }
+}
+
+impl<T> Reloader<T>
+where
+    T: DeserializeOwned + Serialize + Validate + Send + Sync + 'static,
+{
+    /// Starts configuring a reloader.
+    pub fn builder() -> ReloaderBuilder<T> {
+        ReloaderBuilder::default()
+    }
+
+    /// The reader side: cheap to clone, lock-free to read.
+    pub fn handle(&self) -> Handle<T> {
+        Handle::new(Arc::clone(&self.inner.shared.current))
+    }
+
+    /// The current snapshot (shorthand for `handle().load_full()`).
+    pub fn current(&self) -> Arc<Snapshot<T>> {
+        self.inner.shared.current.load_full()
+    }
+
+    /// For async code: a tokio `watch` receiver that always holds the latest snapshot;
+    /// await `changed()`, or poll `has_changed()`. No runtime is needed to create or poll
+    /// it.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<Arc<Snapshot<T>>> {
+        self.inner.shared.exit.snapshots()
+    }
+
+    /// For async code and dashboards: a tokio broadcast receiver of every [`Event`] from
+    /// now on. A receiver that falls more than 64 events behind is told how many it lost;
+    /// use an [`Observer`] where nothing may be lost.
+    pub fn events(&self) -> tokio::sync::broadcast::Receiver<Event> {
+        self.inner.shared.exit.events()
+    }
+
+    /// The event of the first load (`loaded`, version 1), as `hotconf watch` prints it.
+    pub fn loaded_event(&self) -> Event {
+        self.inner.shared.loaded.clone()
+    }
+
+    /// Registers a callback run after every applied reload, in registration order: for
+    /// code that must react to a new config (rebuild a client, log the diff).
+    ///
+    /// Callbacks run on the reload worker after the reload lock is released, before the
+    /// observers: they may call any method of the reloader (one that would wait for the
+    /// worker queues its request and returns an [`Outcome::Queued`] event instead). A panic
+    /// in a callback is caught and reported as a warning of the event; the other callbacks
+    /// still run and the new config stays applied. A slow callback delays the next reload,
+    /// never a reader.
+    pub fn on_change<F>(&self, callback: F)
+    where
+        F: Fn(&Update<'_, T>) + Send + Sync + 'static,
+    {
+        self.inner.shared.exit.subscribe(Subscriber {
+            filter: Vec::new(),
+            callback: Box::new(callback),
+        });
+    }
+
+    /// Like [`on_change`](Self::on_change), but runs only when a change lies under one of
+    /// `patterns` (`limits.**`, `server.listen`, `providers.*.api_key`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidPath`] when a pattern does not parse.
+    pub fn on_change_at<F>(&self, patterns: &[&str], callback: F) -> Result<()>
+    where
+        F: Fn(&Update<'_, T>) + Send + Sync + 'static,
+    {
+        let filter = patterns
+            .iter()
+            .map(|p| p.parse::<Pattern>())
+            .collect::<Result<Vec<_>>>()?;
+        self.inner.shared.exit.subscribe(Subscriber {
+            filter,
+            callback: Box::new(callback),
+        });
+        Ok(())
+    }
+
+    /// Adds an [`Observer`] from now on; to see the first load too, add it with
+    /// [`ReloaderBuilder::observer`].
+    pub fn observe(&self, observer: impl Observer) {
+        self.inner.shared.exit.observe(Arc::new(observer));
+    }
+
+    /// The seam through which anything asks for a reload without waiting for it.
+    pub fn trigger_handle(&self) -> TriggerHandle {
+        trigger_handle(&self.inner.requests)
+    }
+
+    /// Re-reads every source and applies the result if it is valid and differs.
+    ///
+    /// The reload runs on the worker; this waits for it. Calls made while another reload
+    /// runs are served together by the next one, and each gets its result.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Invalid`] with every problem found when the new config is rejected; the old
+    /// snapshot stays active. The rejection is also sent out as an event.
+    pub fn reload(&self) -> Result<Event> {
+        self.reload_with(Trigger::Reload)
+    }
+
+    /// [`reload`](Self::reload), recording what triggered it (a signal, an API call).
+    ///
+    /// # Errors
+    ///
+    /// As [`reload`](Self::reload).
+    pub fn reload_with(&self, trigger: Trigger) -> Result<Event> {
+        self.ask(trigger, |reply| {
+            Request::Sources(trigger::Request::reload(trigger, Mode::Always, Some(reply)))
+        })
+    }
+
+    /// Replaces the effective config with `config`, through the same validation, policy and
+    /// components as a reload. It stays in effect until the next reload from the sources,
+    /// which wins; use [`save`](Self::save) to make it last.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Invalid`] when `config` is rejected; nothing changes.
+    pub fn apply(&self, config: T) -> Result<Event> {
+        self.change(ConfigChange::Replace(config), Trigger::Apply)
+    }
+
+    /// Applies a change made by `edit` to a copy of the config live when the worker gets
+    /// to it (seed-style `update_config(|c| c.port = 9090)`): concurrent updates are
+    /// applied one after another, none lost.
+    ///
+    /// # Errors
+    ///
+    /// As [`apply`](Self::apply).
+    pub fn update(&self, edit: impl FnOnce(&mut T) + Send + 'static) -> Result<Event>
+    where
+        T: Clone,
+    {
+        let edit = move |live: &T| {
+            let mut config = live.clone();
+            edit(&mut config);
+            config
+        };
+        self.change(ConfigChange::Edit(Box::new(edit)), Trigger::Apply)
+    }
+
+    /// Applies the config of an earlier version again, through the same transaction (policy,
+    /// validation, components). It becomes a new version: versions never go back.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownVersion`] when `version` is not in the [`history`](Self::history);
+    /// otherwise as [`apply`](Self::apply).
+    pub fn rollback_to(&self, version: u64) -> Result<Event> {
+        self.change(ConfigChange::Rollback(version), Trigger::Rollback)
+    }
+
+    fn change(&self, change: ConfigChange<T>, trigger: Trigger) -> Result<Event> {
+        self.ask(trigger, |reply| Request::Config {
+            change,
+            trigger,
+            reply: Some(reply),
+        })
+    }
+
+    /// Sends a request to the worker and waits for its answer; on the worker itself,
+    /// queues it and answers [`Outcome::Queued`].
+    fn ask(
+        &self,
+        trigger: Trigger,
+        request: impl FnOnce(trigger::Reply) -> Request<T>,
+    ) -> Result<Event> {
+        let shared = &self.inner.shared;
+        if shared.on_worker() {
+            let request = request(Box::new(|_| {}));
+            self.inner
+                .requests
+                .send(request)
+                .map_err(|_| Error::Stopped)?;
+            let version = shared.current.load().version();
+            return Ok(Event::new(
+                Outcome::Queued,
+                version,
+                trigger,
+                shared.source_files(),
+            ));
+        }
+        let (tx, rx) = mpsc::sync_channel(1);
+        let reply: trigger::Reply = Box::new(move |answer| {
+            let _ = tx.send(answer);
+        });
+        self.inner
+            .requests
+            .send(request(reply))
+            .map_err(|_| Error::Stopped)?;
+        match rx.recv().map_err(|_| Error::Stopped)? {
+            Answer::Done(Some(Ok(event))) => Ok(event),
+            Answer::Done(Some(Err(rejection))) => Err(rejection.into_error()),
+            // Only a watcher's request can be skipped or left unsettled.
+            Answer::Done(None) | Answer::Unsettled => {
+                let version = shared.current.load().version();
+                Ok(Event::new(
+                    Outcome::Unchanged,
+                    version,
+                    trigger,
+                    shared.source_files(),
+                ))
+            }
+        }
+    }
+
+    /// The applied snapshots still kept, oldest first (16 by default, see
+    /// [`ReloaderBuilder::history`]). Read from a callback, it already holds the version
+    /// being applied.
+    pub fn history(&self) -> Vec<Record<T>> {
+        lock(&self.inner.shared.history).records()
+    }
+
+    /// The version, pending restarts, holds, watcher and sources.
+    pub fn status(&self) -> Status {
+        let shared = &self.inner.shared;
+        let snapshot = shared.current.load();
+        let (pending, deferred_since, sources) = {
+            let live = lock(&shared.live);
+            (
+                live.pending.clone(),
+                live.deferred_since,
+                live.sources.clone(),
+            )
+        };
+        let watcher = lock(&self.inner.watching);
+        Status {
+            version: snapshot.version(),
+            loaded_at: snapshot.loaded_at(),
+            pending,
+            holds: shared.holds.load(Ordering::SeqCst),
+            deferred_since,
+            watching: watcher.is_some(),
+            polling: watcher.as_ref().is_some_and(Watching::polling),
+            sources,
+        }
+    }
+
+    /// Defers reloads until the returned guard, and every other hold, is dropped: for
+    /// critical work that must not see the config change under it (a migration, a batch).
+    ///
+    /// While held, reloads are not lost: reloads of the sources coalesce, programmatic
+    /// changes keep their order, each is reported as `deferred`, and all run on the worker
+    /// when the last hold is released. A hold kept longer than
+    /// [`ReloaderBuilder::max_hold`] is reported again as still deferred, each time that
+    /// period passes.
+    pub fn hold(&self) -> Hold<T> {
+        self.inner.shared.holds.fetch_add(1, Ordering::SeqCst);
+        // Sent in order with every request: one made after this returns is deferred.
+        let _ = self.inner.requests.send(Request::Hold);
+        Hold {
+            requests: self.inner.requests.clone(),
+            shared: Arc::clone(&self.inner.shared),
+        }
+    }
+
+    /// What a reload of the sources as they are now would do, without doing it: the
+    /// changes and their rules, the pending restarts, the components that would prepare
+    /// (they are not called), and the errors that would reject it. Runs on the calling
+    /// thread, through the same pipeline as a reload.
+    pub fn plan(&self) -> Plan {
+        let shared = &self.inner.shared;
+        let documents = {
+            let pushed = lock(&shared.pushed);
+            let mut documents = Vec::new();
+            let mut problems = Vec::new();
+            for (source, pushed) in shared.sources.iter().zip(pushed.iter()) {
+                match pushed {
+                    Some(docs) => documents.extend(docs.iter().cloned()),
+                    None => match source.read(&shared.limits) {
+                        Ok(docs) => documents.extend(docs),
+                        Err(problem) => problems.push(problem),
+                    },
+                }
+            }
+            if !problems.is_empty() {
+                let mut plan = Plan {
+                    outcome: Outcome::Rejected,
+                    files: shared.source_files(),
+                    changes: Vec::new(),
+                    pending: Vec::new(),
+                    components: Vec::new(),
+                    errors: problems,
+                    warnings: Vec::new(),
+                };
+                for problem in &mut plan.errors {
+                    shared.policy.secrets().redact_problem(problem);
+                }
+                return plan;
+            }
+            documents
+        };
+        let base = shared.effective.load_full();
+        let attempt = pipeline::run(&shared.stages(), &base, Input::Documents(documents));
+        let components = match &attempt.result {
+            Ok(planned) => shared.parts.interested(&planned.changes, false),
+            Err(_) => Vec::new(),
+        };
+        attempt.to_plan(components)
+    }
+
+    /// Writes the effective config to the save file (the last file source, or the one set
+    /// with [`ReloaderBuilder::save_to`]) atomically: a temp file in the same directory,
+    /// fsync, rename over, with the old file's permissions. TOML keeps the file's comments
+    /// and layout; JSON and YAML are rewritten whole (comments in YAML are lost).
+    ///
+    /// The whole effective config is written, overrides from other layers included, so the
+    /// file alone reproduces it. A watcher then sees an unchanged effective config.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsaveable`] when there is no file to save to or the config does not
+    /// serialize to the format; [`Error::Save`] when writing fails (the file is unchanged).
+    pub fn save(&self) -> Result<PathBuf> {
+        let shared = &self.inner.shared;
+        let (path, format) = shared
+            .save_to
+            .clone()
+            .ok_or_else(|| Error::Unsaveable("no file source to save to".into()))?;
+        // Hold the reload lock so the file gets the config that is active when it lands.
+        let _lock = lock(&shared.lock);
+        let snapshot = self.current();
+        crate::save::save(&path, format, snapshot.config())?;
+        tracing::info!(target: "hotconf", path = %path.display(), version = snapshot.version(), "config saved");
+        Ok(path)
+    }
+
+    /// Starts watching the sources' files on a dedicated thread: from now on every save is
+    /// picked up, once. Returns once every watch is armed, so a save made right after it
+    /// returns is seen. Calling it again while watching does nothing.
+    ///
+    /// What is watched: the directory of each file (never only the file's inode, which
+    /// editors and `mv` replace), every symlink on the way to it (a Kubernetes ConfigMap's
+    /// `..data` swap), the entries of each directory source, and for a path that does not
+    /// exist yet its nearest existing ancestor. Editor and tool litter is ignored
+    /// ([`DEFAULT_IGNORES`](crate::source::DEFAULT_IGNORES) and
+    /// [`ReloaderBuilder::ignore`](crate::ReloaderBuilder::ignore)).
+    ///
+    /// How saves become reloads: events coalesce until the files have been quiet for the
+    /// [debounce](crate::ReloaderBuilder::debounce) time (100 ms by default); then the
+    /// watcher asks the worker for a reload with [`Trigger::Watch`], through the same seam
+    /// as any trigger. Bytes that did not change give no event at all; changed bytes with
+    /// the same effective config give `unchanged`. A config that fails to load while its
+    /// files are still being written gets more quiet periods to settle before it is
+    /// rejected, once.
+    ///
+    /// When native watching fails (the inotify watch limit, no inotify instance left) the
+    /// watcher falls back to polling every second and logs a warning through `tracing`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Watch`] when the working directory cannot be read (relative paths are
+    /// resolved against it) or the thread cannot be spawned.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::time::{Duration, Instant};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("app.toml");
+    /// std::fs::write(&path, "rpm = 60\n")?;
+    /// let reloader = hotconf::Reloader::<serde_json::Value>::builder()
+    ///     .file(&path)
+    ///     .build()?;
+    /// let mut snapshots = reloader.subscribe();
+    /// reloader.watch()?;
+    ///
+    /// std::fs::write(&path, "rpm = 120\n")?;
+    /// let deadline = Instant::now() + Duration::from_secs(10);
+    /// while !snapshots.has_changed()? && Instant::now() < deadline {
+    ///     std::thread::sleep(Duration::from_millis(10));
+    /// }
+    /// assert_eq!(reloader.current().config()["rpm"], 120);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn watch(&self) -> Result<()> {
+        self.start_watching(None)
+    }
+
+    /// Like [`watch`](Self::watch), but looks at the files every `interval` instead of
+    /// being told by the operating system: for network filesystems (NFS, SMB, some FUSE and
+    /// container mounts) that deliver no events. Each look reads every file of the watched
+    /// directories to compare contents.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidOption`] when `interval` is below 10 ms; otherwise as
+    /// [`watch`](Self::watch).
+    pub fn watch_polling(&self, interval: Duration) -> Result<()> {
+        crate::watch::check_poll_interval(interval)?;
+        self.start_watching(Some(interval))
+    }
+
+    fn start_watching(&self, poll: Option<Duration>) -> Result<()> {
+        let mut slot = lock(&self.inner.watching);
+        if slot.is_some() {
+            return Ok(());
+        }
+        let targets = self
+            .inner
+            .shared
+            .sources
+            .iter()
+            .flat_map(|source| source.watch_targets())
+            .collect();
+        let watching = crate::watch::start(
+            targets,
+            &self.inner.shared.watch_options,
+            poll,
+            self.trigger_handle(),
+        )?;
+        *slot = Some(watching);
+        Ok(())
+    }
+
+    /// Stops watching. Saves are then picked up only by [`reload`](Self::reload). Does
+    /// nothing when not watching.
+    pub fn unwatch(&self) {
+        let watching = lock(&self.inner.watching).take();
+        // Dropped outside the lock: stopping joins the watcher thread.
+        drop(watching);
+    }
+
+    /// Stops the watcher and the worker now, after the reload in progress (its event still
+    /// goes out). Later calls that need the worker fail with [`Error::Stopped`]; readers
+    /// keep the last snapshot. Dropping the last clone does the same.
+    pub fn shutdown(&self) {
+        shutdown(
+            &self.inner.shared,
+            &self.inner.requests,
+            &self.inner.worker,
+            &self.inner.watching,
+        );
+    }
+
+    #[cfg(test)]
+    pub(crate) fn watching(&self) -> &Mutex<Option<Watching>> {
+        &self.inner.watching
+    }
+}
+
+fn trigger_handle<T: Send + 'static>(requests: &Sender<Request<T>>) -> TriggerHandle {
+    let requests = Mutex::new(requests.clone());
+    TriggerHandle::new(Arc::new(move |request| {
+        lock(&requests).send(Request::Sources(request)).is_ok()
+    }))
+}
+
+/// A guard from [`Reloader::hold`]: reloads wait while any is alive.
+#[must_use = "reloads are deferred only while the hold is kept"]
+pub struct Hold<T> {
+    requests: Sender<Request<T>>,
+    shared: Arc<Shared<T>>,
+}
+
+impl<T> Drop for Hold<T> {
+    fn drop(&mut self) {
+        self.shared.holds.fetch_sub(1, Ordering::SeqCst);
+        // The worker runs what waited; nothing to do if it is gone.
+        let _ = self.requests.send(Request::Release);
+    }
+}
+
+impl<T> fmt::Debug for Hold<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Hold").finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,477 @@
+//! The one pipeline: documents (or a config given whole) to a planned change.
+//!
+//! parse → merge → deserialize → schema and validate (under a timeout when a [`Validator`]
+//! runs them) → diff against the effective config → classify by policy → hold back
+//! restart-required changes (and validate the mix) → redact.
+//!
+//! The first load, [`Reloader::plan`](crate::Reloader::plan), every reload and the
+//! command line's `check` and `diff` call [`run`]. Nothing here touches the live config:
+//! applying the result is the transaction's job. Everything that leaves is redacted.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::validator::Validator;
+use crate::diff::{Change, apply, diff};
+use crate::error::{Problem, ProblemKind, Problems};
+use crate::event::Outcome;
+use crate::layer::Layers;
+use crate::parse::Limits;
+use crate::path::ConfigPath;
+use crate::plan::{Plan, PlannedChange, classify};
+use crate::policy::{Policy, RestartMode, Rule, Secrets};
+use crate::source::{Document, Origin};
+use crate::validate::{self, Validate};
+
+#[cfg(feature = "json-schema")]
+pub(crate) type Schema = crate::schema::Schema;
+/// Without the `json-schema` feature there is no schema to check.
+#[cfg(not(feature = "json-schema"))]
+#[derive(Debug)]
+pub(crate) enum Schema {}
+
+/// What the pipeline is given.
+pub(crate) enum Input<T> {
+    /// Documents read from the sources, lowest layer first.
+    Documents(Vec<Document>),
+    /// A whole config ([`Reloader::apply`](crate::Reloader::apply), rollback).
+    Config(T),
+}
+
+/// The settings every stage reads.
+pub(crate) struct Stages<'a, T> {
+    pub(crate) limits: &'a Limits,
+    pub(crate) policy: &'a Policy,
+    pub(crate) schema: Option<&'a Arc<Schema>>,
+    /// Runs schema and validation under a timeout; inline when `None`.
+    pub(crate) validator: Option<&'a Validator<T>>,
+}
+
+/// A config that passed every stage, ready to be applied.
+#[derive(Debug)]
+pub(crate) struct Planned<T> {
+    /// The config to install: restart-required paths keep their old values.
+    pub(crate) config: T,
+    /// `config` as plain JSON, not redacted: what the next attempt is diffed against.
+    pub(crate) effective: serde_json::Value,
+    /// The changes that apply now, redacted.
+    pub(crate) changes: Vec<Change>,
+    /// Restart-required changes held back, redacted.
+    pub(crate) held: Vec<Change>,
+    /// Warnings of validation, redacted.
+    pub(crate) warnings: Vec<Problem>,
+}
+
+impl<T> Planned<T> {
+    /// The restart-required paths whose new value waits for a restart.
+    pub(crate) fn pending(&self) -> Vec<ConfigPath> {
+        self.held.iter().map(|c| c.path.clone()).collect()
+    }
+
+    /// What applying it would report.
+    pub(crate) fn outcome(&self) -> Outcome {
+        match (self.changes.is_empty(), self.held.is_empty()) {
+            (false, _) => Outcome::Applied,
+            (true, false) => Outcome::RestartRequired,
+            (true, true) => Outcome::Unchanged,
+        }
+    }
+}
+
+/// One run of the pipeline.
+#[derive(Debug)]
+pub(crate) struct Attempt<T> {
+    /// The documents read, lowest layer first, as origins for events.
+    pub(crate) files: Vec<String>,
+    /// The documents with their revisions; empty for a config given whole.
+    pub(crate) origins: Vec<(Origin, u64)>,
+    /// Every difference from the effective config with its rule, redacted; empty when the
+    /// config did not get as far as the diff.
+    pub(crate) classified: Vec<PlannedChange>,
+    /// The planned change, or every problem that rejects it (redacted).
+    pub(crate) result: Result<Planned<T>, Problems>,
+}
+
+/// Runs every stage on `input` against the effective config `base` (`Null` for a first
+/// load, where nothing is held back).
+pub(crate) fn run<T>(
+    stages: &Stages<'_, T>,
+    base: &serde_json::Value,
+    input: Input<T>,
+) -> Attempt<T>
+where
+    T: DeserializeOwned + Serialize + Validate + Send + 'static,
+{
+    let (files, origins, loaded) = match input {
+        Input::Documents(documents) => {
+            let origins: Vec<(Origin, u64)> = documents
+                .iter()
+                .map(|d| (d.origin.clone(), d.revision))
+                .collect();
+            let files = origins.iter().map(|(o, _)| o.to_string()).collect();
+            let loaded = Layers::from_documents(documents, stages.limits).and_then(|layers| {
+                let config = layers.deserialize::<T>()?;
+                Ok((config, Some(Arc::new(layers))))
+            });
+            (files, origins, loaded)
+        }
+        Input::Config(config) => (Vec::new(), Vec::new(), Ok((config, None))),
+    };
+    let mut attempt = Attempt {
+        files,
+        origins,
+        classified: Vec::new(),
+        result: Err(Problems::default()),
+    };
+    attempt.result = loaded.and_then(|(config, layers)| {
+        plan(
+            stages,
+            base,
+            config,
+            layers.as_ref(),
+            &mut attempt.classified,
+        )
+    });
+    redact(stages.policy.secrets(), &mut attempt);
+    attempt
+}
+
+/// Checks, diffs and classifies a loaded config.
+fn plan<T>(
+    stages: &Stages<'_, T>,
+    base: &serde_json::Value,
+    config: T,
+    layers: Option<&Arc<Layers>>,
+    classified: &mut Vec<PlannedChange>,
+) -> Result<Planned<T>, Problems>
+where
+    T: DeserializeOwned + Serialize + Validate + Send + 'static,
+{
+    let (config, problems) = check(stages, config, layers)?;
+    if problems.has_errors() {
+        return Err(problems);
+    }
+    let warnings: Vec<Problem> = problems.warnings().cloned().collect();
+    let effective = serde_json::to_value(&config).map_err(|e| {
+        Problems::from(Problem::error(
+            ProblemKind::Type,
+            format!("config does not serialize: {e}"),
+        ))
+    })?;
+    let locate = |problem: Problem, path: &ConfigPath| match layers {
+        Some(layers) => layers.locate(problem, path),
+        None => problem.at_path(path.clone()),
+    };
+    *classified = classify(stages.policy, diff(base, &effective));
+    let policy = stages.policy;
+    let first_load = base.is_null();
+    let (mut changes, mut held, mut refused) = (Vec::new(), Vec::new(), Vec::new());
+    for planned in classified.iter() {
+        let change = planned.change.clone();
+        match planned.rule {
+            _ if first_load => changes.push(change),
+            Rule::Hot => changes.push(change),
+            Rule::RestartRequired if policy.mode() == RestartMode::Reject => {
+                let problem = Problem::error(
+                    ProblemKind::Policy,
+                    "changing this requires a restart, and the policy rejects such reloads",
+                );
+                refused.push(locate(problem, &change.path));
+            }
+            Rule::RestartRequired => held.push(change),
+            Rule::Denied => {
+                let problem = Problem::error(
+                    ProblemKind::Policy,
+                    "this must not change while the service runs (denied by policy)",
+                );
+                refused.push(locate(problem, &change.path));
+            }
+        }
+    }
+    if !refused.is_empty() {
+        return Err(Problems(refused));
+    }
+    if held.is_empty() {
+        return Ok(Planned {
+            config,
+            effective,
+            changes,
+            held,
+            warnings,
+        });
+    }
+    // Keep the old values where a restart is needed, and check that the mix is valid too:
+    // a new value elsewhere may depend on the held-back one.
+    let effective = apply(base, &changes);
+    let config: T = serde_json::from_value(effective.clone()).map_err(|e| {
+        Problems::from(Problem::error(
+            ProblemKind::Type,
+            format!("the config with restart-required changes held back does not load: {e}"),
+        ))
+    })?;
+    let (config, mixed) = check(stages, config, layers)?;
+    if mixed.has_errors() {
+        let mut problems = mixed;
+        for problem in &mut problems.0 {
+            problem.message = format!(
+                "{} (with the restart-required changes held back)",
+                problem.message
+            );
+        }
+        return Err(problems);
+    }
+    Ok(Planned {
+        config,
+        effective,
+        changes,
+        held,
+        warnings,
+    })
+}
+
+/// Schema, then the service's own rules: under the validator's timeout when there is one.
+fn check<T>(
+    stages: &Stages<'_, T>,
+    config: T,
+    layers: Option<&Arc<Layers>>,
+) -> Result<(T, Problems), Problems>
+where
+    T: Serialize + Validate + Send + 'static,
+{
+    match stages.validator {
+        Some(validator) => validator
+            .check(config, layers.cloned())
+            .map_err(Problems::from),
+        None => {
+            let problems = checks(stages.schema.map(|s| &**s), &config, layers.map(|l| &**l));
+            Ok((config, problems))
+        }
+    }
+}
+
+/// Every schema and validation problem of `config`, located through `layers` when given.
+pub(crate) fn checks<T: Serialize + Validate>(
+    schema: Option<&Schema>,
+    config: &T,
+    layers: Option<&Layers>,
+) -> Problems {
+    let mut problems = schema_problems(schema, config, layers);
+    problems.0.extend(validate::run(config, layers).0);
+    problems
+}
+
+#[cfg(feature = "json-schema")]
+fn schema_problems<T: Serialize>(
+    schema: Option<&Schema>,
+    config: &T,
+    layers: Option<&Layers>,
+) -> Problems {
+    let Some(schema) = schema else {
+        return Problems::default();
+    };
+    match layers {
+        Some(layers) => schema.check(layers),
+        None => Problems(
+            serde_json::to_value(config)
+                .map(|json| schema.violations(&json))
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(path, message)| Problem::error(ProblemKind::Schema, message).at_path(path))
+                .collect(),
+        ),
+    }
+}
+
+#[cfg(not(feature = "json-schema"))]
+fn schema_problems<T>(schema: Option<&Schema>, _config: &T, _layers: Option<&Layers>) -> Problems {
+    match schema {
+        Some(never) => match *never {},
+        None => Problems::default(),
+    }
+}
+
+/// Replaces every secret value in what leaves the pipeline. The one place that redacts.
+fn redact<T>(secrets: &Secrets, attempt: &mut Attempt<T>) {
+    for planned in &mut attempt.classified {
+        secrets.redact(std::slice::from_mut(&mut planned.change));
+    }
+    match &mut attempt.result {
+        Ok(planned) => {
+            secrets.redact(&mut planned.changes);
+            secrets.redact(&mut planned.held);
+            for problem in &mut planned.warnings {
+                secrets.redact_problem(problem);
+            }
+        }
+        Err(problems) => {
+            for problem in &mut problems.0 {
+                secrets.redact_problem(problem);
+            }
+        }
+    }
+}
+
+impl<T> Attempt<T> {
+    /// The dry-run view of this attempt; `components` would be asked to prepare.
+    pub(crate) fn to_plan(&self, components: Vec<String>) -> Plan {
+        let mut plan = Plan {
+            outcome: Outcome::Rejected,
+            files: self.files.clone(),
+            changes: self.classified.clone(),
+            pending: Vec::new(),
+            components: Vec::new(),
+            errors: Vec::new(),
+            warnings: Vec::new(),
+        };
+        match &self.result {
+            Ok(planned) => {
+                plan.outcome = planned.outcome();
+                plan.pending = planned.pending();
+                plan.warnings = planned.warnings.clone();
+                plan.components = components;
+            }
+            Err(problems) => {
+                plan.errors = problems.errors().cloned().collect();
+                plan.warnings = problems.warnings().cloned().collect();
+            }
+        }
+        plan
+    }
+}
+
+/// The one pipeline, for tools that check configs without running a reloader (the
+/// `hotconf` command line): the same stages a [`Reloader`](crate::Reloader) runs on its
+/// first load and on every reload, with the same redaction.
+///
+/// ```
+/// use hotconf::{Outcome, Pipeline, source::{Defaults, Format, Source}};
+///
+/// let sources: Vec<Box<dyn Source>> = vec![Box::new(Defaults::text(Format::Toml, "[db]\npassword = 3\n"))];
+/// let plan = Pipeline::new().check::<serde_json::Value>(&sources);
+/// assert_eq!(plan.outcome, Outcome::Loaded);
+/// ```
+#[derive(Debug, Default)]
+pub struct Pipeline {
+    limits: Limits,
+    policy: Policy,
+    schema: Option<Arc<Schema>>,
+}
+
+impl Pipeline {
+    /// A pipeline with the default limits and policy (built-in secret names only).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the size and depth limits for every document.
+    #[must_use]
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Sets the policy: restart-required, denied and secret paths.
+    #[must_use]
+    pub fn policy(mut self, policy: Policy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Validates every config against a JSON Schema.
+    #[cfg(feature = "json-schema")]
+    #[must_use]
+    pub fn schema(mut self, schema: Schema) -> Self {
+        self.schema = Some(Arc::new(schema));
+        self
+    }
+
+    fn stages<T>(&self) -> Stages<'_, T> {
+        Stages {
+            limits: &self.limits,
+            policy: &self.policy,
+            schema: self.schema.as_ref(),
+            validator: None,
+        }
+    }
+
+    fn read(&self, sources: &[Box<dyn crate::source::Source>]) -> Result<Vec<Document>, Problems> {
+        crate::layer::read(sources, &self.limits).map_err(|mut problems| {
+            for problem in &mut problems.0 {
+                self.policy.secrets().redact_problem(problem);
+            }
+            problems
+        })
+    }
+
+    /// Reads `sources` and runs every stage as a first load would: the plan's outcome is
+    /// `loaded` or `rejected`, with every problem located and redacted.
+    pub fn check<T>(&self, sources: &[Box<dyn crate::source::Source>]) -> Plan
+    where
+        T: DeserializeOwned + Serialize + Validate + Send + 'static,
+    {
+        let documents = match self.read(sources) {
+            Ok(documents) => documents,
+            Err(problems) => {
+                return Plan {
+                    outcome: Outcome::Rejected,
+                    files: sources
+                        .iter()
+                        .flat_map(|s| s.files())
+                        .map(|p| p.display().to_string())
+                        .collect(),
+                    changes: Vec::new(),
+                    pending: Vec::new(),
+                    components: Vec::new(),
+                    errors: problems.errors().cloned().collect(),
+                    warnings: problems.warnings().cloned().collect(),
+                };
+            }
+        };
+        let attempt = run::<T>(
+            &self.stages(),
+            &serde_json::Value::Null,
+            Input::Documents(documents),
+        );
+        let mut plan = attempt.to_plan(Vec::new());
+        plan.changes.clear();
+        if plan.outcome != Outcome::Rejected {
+            plan.outcome = Outcome::Loaded;
+        }
+        plan
+    }
+
+    /// Loads `old`, then plans `new` against it as a reload would: every difference with
+    /// its rule, the pending restarts, and what the policy refuses (as the plan's errors).
+    ///
+    /// # Errors
+    ///
+    /// Every problem of the side that does not load (read, parse, type or validation
+    /// errors): there is nothing to compare.
+    pub fn diff<T>(
+        &self,
+        old: &[Box<dyn crate::source::Source>],
+        new: &[Box<dyn crate::source::Source>],
+    ) -> Result<Plan, Problems>
+    where
+        T: DeserializeOwned + Serialize + Validate + Send + 'static,
+    {
+        let documents = self.read(old)?;
+        let old = run::<T>(
+            &self.stages(),
+            &serde_json::Value::Null,
+            Input::Documents(documents),
+        );
+        let base = old.result?.effective;
+        let documents = self.read(new)?;
+        let new = run::<T>(&self.stages(), &base, Input::Documents(documents));
+        let plan = new.to_plan(Vec::new());
+        match new.result {
+            // A side that failed before the diff has nothing to compare; a refusal by
+            // policy (or of the mix with restart-required values held back) comes with it.
+            Err(problems) if new.classified.is_empty() => Err(problems),
+            _ => Ok(plan),
+        }
+    }
+}

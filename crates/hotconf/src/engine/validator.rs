@@ -1,0 +1,221 @@
+//! Validation under a timeout, on one long-lived thread.
+//!
+//! A service's [`Validate`] rules and the JSON Schema run on this thread while the caller
+//! waits at most the timeout. A validation that overruns rejects its attempt; while it is
+//! still running, every later attempt is rejected at once ("validation of attempt N still
+//! running"), so a stuck rule costs one thread, never a pile of them, and never wedges the
+//! reload worker.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::pipeline::{Schema, checks};
+use crate::component::panic_message;
+use crate::error::{Problem, ProblemKind, Problems};
+use crate::layer::Layers;
+use crate::validate::Validate;
+
+struct Job<T> {
+    config: T,
+    layers: Option<Arc<Layers>>,
+    reply: SyncSender<(T, Problems)>,
+}
+
+/// The validation thread's mailbox.
+pub(crate) struct Validator<T> {
+    /// Held for a whole check: one validation at a time.
+    jobs: Mutex<Sender<Job<T>>>,
+    /// The attempt whose validation runs now (set by the caller, cleared by the thread).
+    running: Arc<Mutex<Option<u64>>>,
+    attempts: Mutex<u64>,
+    timeout: Duration,
+}
+
+fn lock<S>(mutex: &Mutex<S>) -> MutexGuard<'_, S> {
+    // Each guarded value is assigned whole: a panic cannot leave it half-written.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl<T> Validator<T>
+where
+    T: Serialize + Validate + Send + 'static,
+{
+    /// Starts the thread.
+    ///
+    /// # Errors
+    ///
+    /// When the thread cannot be spawned.
+    pub(crate) fn start(schema: Option<Arc<Schema>>, timeout: Duration) -> std::io::Result<Self> {
+        let (jobs, inbox) = mpsc::channel();
+        let running = Arc::new(Mutex::new(None));
+        let done = Arc::clone(&running);
+        std::thread::Builder::new()
+            .name("hotconf-validate".into())
+            .spawn(move || serve(&inbox, schema.as_deref(), &done))?;
+        Ok(Self {
+            jobs: Mutex::new(jobs),
+            running,
+            attempts: Mutex::new(0),
+            timeout,
+        })
+    }
+
+    /// Runs the schema and `config`'s rules, giving the config back with every problem
+    /// found.
+    ///
+    /// # Errors
+    ///
+    /// A [`ProblemKind::Timeout`] problem when validation overran the timeout, or an
+    /// earlier one is still running.
+    pub(crate) fn check(
+        &self,
+        config: T,
+        layers: Option<Arc<Layers>>,
+    ) -> Result<(T, Problems), Problem> {
+        let jobs = lock(&self.jobs);
+        let attempt = {
+            let mut attempts = lock(&self.attempts);
+            *attempts += 1;
+            *attempts
+        };
+        {
+            let mut running = lock(&self.running);
+            if let Some(stuck) = *running {
+                return Err(Problem::error(
+                    ProblemKind::Timeout,
+                    format!(
+                        "validation of attempt {stuck} still running; this attempt was not validated"
+                    ),
+                ));
+            }
+            *running = Some(attempt);
+        }
+        let (reply, answer) = mpsc::sync_channel(1);
+        let job = Job {
+            config,
+            layers,
+            reply,
+        };
+        if jobs.send(job).is_err() {
+            *lock(&self.running) = None;
+            return Err(Problem::error(
+                ProblemKind::Timeout,
+                "the validation thread is gone",
+            ));
+        }
+        answer.recv_timeout(self.timeout).map_err(|_| {
+            tracing::error!(target: "hotconf", attempt, timeout_ms = self.timeout.as_millis() as u64, "validation timed out");
+            Problem::error(
+                ProblemKind::Timeout,
+                format!("validation timed out after {} ms", self.timeout.as_millis()),
+            )
+        })
+    }
+}
+
+fn serve<T: Serialize + Validate>(
+    inbox: &Receiver<Job<T>>,
+    schema: Option<&Schema>,
+    running: &Mutex<Option<u64>>,
+) {
+    // Ends when the validator is dropped.
+    while let Ok(job) = inbox.recv() {
+        let checked = catch_unwind(AssertUnwindSafe(|| {
+            checks(schema, &job.config, job.layers.as_deref())
+        }));
+        let problems = checked.unwrap_or_else(|panic| {
+            Problems::from(Problem::error(
+                ProblemKind::Validation,
+                format!("validation panicked: {}", panic_message(panic.as_ref())),
+            ))
+        });
+        *lock(running) = None;
+        // The caller may have given up (timeout): the result is dropped with the job.
+        let _ = job.reply.send((job.config, problems));
+    }
+}
+
+impl<T> std::fmt::Debug for Validator<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Validator")
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Report;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    #[derive(Debug, Serialize)]
+    struct Slow {
+        #[serde(skip)]
+        release: Arc<AtomicBool>,
+        rpm: u32,
+    }
+
+    impl Validate for Slow {
+        fn validate(&self, report: &mut Report) {
+            while !self.release.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            if self.rpm == 0 {
+                report.error("rpm", "must be greater than 0");
+            }
+        }
+    }
+
+    #[test]
+    fn a_stuck_validation_rejects_its_attempt_and_the_next_ones_until_it_ends() {
+        let validator = Validator::start(None, Duration::from_millis(50)).unwrap();
+        let release = Arc::new(AtomicBool::new(false));
+        let slow = |rpm| Slow {
+            release: Arc::clone(&release),
+            rpm,
+        };
+        let timed_out = validator.check(slow(1), None).unwrap_err();
+        assert_eq!(timed_out.kind, ProblemKind::Timeout);
+        assert_eq!(timed_out.message, "validation timed out after 50 ms");
+        let refused = validator.check(slow(1), None).unwrap_err();
+        assert_eq!(
+            refused.message,
+            "validation of attempt 1 still running; this attempt was not validated"
+        );
+        release.store(true, Ordering::SeqCst);
+        // Once the stuck one ends, validation works again (wait for it with a deadline).
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let (config, problems) = loop {
+            match validator.check(slow(0), None) {
+                Ok(done) => break done,
+                Err(_) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err(problem) => panic!("validation never recovered: {problem}"),
+            }
+        };
+        assert_eq!(config.rpm, 0);
+        assert_eq!(problems.0[0].message, "must be greater than 0");
+    }
+
+    #[test]
+    fn a_panicking_rule_is_a_problem_not_a_dead_thread() {
+        #[derive(Debug, Serialize)]
+        struct Panics(bool);
+        impl Validate for Panics {
+            fn validate(&self, _: &mut Report) {
+                assert!(!self.0, "rule bug");
+            }
+        }
+        let validator = Validator::start(None, Duration::from_secs(10)).unwrap();
+        let (_, problems) = validator.check(Panics(true), None).unwrap();
+        assert_eq!(problems.0[0].message, "validation panicked: rule bug");
+        let (_, problems) = validator.check(Panics(false), None).unwrap();
+        assert!(problems.0.is_empty());
+    }
+}

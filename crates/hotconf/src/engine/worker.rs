@@ -1,0 +1,557 @@
+//! The one reload worker: a thread that owns the pipeline and the transaction. Every
+//! trigger is a [`Request`] on its channel; it serves them one at a time, in order, and
+//! sends every outcome out through the [exit](super::observe), after releasing the lock.
+//!
+//! Reloads of the sources coalesce: requests waiting in the queue behind one another are
+//! served by one reload. Each programmatic change (`apply`, `update`, rollback) is served
+//! on its own, in order. While a hold is in place, work waits in the [gate](super::gate).
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Instant, SystemTime};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::gate::{Admit, Coalesce, Gate};
+use super::history::Record;
+use super::observe::Applied;
+use super::pipeline::{self, Input, Planned};
+use super::{Shared, lock};
+use crate::diff::Change;
+use crate::error::{Problem, ProblemKind, Problems};
+use crate::event::{Event, Outcome, Trigger};
+use crate::snapshot::Snapshot;
+use crate::source::{Document, Origin};
+use crate::trigger::{self, Answer, Mode, Rejection, Reply};
+use crate::validate::Validate;
+
+/// A programmatic change of the config.
+pub(crate) enum ConfigChange<T> {
+    /// [`Reloader::apply`](crate::Reloader::apply).
+    Replace(T),
+    /// [`Reloader::update`](crate::Reloader::update): the edit runs on the worker, on the
+    /// config live when its turn comes, so concurrent updates are not lost.
+    Edit(Box<dyn FnOnce(&T) -> T + Send>),
+    /// [`Reloader::rollback_to`](crate::Reloader::rollback_to).
+    Rollback(u64),
+}
+
+/// What the worker is asked to do.
+pub(crate) enum Request<T> {
+    /// A reload of the sources, or a push, from the trigger seam.
+    Sources(trigger::Request),
+    /// A programmatic change.
+    Config {
+        change: ConfigChange<T>,
+        trigger: Trigger,
+        reply: Option<Reply>,
+    },
+    /// A [`Hold`](crate::Hold) was taken.
+    Hold,
+    /// A hold was released.
+    Release,
+    /// The last reloader is gone: finish the work in progress and stop.
+    Shutdown,
+}
+
+/// Work the gate can defer.
+enum Work<T> {
+    Sources {
+        trigger: Trigger,
+        mode: Mode,
+        replies: Vec<Reply>,
+    },
+    Config {
+        change: ConfigChange<T>,
+        trigger: Trigger,
+        reply: Option<Reply>,
+    },
+}
+
+impl<T> Work<T> {
+    fn trigger(&self) -> Trigger {
+        match self {
+            Self::Sources { trigger, .. } | Self::Config { trigger, .. } => *trigger,
+        }
+    }
+
+    fn take_replies(&mut self) -> Vec<Reply> {
+        match self {
+            Self::Sources { replies, .. } => std::mem::take(replies),
+            Self::Config { reply, .. } => reply.take().into_iter().collect(),
+        }
+    }
+}
+
+impl<T> Coalesce for Work<T> {
+    fn absorb(&mut self, later: Self) -> Option<Self> {
+        match (self, later) {
+            (
+                Self::Sources {
+                    trigger,
+                    mode,
+                    replies,
+                },
+                Self::Sources {
+                    trigger: later_trigger,
+                    mode: later_mode,
+                    replies: later_replies,
+                },
+            ) => {
+                // The most insistent request decides; an explicit trigger names the reload
+                // over the watcher's.
+                if later_mode > *mode {
+                    *mode = later_mode;
+                    *trigger = later_trigger;
+                }
+                replies.extend(later_replies);
+                None
+            }
+            (_, later) => Some(later),
+        }
+    }
+}
+
+/// The outcome of one attempt, before it goes out.
+struct Finished<T> {
+    event: Option<Event>,
+    applied: Option<Applied<T>>,
+    answer: AnswerKind,
+}
+
+enum AnswerKind {
+    Event,
+    Rejected(Rejection),
+    Unsettled,
+}
+
+/// The worker's own state: only this thread touches it.
+pub(crate) struct Worker<T> {
+    shared: Arc<Shared<T>>,
+    inbox: Receiver<Request<T>>,
+    backlog: VecDeque<Request<T>>,
+    gate: Gate<Work<T>>,
+    /// The documents the effective config came from.
+    origins: Vec<(Origin, u64)>,
+    /// The documents of the last attempt, applied or not: bytes already seen are skipped.
+    seen: Vec<(Origin, u64)>,
+}
+
+impl<T> Worker<T>
+where
+    T: DeserializeOwned + Serialize + Validate + Send + Sync + 'static,
+{
+    pub(crate) fn new(
+        shared: Arc<Shared<T>>,
+        inbox: Receiver<Request<T>>,
+        origins: Vec<(Origin, u64)>,
+    ) -> Self {
+        let max_hold = shared.max_hold;
+        Self {
+            shared,
+            inbox,
+            backlog: VecDeque::new(),
+            gate: Gate::new(max_hold),
+            seen: origins.clone(),
+            origins,
+        }
+    }
+
+    /// Serves requests until shutdown.
+    pub(crate) fn run(mut self) {
+        loop {
+            let request = match self.next() {
+                Ok(request) => request,
+                Err(RecvTimeoutError::Timeout) => {
+                    self.report_deferral();
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => break,
+            };
+            match request {
+                Request::Shutdown => break,
+                Request::Hold => {
+                    self.gate.hold();
+                    self.publish_gate();
+                }
+                Request::Release => {
+                    let released = self.gate.release();
+                    self.publish_gate();
+                    for work in released {
+                        self.run_work(work);
+                    }
+                }
+                Request::Sources(request) => {
+                    if let Some(work) = self.sources_work(request) {
+                        let work = self.coalesce(work);
+                        self.offer(work);
+                    }
+                }
+                Request::Config {
+                    change,
+                    trigger,
+                    reply,
+                } => self.offer(Work::Config {
+                    change,
+                    trigger,
+                    reply,
+                }),
+            }
+        }
+        tracing::debug!(target: "hotconf", "reload worker stopped");
+    }
+
+    /// The next request, waking for the gate's deadline if one is set.
+    fn next(&mut self) -> Result<Request<T>, RecvTimeoutError> {
+        if let Some(request) = self.backlog.pop_front() {
+            return Ok(request);
+        }
+        match self.gate.deadline() {
+            None => self
+                .inbox
+                .recv()
+                .map_err(|_| RecvTimeoutError::Disconnected),
+            Some(deadline) => self
+                .inbox
+                .recv_timeout(deadline.saturating_duration_since(Instant::now())),
+        }
+    }
+
+    /// Records a push or a health report; returns the reload to run, if any.
+    fn sources_work(&mut self, request: trigger::Request) -> Option<Work<T>> {
+        if let Some((source, health)) = request.health {
+            let mut live = lock(&self.shared.live);
+            if let Some(status) = live.sources.get_mut(source) {
+                status.health = health;
+            }
+            return None;
+        }
+        if let Some((source, documents, revision)) = request.push {
+            let mut pushed = lock(&self.shared.pushed);
+            if let Some(slot) = pushed.get_mut(source) {
+                *slot = Some(documents);
+            }
+            drop(pushed);
+            let mut live = lock(&self.shared.live);
+            if let Some(status) = live.sources.get_mut(source) {
+                status.revision = Some(revision);
+            }
+        }
+        Some(Work::Sources {
+            trigger: request.trigger,
+            mode: request.mode,
+            replies: request.reply.into_iter().collect(),
+        })
+    }
+
+    /// Serves every reload of the sources waiting right behind `work` with it: they
+    /// arrived while the previous reload ran, and one read serves them all.
+    fn coalesce(&mut self, mut work: Work<T>) -> Work<T> {
+        while let Ok(request) = self.inbox.try_recv() {
+            self.backlog.push_back(request);
+        }
+        while let Some(Request::Sources(_)) = self.backlog.front() {
+            let Some(Request::Sources(request)) = self.backlog.pop_front() else {
+                break;
+            };
+            if let Some(later) = self.sources_work(request) {
+                // Sources work always absorbs sources work.
+                let _ = work.absorb(later);
+            }
+        }
+        work
+    }
+
+    fn offer(&mut self, mut work: Work<T>) {
+        let replies = work.take_replies();
+        let trigger = work.trigger();
+        let work = match self.gate.admit(work, Instant::now()) {
+            Admit::Run(mut work) => {
+                restore_replies(&mut work, replies);
+                work
+            }
+            Admit::Deferred => {
+                self.publish_gate();
+                let event = self.event(Outcome::Deferred, trigger);
+                tracing::info!(target: "hotconf", trigger = trigger.as_str(), holds = self.gate.holds(), "reload deferred while held");
+                let event = self.shared.exit.emit(event, None);
+                for reply in replies {
+                    reply(Answer::Done(Some(Ok(event.clone()))));
+                }
+                return;
+            }
+        };
+        self.run_work(work);
+    }
+
+    fn report_deferral(&mut self) {
+        let Some(waited) = self.gate.due(Instant::now()) else {
+            return;
+        };
+        let mut event = self.event(Outcome::Deferred, Trigger::Reload);
+        event.warnings.push(Problem::warning(
+            ProblemKind::Policy,
+            format!(
+                "reload still deferred after {} ms: {} hold(s) in place",
+                waited.as_millis(),
+                self.gate.holds()
+            ),
+        ));
+        self.shared.exit.emit(event, None);
+    }
+
+    fn publish_gate(&self) {
+        let since = self
+            .gate
+            .deferred_since()
+            .map(|since| SystemTime::now() - Instant::now().saturating_duration_since(since));
+        lock(&self.shared.live).deferred_since = since;
+    }
+
+    /// Runs one piece of work under the reload lock, then sends its outcome out with the
+    /// lock released, then answers the callers.
+    fn run_work(&mut self, mut work: Work<T>) {
+        let replies = work.take_replies();
+        let started = Instant::now();
+        let finished = {
+            let shared = Arc::clone(&self.shared);
+            let _lock = lock(&shared.lock);
+            match work {
+                Work::Sources { trigger, mode, .. } => self.reload_sources(trigger, mode),
+                Work::Config {
+                    change, trigger, ..
+                } => self.change_config(change, trigger),
+            }
+        };
+        let event = finished.event.map(|mut event| {
+            event.elapsed = started.elapsed();
+            self.shared.exit.emit(event, finished.applied)
+        });
+        let answer = match finished.answer {
+            AnswerKind::Unsettled => Answer::Unsettled,
+            AnswerKind::Rejected(rejection) => Answer::Done(Some(Err(rejection))),
+            AnswerKind::Event => Answer::Done(event.map(Ok)),
+        };
+        answer_all(replies, &answer);
+    }
+
+    fn event(&self, outcome: Outcome, trigger: Trigger) -> Event {
+        let version = self.shared.current.load().version();
+        let files = self.origins.iter().map(|(o, _)| o.to_string()).collect();
+        Event::new(outcome, version, trigger, files)
+    }
+
+    /// Reads the sources (a pushing source's last push stands for its read).
+    fn read(&self) -> Result<Vec<Document>, Problems> {
+        let pushed = lock(&self.shared.pushed);
+        let mut documents = Vec::new();
+        let mut problems = Vec::new();
+        for (source, pushed) in self.shared.sources.iter().zip(pushed.iter()) {
+            match pushed {
+                Some(docs) => documents.extend(docs.iter().cloned()),
+                None => match source.read(&self.shared.limits) {
+                    Ok(docs) => documents.extend(docs),
+                    Err(problem) => problems.push(problem),
+                },
+            }
+        }
+        if problems.is_empty() {
+            Ok(documents)
+        } else {
+            Err(Problems(problems))
+        }
+    }
+
+    fn reload_sources(&mut self, trigger: Trigger, mode: Mode) -> Finished<T> {
+        let documents = match self.read() {
+            Ok(documents) => documents,
+            Err(_) if mode == Mode::Settling => return unsettled(),
+            Err(problems) => {
+                let files = self.shared.source_files();
+                return self.reject(trigger, files, problems);
+            }
+        };
+        let revisions: Vec<(Origin, u64)> = documents
+            .iter()
+            .map(|d| (d.origin.clone(), d.revision))
+            .collect();
+        if mode <= Mode::IfChanged && revisions == self.seen {
+            tracing::debug!(target: "hotconf", "sources have the bytes of the last attempt");
+            return Finished {
+                event: None,
+                applied: None,
+                answer: AnswerKind::Event,
+            };
+        }
+        let base = self.shared.effective.load_full();
+        let attempt = pipeline::run(&self.shared.stages(), &base, Input::Documents(documents));
+        match attempt.result {
+            Err(_) if mode == Mode::Settling => unsettled(),
+            Err(problems) => {
+                self.seen = revisions;
+                self.reject(trigger, attempt.files, problems)
+            }
+            Ok(planned) => {
+                self.seen = revisions;
+                self.transact(planned, attempt.origins, attempt.files, trigger)
+            }
+        }
+    }
+
+    fn change_config(&mut self, change: ConfigChange<T>, trigger: Trigger) -> Finished<T> {
+        let config = match change {
+            ConfigChange::Replace(config) => config,
+            ConfigChange::Edit(edit) => edit(self.shared.current.load().config()),
+            ConfigChange::Rollback(version) => {
+                let effective = lock(&self.shared.history)
+                    .get(version)
+                    .map(|record| Arc::clone(&record.effective));
+                let Some(effective) = effective else {
+                    return quiet(Rejection::UnknownVersion(version));
+                };
+                match serde_json::from_value((*effective).clone()) {
+                    Ok(config) => config,
+                    Err(e) => {
+                        let problem = Problem::error(
+                            ProblemKind::Type,
+                            format!("version {version} no longer loads: {e}"),
+                        );
+                        return quiet(Rejection::Invalid(problem.into()));
+                    }
+                }
+            }
+        };
+        let base = self.shared.effective.load_full();
+        let attempt = pipeline::run(&self.shared.stages(), &base, Input::Config(config));
+        let files: Vec<String> = self.origins.iter().map(|(o, _)| o.to_string()).collect();
+        match attempt.result {
+            Err(problems) => self.reject(trigger, files, problems),
+            Ok(planned) => self.transact(planned, self.origins.clone(), files, trigger),
+        }
+    }
+
+    fn reject(&self, trigger: Trigger, files: Vec<String>, problems: Problems) -> Finished<T> {
+        let version = self.shared.current.load().version();
+        let mut event = Event::new(Outcome::Rejected, version, trigger, files);
+        event.errors = problems.errors().cloned().collect();
+        Finished {
+            event: Some(event),
+            applied: None,
+            answer: AnswerKind::Rejected(Rejection::Invalid(problems)),
+        }
+    }
+
+    /// Applies a planned config: components prepare, the snapshot with its resources
+    /// swaps in, components commit, the history records it.
+    fn transact(
+        &mut self,
+        planned: Planned<T>,
+        origins: Vec<(Origin, u64)>,
+        files: Vec<String>,
+        trigger: Trigger,
+    ) -> Finished<T> {
+        let shared = Arc::clone(&self.shared);
+        let old = shared.current.load_full();
+        let pending = planned.pending();
+        if planned.changes.is_empty() {
+            self.origins = origins;
+            lock(&shared.live).pending.clone_from(&pending);
+            let mut event = Event::new(planned.outcome(), old.version(), trigger, files);
+            event.changes = planned.held;
+            event.pending = pending;
+            event.warnings = planned.warnings;
+            return Finished {
+                event: Some(event),
+                applied: None,
+                answer: AnswerKind::Event,
+            };
+        }
+        let Planned {
+            config,
+            effective,
+            changes,
+            warnings,
+            ..
+        } = planned;
+        let new = Arc::new(Snapshot::new(config, old.version() + 1, origins.clone()));
+        let changes: Arc<[Change]> = changes.into();
+        let mut prepared = match shared.parts.prepare(Some(&old), &new, &changes) {
+            Ok(prepared) => prepared,
+            Err(failed) => {
+                let problems = Problems::from(failed.problem);
+                let mut finished = self.reject(trigger, files, problems.clone());
+                if !failed.failures.is_empty() {
+                    finished.answer =
+                        AnswerKind::Rejected(Rejection::RollbackFailed(problems, failed.failures));
+                }
+                return finished;
+            }
+        };
+        // Nothing has failed and nothing can from here: the config moves to the new one.
+        prepared.publish(&new);
+        let effective = Arc::new(effective);
+        shared.effective.store(Arc::clone(&effective));
+        shared.current.store(Arc::clone(&new));
+        self.origins = origins;
+        lock(&shared.live).pending.clone_from(&pending);
+        let mut event = Event::new(Outcome::Applied, new.version(), trigger, files);
+        event.warnings = warnings;
+        event.warnings.extend(prepared.commit());
+        event.changes = changes.to_vec();
+        event.pending = pending;
+        lock(&shared.history).push(Record {
+            snapshot: Arc::clone(&new),
+            trigger,
+            outcome: Outcome::Applied,
+            changes: event.changes.clone(),
+            pending: event.pending.clone(),
+            effective,
+        });
+        let applied = Applied {
+            old,
+            new,
+            changes: event.changes.clone(),
+        };
+        Finished {
+            event: Some(event),
+            applied: Some(applied),
+            answer: AnswerKind::Event,
+        }
+    }
+}
+
+fn unsettled<T>() -> Finished<T> {
+    Finished {
+        event: None,
+        applied: None,
+        answer: AnswerKind::Unsettled,
+    }
+}
+
+/// Refused before any attempt: the caller is told, no event goes out.
+fn quiet<T>(rejection: Rejection) -> Finished<T> {
+    Finished {
+        event: None,
+        applied: None,
+        answer: AnswerKind::Rejected(rejection),
+    }
+}
+
+fn restore_replies<T>(work: &mut Work<T>, replies: Vec<Reply>) {
+    match work {
+        Work::Sources { replies: slot, .. } => *slot = replies,
+        Work::Config { reply, .. } => *reply = replies.into_iter().next(),
+    }
+}
+
+fn answer_all(replies: Vec<Reply>, answer: &Answer) {
+    for reply in replies {
+        let copy = match answer {
+            Answer::Unsettled => Answer::Unsettled,
+            Answer::Done(done) => Answer::Done(done.clone()),
+        };
+        reply(copy);
+    }
+}
