@@ -49,7 +49,7 @@ impl Layers {
             {
                 problem = problem.at_location(document.origin.to_string(), span.line, span.column);
             }
-            tracing::debug!(target: "hotconf", %problem, "type error");
+            // Not logged here: the value may be a secret, and the pipeline redacts it.
             Problems::from(problem)
         })
     }
