@@ -11,6 +11,7 @@ use serde::de::DeserializeOwned;
 
 use crate::error::{Problem, ProblemKind, Problems};
 use crate::layer::Layers;
+use crate::tree::Node;
 
 impl Layers {
     /// Deserializes the merged config into `T`.
@@ -53,6 +54,13 @@ impl Layers {
             Problems::from(problem)
         })
     }
+}
+
+/// Reads `T` from a tree the engine built (the effective config): a failure names the
+/// path, not a line, since such a tree was not written by anyone.
+pub(crate) fn from_node<T: DeserializeOwned>(tree: &Node) -> Result<T, Problem> {
+    T::deserialize(node::NodeDeserializer::root(tree))
+        .map_err(|error| Problem::error(ProblemKind::Type, error.message()).at_path(error.path()))
 }
 
 #[cfg(test)]

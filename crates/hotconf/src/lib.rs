@@ -106,7 +106,9 @@
 //! - [`Reloader::save`] keeps comments and layout for TOML only; YAML and JSON files are
 //!   rewritten whole, and YAML comments are lost.
 //! - TOML has no `null`: an `Option` field that is `None` is left out when saving TOML.
-//! - Non-finite floats (`inf`, `nan`) are rejected: the config model is JSON's.
+//! - Non-finite floats (`inf`, `nan` in TOML and YAML) load, reload and roll back like any
+//!   value; JSON has none, so in diffs and events they show as the strings `"inf"`,
+//!   `"-inf"` and `"nan"`.
 //! - Network filesystems (NFS, SMB, many FUSE and container mounts, Windows paths under WSL)
 //!   may deliver no file events at all. Use [`Reloader::watch_polling`] there: it looks at
 //!   the files every interval and compares their contents (reading every file of the
@@ -148,6 +150,7 @@ mod policy;
 mod save;
 #[cfg(feature = "json-schema")]
 pub mod schema;
+mod serialize;
 mod snapshot;
 pub mod source;
 mod tree;

@@ -5,6 +5,7 @@
 
 use indexmap::IndexMap;
 
+use crate::diff::{Change, ChangeKind};
 use crate::path::{ConfigPath, Segment};
 
 /// Where a value was written: which document of the load, and the 1-based line and column
@@ -108,6 +109,98 @@ impl Node {
                     .map(|(key, node)| (key.clone(), node.to_json()))
                     .collect(),
             ),
+        }
+    }
+
+    /// The JSON a diff compares: like [`to_json`](Self::to_json), but a non-finite float
+    /// is written as the string `"inf"`, `"-inf"` or `"nan"`, so that a change to or
+    /// between them is seen and shown.
+    pub(crate) fn to_diff_json(&self) -> serde_json::Value {
+        use serde_json::Value as J;
+        match &self.value {
+            Value::Float(f) if f.is_nan() => J::String("nan".into()),
+            Value::Float(f) if f.is_infinite() => {
+                J::String(if *f > 0.0 { "inf" } else { "-inf" }.into())
+            }
+            Value::Array(items) => J::Array(items.iter().map(Node::to_diff_json).collect()),
+            Value::Table(table) => J::Object(
+                table
+                    .iter()
+                    .map(|(key, node)| (key.clone(), node.to_diff_json()))
+                    .collect(),
+            ),
+            _ => self.to_json(),
+        }
+    }
+
+    /// This tree with `changes` applied, their new values taken from `from` (the tree they
+    /// were diffed against): [`apply`](crate::apply) on trees, so that values JSON cannot
+    /// hold survive. Additions and modifications in order, then removals from the last to
+    /// the first; a change that does not fit is skipped.
+    pub(crate) fn patched(&self, changes: &[Change], from: &Node) -> Node {
+        let mut result = self.clone();
+        for change in changes {
+            let Some(new) = from.get(&change.path) else {
+                continue;
+            };
+            match change.kind {
+                ChangeKind::Added => result.insert_at(&change.path, new.clone()),
+                ChangeKind::Modified => {
+                    if let Some(slot) = result.get_mut(change.path.segments()) {
+                        *slot = new.clone();
+                    }
+                }
+                ChangeKind::Removed => {}
+            }
+        }
+        for change in changes.iter().rev() {
+            if change.kind == ChangeKind::Removed {
+                result.remove_at(&change.path);
+            }
+        }
+        result
+    }
+
+    fn get_mut(&mut self, segments: &[Segment]) -> Option<&mut Node> {
+        let mut node = self;
+        for segment in segments {
+            node = match (&mut node.value, segment) {
+                (Value::Table(table), Segment::Key(key)) => table.get_mut(key)?,
+                (Value::Array(items), Segment::Index(index)) => items.get_mut(*index)?,
+                _ => return None,
+            };
+        }
+        Some(node)
+    }
+
+    fn insert_at(&mut self, path: &ConfigPath, new: Node) {
+        let Some((last, parents)) = path.segments().split_last() else {
+            *self = new;
+            return;
+        };
+        match (self.get_mut(parents).map(|p| &mut p.value), last) {
+            (Some(Value::Table(table)), Segment::Key(key)) => {
+                table.insert(key.clone(), new);
+            }
+            (Some(Value::Array(items)), Segment::Index(index)) if *index <= items.len() => {
+                items.insert(*index, new);
+            }
+            _ => {}
+        }
+    }
+
+    fn remove_at(&mut self, path: &ConfigPath) {
+        let Some((last, parents)) = path.segments().split_last() else {
+            return;
+        };
+        match (self.get_mut(parents).map(|p| &mut p.value), last) {
+            (Some(Value::Table(table)), Segment::Key(key)) => {
+                table.shift_remove(key);
+            }
+            (Some(Value::Array(items)), Segment::Index(index)) if *index < items.len() => {
+                items.remove(*index);
+            }
+            _ => {}
         }
     }
 

@@ -679,20 +679,45 @@ fn secrets_are_redacted_on_every_path() {
 }
 
 #[test]
-fn non_finite_floats_load_and_apply() {
+fn non_finite_floats_survive_reloads_rollbacks_and_held_back_changes() {
     #[derive(Debug, Deserialize, Serialize)]
     struct Floats {
+        listen: String,
         ceiling: f64,
         ratio: f64,
     }
     impl Validate for Floats {}
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("app.toml");
-    fs::write(&path, "ceiling = inf\nratio = 0.5\n").unwrap();
-    let reloader = Reloader::<Floats>::builder().file(&path).build().unwrap();
+    let write = |text: &str| fs::write(&path, text).unwrap();
+    write("listen = \"a\"\nceiling = inf\nratio = 0.5\n");
+    let reloader = Reloader::<Floats>::builder()
+        .file(&path)
+        .restart_required("listen")
+        .build()
+        .unwrap();
     assert!(reloader.current().ceiling.is_infinite());
-    fs::write(&path, "ceiling = inf\nratio = nan\n").unwrap();
+
+    write("listen = \"a\"\nceiling = -inf\nratio = nan\n");
     let event = reloader.reload().unwrap();
-    assert_eq!(event.outcome, Outcome::Applied);
+    let changes: Vec<String> = event.changes.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        changes,
+        [r#"~ ceiling: "inf" -> "-inf""#, r#"~ ratio: 0.5 -> "nan""#]
+    );
     assert!(reloader.current().ratio.is_nan());
+
+    // A restart-required change is held back while infinity stays what it was.
+    write("listen = \"b\"\nceiling = -inf\nratio = 2.0\n");
+    let event = reloader.reload().unwrap();
+    assert_eq!(event.pending, ["listen".parse().unwrap()]);
+    let current = reloader.current();
+    assert_eq!((current.listen.as_str(), current.ratio), ("a", 2.0));
+    assert_eq!(current.ceiling, f64::NEG_INFINITY);
+
+    // Rolling back to version 1 brings positive infinity back.
+    let event = reloader.rollback_to(1).unwrap();
+    assert_eq!(event.outcome, Outcome::Applied);
+    assert_eq!(reloader.current().ceiling, f64::INFINITY);
+    assert_eq!(reloader.current().ratio, 0.5);
 }

@@ -328,11 +328,7 @@ where
             schema: schema.as_ref(),
             validator: Some(&validator),
         };
-        let attempt = pipeline::run(
-            &stages,
-            &serde_json::Value::Null,
-            Input::Documents(documents),
-        );
+        let attempt = pipeline::run(&stages, None, Input::Documents(documents));
         let planned = attempt.result.map_err(Error::Invalid)?;
         let snapshot = Arc::new(Snapshot::new(planned.config, 1, attempt.origins.clone()));
         let mut prepared = self

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use serde::ser::{SerializeMap, Serializer};
 
+use super::pipeline::Effective;
 use crate::diff::Change;
 use crate::event::{Outcome, Timestamp, Trigger};
 use crate::path::ConfigPath;
@@ -33,8 +34,8 @@ pub struct Record<T> {
     pub changes: Vec<Change>,
     /// Restart-required paths that were pending once it was applied.
     pub pending: Vec<ConfigPath>,
-    /// The effective config as plain JSON, for rollback. Not redacted: never serialized.
-    pub(crate) effective: Arc<serde_json::Value>,
+    /// The effective config, for rollback. Not redacted: never serialized.
+    pub(crate) effective: Arc<Effective>,
 }
 
 impl<T> Clone for Record<T> {
@@ -107,7 +108,10 @@ mod tests {
             outcome: Outcome::Applied,
             changes: Vec::new(),
             pending: Vec::new(),
-            effective: Arc::new(serde_json::Value::Null),
+            effective: Arc::new(Effective::new(crate::tree::Node::new(
+                crate::tree::Value::Null,
+                crate::tree::Span::default(),
+            ))),
         }
     }
 

@@ -48,7 +48,7 @@ use crate::validate::Validate;
 use crate::watch::{WatchOptions, Watching};
 use history::History;
 use observe::{Exit, Subscriber};
-use pipeline::{Input, Schema, Stages};
+use pipeline::{Effective, Input, Schema, Stages};
 use transaction::Parts;
 use validator::Validator;
 use worker::{ConfigChange, Request};
@@ -83,8 +83,8 @@ struct Live {
 /// What the façade, the worker and the pipeline share.
 pub(crate) struct Shared<T> {
     current: Arc<ArcSwap<Snapshot<T>>>,
-    /// The effective config as plain JSON: what the next attempt is diffed against.
-    effective: ArcSwap<serde_json::Value>,
+    /// The effective config: what the next attempt is diffed against.
+    effective: ArcSwap<Effective>,
     /// The reload lock: held by the worker for one attempt, never while events go out.
     lock: Mutex<()>,
     history: Mutex<History<T>>,
@@ -528,7 +528,7 @@ where
             documents
         };
         let base = shared.effective.load_full();
-        let attempt = pipeline::run(&shared.stages(), &base, Input::Documents(documents));
+        let attempt = pipeline::run(&shared.stages(), Some(&*base), Input::Documents(documents));
         let components = match &attempt.result {
             Ok(planned) => shared.parts.interested(&planned.changes, false),
             Err(_) => Vec::new(),

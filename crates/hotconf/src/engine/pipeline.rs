@@ -14,7 +14,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::validator::Validator;
-use crate::diff::{Change, apply, diff};
+use crate::diff::{Change, diff};
 use crate::error::{Problem, ProblemKind, Problems};
 use crate::event::Outcome;
 use crate::layer::Layers;
@@ -23,6 +23,7 @@ use crate::path::ConfigPath;
 use crate::plan::{Plan, PlannedChange, classify};
 use crate::policy::{Policy, RestartMode, Rule, Secrets};
 use crate::source::{Document, Origin};
+use crate::tree::Node;
 use crate::validate::{self, Validate};
 
 #[cfg(feature = "json-schema")]
@@ -49,13 +50,39 @@ pub(crate) struct Stages<'a, T> {
     pub(crate) validator: Option<&'a Validator<T>>,
 }
 
+/// The effective config as the engine keeps it: a tree, which holds every value the
+/// formats can (`inf`, `nan`), and the JSON view that diffs compare.
+#[derive(Debug)]
+pub(crate) struct Effective {
+    pub(crate) tree: Node,
+    pub(crate) json: serde_json::Value,
+}
+
+impl Effective {
+    pub(crate) fn new(tree: Node) -> Self {
+        let json = tree.to_diff_json();
+        Self { tree, json }
+    }
+
+    fn of<T: Serialize>(config: &T) -> Result<Self, Problems> {
+        crate::serialize::to_node(config)
+            .map(Self::new)
+            .map_err(|e| {
+                Problems::from(Problem::error(
+                    ProblemKind::Type,
+                    format!("config does not serialize: {e}"),
+                ))
+            })
+    }
+}
+
 /// A config that passed every stage, ready to be applied.
 #[derive(Debug)]
 pub(crate) struct Planned<T> {
     /// The config to install: restart-required paths keep their old values.
     pub(crate) config: T,
-    /// `config` as plain JSON, not redacted: what the next attempt is diffed against.
-    pub(crate) effective: serde_json::Value,
+    /// `config` as a tree, not redacted: what the next attempt is diffed against.
+    pub(crate) effective: Effective,
     /// The changes that apply now, redacted.
     pub(crate) changes: Vec<Change>,
     /// Restart-required changes held back, redacted.
@@ -94,11 +121,11 @@ pub(crate) struct Attempt<T> {
     pub(crate) result: Result<Planned<T>, Problems>,
 }
 
-/// Runs every stage on `input` against the effective config `base` (`Null` for a first
+/// Runs every stage on `input` against the effective config `base` (`None` for a first
 /// load, where nothing is held back).
 pub(crate) fn run<T>(
     stages: &Stages<'_, T>,
-    base: &serde_json::Value,
+    base: Option<&Effective>,
     input: Input<T>,
 ) -> Attempt<T>
 where
@@ -141,7 +168,7 @@ where
 /// Checks, diffs and classifies a loaded config.
 fn plan<T>(
     stages: &Stages<'_, T>,
-    base: &serde_json::Value,
+    base: Option<&Effective>,
     config: T,
     layers: Option<&Arc<Layers>>,
     classified: &mut Vec<PlannedChange>,
@@ -154,24 +181,20 @@ where
         return Err(problems);
     }
     let warnings: Vec<Problem> = problems.warnings().cloned().collect();
-    let effective = serde_json::to_value(&config).map_err(|e| {
-        Problems::from(Problem::error(
-            ProblemKind::Type,
-            format!("config does not serialize: {e}"),
-        ))
-    })?;
+    let effective = Effective::of(&config)?;
     let locate = |problem: Problem, path: &ConfigPath| match layers {
         Some(layers) => layers.locate(problem, path),
         None => problem.at_path(path.clone()),
     };
-    *classified = classify(stages.policy, diff(base, &effective));
+    let null = serde_json::Value::Null;
+    let base_json = base.map_or(&null, |base| &base.json);
+    *classified = classify(stages.policy, diff(base_json, &effective.json));
     let policy = stages.policy;
-    let first_load = base.is_null();
     let (mut changes, mut held, mut refused) = (Vec::new(), Vec::new(), Vec::new());
     for planned in classified.iter() {
         let change = planned.change.clone();
         match planned.rule {
-            _ if first_load => changes.push(change),
+            _ if base.is_none() => changes.push(change),
             Rule::Hot => changes.push(change),
             Rule::RestartRequired if policy.mode() == RestartMode::Reject => {
                 let problem = Problem::error(
@@ -193,7 +216,7 @@ where
     if !refused.is_empty() {
         return Err(Problems(refused));
     }
-    if held.is_empty() {
+    let Some(base) = base.filter(|_| !held.is_empty()) else {
         return Ok(Planned {
             config,
             effective,
@@ -201,16 +224,18 @@ where
             held,
             warnings,
         });
-    }
+    };
     // Keep the old values where a restart is needed, and check that the mix is valid too:
     // a new value elsewhere may depend on the held-back one.
-    let effective = apply(base, &changes);
-    let config: T = serde_json::from_value(effective.clone()).map_err(|e| {
-        Problems::from(Problem::error(
-            ProblemKind::Type,
-            format!("the config with restart-required changes held back does not load: {e}"),
-        ))
+    let mixed = base.tree.patched(&changes, &effective.tree);
+    let config: T = crate::deserialize::from_node(&mixed).map_err(|mut problem| {
+        problem.message = format!(
+            "the config with restart-required changes held back does not load: {}",
+            problem.message
+        );
+        Problems::from(problem)
     })?;
+    let effective = Effective::new(mixed);
     let (config, mixed) = check(stages, config, layers)?;
     if mixed.has_errors() {
         let mut problems = mixed;
@@ -429,11 +454,7 @@ impl Pipeline {
                 };
             }
         };
-        let attempt = run::<T>(
-            &self.stages(),
-            &serde_json::Value::Null,
-            Input::Documents(documents),
-        );
+        let attempt = run::<T>(&self.stages(), None, Input::Documents(documents));
         let mut plan = attempt.to_plan(Vec::new());
         plan.changes.clear();
         if plan.outcome != Outcome::Rejected {
@@ -458,14 +479,10 @@ impl Pipeline {
         T: DeserializeOwned + Serialize + Validate + Send + 'static,
     {
         let documents = self.read(old)?;
-        let old = run::<T>(
-            &self.stages(),
-            &serde_json::Value::Null,
-            Input::Documents(documents),
-        );
+        let old = run::<T>(&self.stages(), None, Input::Documents(documents));
         let base = old.result?.effective;
         let documents = self.read(new)?;
-        let new = run::<T>(&self.stages(), &base, Input::Documents(documents));
+        let new = run::<T>(&self.stages(), Some(&base), Input::Documents(documents));
         let plan = new.to_plan(Vec::new());
         match new.result {
             // A side that failed before the diff has nothing to compare; a refusal by

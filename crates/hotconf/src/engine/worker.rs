@@ -386,7 +386,11 @@ where
             };
         }
         let base = self.shared.effective.load_full();
-        let attempt = pipeline::run(&self.shared.stages(), &base, Input::Documents(documents));
+        let attempt = pipeline::run(
+            &self.shared.stages(),
+            Some(&*base),
+            Input::Documents(documents),
+        );
         match attempt.result {
             Err(_) if mode == Mode::Settling => unsettled(),
             Err(problems) => {
@@ -411,20 +415,18 @@ where
                 let Some(effective) = effective else {
                     return quiet(Rejection::UnknownVersion(version));
                 };
-                match serde_json::from_value((*effective).clone()) {
+                match crate::deserialize::from_node(&effective.tree) {
                     Ok(config) => config,
-                    Err(e) => {
-                        let problem = Problem::error(
-                            ProblemKind::Type,
-                            format!("version {version} no longer loads: {e}"),
-                        );
+                    Err(mut problem) => {
+                        problem.message =
+                            format!("version {version} no longer loads: {}", problem.message);
                         return quiet(Rejection::Invalid(problem.into()));
                     }
                 }
             }
         };
         let base = self.shared.effective.load_full();
-        let attempt = pipeline::run(&self.shared.stages(), &base, Input::Config(config));
+        let attempt = pipeline::run(&self.shared.stages(), Some(&*base), Input::Config(config));
         let files: Vec<String> = self.origins.iter().map(|(o, _)| o.to_string()).collect();
         match attempt.result {
             Err(problems) => self.reject(trigger, files, problems),
