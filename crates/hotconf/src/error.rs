@@ -70,6 +70,7 @@ pub enum ProblemKind {
 /// );
 /// ```
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct Problem {
     /// Error or warning.
     #[serde(skip_serializing_if = "is_error")]
@@ -192,6 +193,10 @@ impl Problems {
         self.errors().any(|p| p.kind == ProblemKind::Io)
     }
 }
+
+impl std::error::Error for Problem {}
+
+impl std::error::Error for Problems {}
 
 impl From<Problem> for Problems {
     fn from(problem: Problem) -> Self {

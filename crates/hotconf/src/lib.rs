@@ -65,28 +65,55 @@
 //!
 //! # The pipeline
 //!
-//! Each stage is a module with no threads, clocks or I/O inside, except reading sources and
-//! the watcher's thin driver:
+//! One function runs every stage, for the first load, [`Reloader::plan`], every reload and
+//! the command line ([`Pipeline`]); one worker thread owned by the reloader runs it and the
+//! transaction, one request at a time; every outcome leaves through one exit, in order:
 //!
-//! | stage | module | |
+//! | stage | where | |
 //! |---|---|---|
-//! | trigger | [`Reloader::watch`] | one reload per logical save (a pure quiet-window coalescer); or `reload()`, `apply()`, `rollback_to()` |
-//! | read | [`source`] | [`Source`](source::Source): files, directories, defaults, environment |
-//! | parse | [`parse`] | TOML, YAML, JSON into a tree that keeps line and column of every value |
+//! | trigger | [`TriggerHandle`], [`Pusher`], [`Reloader::watch`] | anything that asks the worker for a reload: the watcher (one reload per logical save), a signal, `reload()`, `apply()`, `rollback_to()`, a source that pushes |
+//! | read | [`source`] | [`Source`](source::Source): files, directories, defaults, environment, or what a source pushed |
+//! | parse | | TOML, YAML, JSON into a tree that keeps line and column of every value |
 //! | merge | [`Layers`] | later layers override earlier ones; tables merge deeply, arrays replace |
-//! | deserialize | [`Layers::deserialize`] | type errors located through the merged tree |
-//! | validate | [`Validate`] | your rules, all problems collected, errors and warnings |
-//! | diff | [`diff()`] | structural, by dotted path; secrets redacted by [`Secrets`] |
+//! | deserialize | | `T` read straight from the tree: type errors carry file, line and column |
+//! | validate | [`Validate`] | the JSON Schema and your rules, all problems collected, under a timeout |
+//! | diff | [`diff()`] | structural, by dotted path |
 //! | classify | [`Policy`] | hot, restart required (held back, pending) or denied |
-//! | prepare | [`Component`] | interested components stage the new config, or refuse it |
-//! | swap | [`Reloader`] | serialized reloads, lock-free readers, then commit, history, events and callbacks |
+//! | redact | [`Secrets`] | once, here: nothing downstream sees a secret value |
+//! | prepare | [`Component`], [`Resource`] | interested components stage the new config, resources build |
+//! | swap | [`Snapshot`] | the config and the resources built for it, in one atomic swap |
+//! | commit | [`Staged`] | components make their staged change live; history records the version |
+//! | exit | [`Observer`], [`Reloader::on_change`] | the event, numbered (`seq`), after the lock is released |
 //!
-//! [`Reloader::plan`] runs the same stages up to the swap and reports, for a dry run.
 //! [`Reloader::hold`] defers reloads during critical work; [`Reloader::rollback_to`]
 //! re-applies an earlier version through the whole transaction.
 //!
+//! # Which way to hear about changes
+//!
+//! | need | use |
+//! |---|---|
+//! | read the config in a request or a loop | [`Handle::load`], once per unit of work; nothing to subscribe to |
+//! | rebuild something when its part changes, from sync code | [`Reloader::on_change_at`] with the paths it depends on |
+//! | build something the readers need with the config (a pool, a route table) | a [`Resource`], read with [`Snapshot::resource`] |
+//! | refuse a config a part cannot take, two-phase | a [`Component`] |
+//! | audit, metrics, alerts: every event, none lost, in order | an [`Observer`] |
+//! | wait for a new config in async code | [`Reloader::subscribe`] (a tokio `watch` receiver) |
+//! | show events live (a dashboard); losing some under load is fine | [`Reloader::events`] (a tokio broadcast) |
+//!
+//! Callbacks and observers run on the reload worker after the reload lock is released:
+//! they may call any method of the reloader. A method that would wait for the worker
+//! (`reload`, `apply`, `update`, `rollback_to`) queues its request instead and returns an
+//! event whose outcome is [`Outcome::Queued`]. A slow callback or observer delays the next
+//! reload, never a reader.
+//!
 //! Set `RUST_LOG=hotconf=debug` (with a `tracing` subscriber) to see every stage of every
-//! reload.
+//! reload. Secret values are redacted before anything is logged, at every level.
+//!
+//! # JSON shapes
+//!
+//! [`Event`], [`Status`], [`Record`] and [`Plan`] serialize to the JSON that
+//! `hotconf watch --json` prints; their shapes grow by adding fields, and a field is never
+//! renamed or removed.
 //!
 //! # Limits
 //!
