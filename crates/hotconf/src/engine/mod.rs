@@ -8,14 +8,17 @@
 //! - [`history`]: the applied versions kept for rollback.
 //! - [`observe`]: the one exit every event leaves through.
 //! - [`validator`]: validation under a timeout.
+//! - [`status`]: what the engine knows at a glance.
 
 mod builder;
 mod gate;
 mod history;
 mod observe;
 pub(crate) mod pipeline;
+mod status;
 mod transaction;
 mod validator;
+mod watching;
 mod worker;
 
 use std::fmt;
@@ -24,31 +27,32 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::thread::{JoinHandle, ThreadId};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde::ser::{SerializeMap, Serializer};
 
 pub use builder::ReloaderBuilder;
 pub use history::Record;
 pub use observe::{Observer, Update};
+pub use status::{SourceStatus, Status};
 
 use crate::error::{Error, Result};
-use crate::event::{Event, Outcome, Timestamp, Trigger};
+use crate::event::{Event, Outcome, Trigger};
 use crate::parse::Limits;
-use crate::path::{ConfigPath, Pattern};
+use crate::path::Pattern;
 use crate::plan::Plan;
 use crate::policy::Policy;
 use crate::snapshot::{Handle, Snapshot};
 use crate::source::{Document, Format, Source};
-use crate::trigger::{self, Answer, Mode, SourceHealth, TriggerHandle};
+use crate::trigger::{self, Answer, Mode, TriggerHandle};
 use crate::validate::Validate;
 use crate::watch::{WatchOptions, Watching};
 use history::History;
 use observe::{Exit, Subscriber};
 use pipeline::{Effective, Input, Schema, Stages};
+use status::Live;
 use transaction::Parts;
 use validator::Validator;
 use worker::{ConfigChange, Request};
@@ -57,27 +61,6 @@ pub(crate) fn lock<S>(mutex: &Mutex<S>) -> MutexGuard<'_, S> {
     // Every lock here guards data that is assigned whole, after the last fallible step: a
     // panic while holding it cannot leave it half-written, so a poisoned lock is consistent.
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// One source as the status shows it.
-#[derive(Clone, Debug, Serialize)]
-#[non_exhaustive]
-pub struct SourceStatus {
-    /// The files it reads, or its description when it is not on disk.
-    pub name: String,
-    /// Its health, as a pushing source reports it; a source that does not push is
-    /// `connected` while it can be read.
-    pub health: SourceHealth,
-    /// The revision of its last push, for a pushing source.
-    pub revision: Option<u64>,
-}
-
-/// What the worker publishes for [`Reloader::status`] after each step.
-#[derive(Debug)]
-struct Live {
-    pending: Vec<ConfigPath>,
-    deferred_since: Option<SystemTime>,
-    sources: Vec<SourceStatus>,
 }
 
 /// What the façade, the worker and the pipeline share.
@@ -113,6 +96,27 @@ impl<T> Shared<T> {
             policy: &self.policy,
             schema: self.schema.as_ref(),
             validator: Some(&self.validator),
+        }
+    }
+
+    /// Reads the sources; a pushing source's last push stands for its read.
+    fn read(&self) -> std::result::Result<Vec<Document>, crate::error::Problems> {
+        let pushed = lock(&self.pushed);
+        let mut documents = Vec::new();
+        let mut problems = Vec::new();
+        for (source, pushed) in self.sources.iter().zip(pushed.iter()) {
+            match pushed {
+                Some(docs) => documents.extend(docs.iter().cloned()),
+                None => match source.read(&self.limits) {
+                    Ok(docs) => documents.extend(docs),
+                    Err(problem) => problems.push(problem),
+                },
+            }
+        }
+        if problems.is_empty() {
+            Ok(documents)
+        } else {
+            Err(crate::error::Problems(problems))
         }
     }
 
@@ -185,51 +189,6 @@ impl<T> fmt::Debug for Reloader<T> {
             .field("sources", &self.inner.shared.sources)
             .field("version", &self.inner.shared.current.load().version())
             .finish_non_exhaustive()
-    }
-}
-
-/// What the engine knows at a glance.
-///
-/// Serializes as `{"version":3,"loaded_at":"…","pending":[…],"holds":0,
-/// "deferred_since":null,"watching":true,"polling":false,"sources":[…]}`; fields may be
-/// added, never renamed or removed.
-#[derive(Clone, Debug)]
-#[non_exhaustive]
-pub struct Status {
-    /// The active version.
-    pub version: u64,
-    /// When it became active.
-    pub loaded_at: SystemTime,
-    /// Restart-required paths whose new value waits for a restart.
-    pub pending: Vec<ConfigPath>,
-    /// How many [`Hold`]s are in place.
-    pub holds: usize,
-    /// Since when a reload has been waiting for the holds to be released.
-    pub deferred_since: Option<SystemTime>,
-    /// Whether the file watcher runs.
-    pub watching: bool,
-    /// Whether it polls the files instead of being told by the operating system: asked for
-    /// with [`Reloader::watch_polling`], or fallen back to when native watching failed.
-    pub polling: bool,
-    /// Every source, in layer order, with its health.
-    pub sources: Vec<SourceStatus>,
-}
-
-impl Serialize for Status {
-    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(None)?;
-        map.serialize_entry("version", &self.version)?;
-        map.serialize_entry("loaded_at", &Timestamp(self.loaded_at).to_string())?;
-        map.serialize_entry("pending", &self.pending)?;
-        map.serialize_entry("holds", &self.holds)?;
-        map.serialize_entry(
-            "deferred_since",
-            &self.deferred_since.map(|t| Timestamp(t).to_string()),
-        )?;
-        map.serialize_entry("watching", &self.watching)?;
-        map.serialize_entry("polling", &self.polling)?;
-        map.serialize_entry("sources", &self.sources)?;
-        map.end()
     }
 }
 
@@ -497,35 +456,22 @@ where
     /// thread, through the same pipeline as a reload.
     pub fn plan(&self) -> Plan {
         let shared = &self.inner.shared;
-        let documents = {
-            let pushed = lock(&shared.pushed);
-            let mut documents = Vec::new();
-            let mut problems = Vec::new();
-            for (source, pushed) in shared.sources.iter().zip(pushed.iter()) {
-                match pushed {
-                    Some(docs) => documents.extend(docs.iter().cloned()),
-                    None => match source.read(&shared.limits) {
-                        Ok(docs) => documents.extend(docs),
-                        Err(problem) => problems.push(problem),
-                    },
+        let documents = match shared.read() {
+            Ok(documents) => documents,
+            Err(mut problems) => {
+                for problem in &mut problems.0 {
+                    shared.policy.secrets().redact_problem(problem);
                 }
-            }
-            if !problems.is_empty() {
-                let mut plan = Plan {
+                return Plan {
                     outcome: Outcome::Rejected,
                     files: shared.source_files(),
                     changes: Vec::new(),
                     pending: Vec::new(),
                     components: Vec::new(),
-                    errors: problems,
+                    errors: problems.0,
                     warnings: Vec::new(),
                 };
-                for problem in &mut plan.errors {
-                    shared.policy.secrets().redact_problem(problem);
-                }
-                return plan;
             }
-            documents
         };
         let base = shared.effective.load_full();
         let attempt = pipeline::run(&shared.stages(), Some(&*base), Input::Documents(documents));
@@ -560,104 +506,6 @@ where
         crate::save::save(&path, format, snapshot.config())?;
         tracing::info!(target: "hotconf", path = %path.display(), version = snapshot.version(), "config saved");
         Ok(path)
-    }
-
-    /// Starts watching the sources' files on a dedicated thread: from now on every save is
-    /// picked up, once. Returns once every watch is armed, so a save made right after it
-    /// returns is seen. Calling it again while watching does nothing.
-    ///
-    /// What is watched: the directory of each file (never only the file's inode, which
-    /// editors and `mv` replace), every symlink on the way to it (a Kubernetes ConfigMap's
-    /// `..data` swap), the entries of each directory source, and for a path that does not
-    /// exist yet its nearest existing ancestor. Editor and tool litter is ignored
-    /// ([`DEFAULT_IGNORES`](crate::source::DEFAULT_IGNORES) and
-    /// [`ReloaderBuilder::ignore`](crate::ReloaderBuilder::ignore)).
-    ///
-    /// How saves become reloads: events coalesce until the files have been quiet for the
-    /// [debounce](crate::ReloaderBuilder::debounce) time (100 ms by default); then the
-    /// watcher asks the worker for a reload with [`Trigger::Watch`], through the same seam
-    /// as any trigger. Bytes that did not change give no event at all; changed bytes with
-    /// the same effective config give `unchanged`. A config that fails to load while its
-    /// files are still being written gets more quiet periods to settle before it is
-    /// rejected, once.
-    ///
-    /// When native watching fails (the inotify watch limit, no inotify instance left) the
-    /// watcher falls back to polling every second and logs a warning through `tracing`.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Watch`] when the working directory cannot be read (relative paths are
-    /// resolved against it) or the thread cannot be spawned.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # use std::time::{Duration, Instant};
-    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let dir = tempfile::tempdir()?;
-    /// let path = dir.path().join("app.toml");
-    /// std::fs::write(&path, "rpm = 60\n")?;
-    /// let reloader = hotconf::Reloader::<serde_json::Value>::builder()
-    ///     .file(&path)
-    ///     .build()?;
-    /// let mut snapshots = reloader.subscribe();
-    /// reloader.watch()?;
-    ///
-    /// std::fs::write(&path, "rpm = 120\n")?;
-    /// let deadline = Instant::now() + Duration::from_secs(10);
-    /// while !snapshots.has_changed()? && Instant::now() < deadline {
-    ///     std::thread::sleep(Duration::from_millis(10));
-    /// }
-    /// assert_eq!(reloader.current().config()["rpm"], 120);
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub fn watch(&self) -> Result<()> {
-        self.start_watching(None)
-    }
-
-    /// Like [`watch`](Self::watch), but looks at the files every `interval` instead of
-    /// being told by the operating system: for network filesystems (NFS, SMB, some FUSE and
-    /// container mounts) that deliver no events. Each look reads every file of the watched
-    /// directories to compare contents.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::InvalidOption`] when `interval` is below 10 ms; otherwise as
-    /// [`watch`](Self::watch).
-    pub fn watch_polling(&self, interval: Duration) -> Result<()> {
-        crate::watch::check_poll_interval(interval)?;
-        self.start_watching(Some(interval))
-    }
-
-    fn start_watching(&self, poll: Option<Duration>) -> Result<()> {
-        let mut slot = lock(&self.inner.watching);
-        if slot.is_some() {
-            return Ok(());
-        }
-        let targets = self
-            .inner
-            .shared
-            .sources
-            .iter()
-            .flat_map(|source| source.watch_targets())
-            .collect();
-        let watching = crate::watch::start(
-            targets,
-            &self.inner.shared.watch_options,
-            poll,
-            self.trigger_handle(),
-        )?;
-        *slot = Some(watching);
-        Ok(())
-    }
-
-    /// Stops watching. Saves are then picked up only by [`reload`](Self::reload). Does
-    /// nothing when not watching.
-    pub fn unwatch(&self) {
-        let watching = lock(&self.inner.watching).take();
-        // Dropped outside the lock: stopping joins the watcher thread.
-        drop(watching);
     }
 
     /// Stops the watcher and the worker now, after the reload in progress (its event still

@@ -23,7 +23,7 @@ use crate::diff::Change;
 use crate::error::{Problem, ProblemKind, Problems};
 use crate::event::{Event, Outcome, Trigger};
 use crate::snapshot::Snapshot;
-use crate::source::{Document, Origin};
+use crate::source::Origin;
 use crate::trigger::{self, Answer, Mode, Rejection, Reply};
 use crate::validate::Validate;
 
@@ -343,29 +343,8 @@ where
         Event::new(outcome, version, trigger, files)
     }
 
-    /// Reads the sources (a pushing source's last push stands for its read).
-    fn read(&self) -> Result<Vec<Document>, Problems> {
-        let pushed = lock(&self.shared.pushed);
-        let mut documents = Vec::new();
-        let mut problems = Vec::new();
-        for (source, pushed) in self.shared.sources.iter().zip(pushed.iter()) {
-            match pushed {
-                Some(docs) => documents.extend(docs.iter().cloned()),
-                None => match source.read(&self.shared.limits) {
-                    Ok(docs) => documents.extend(docs),
-                    Err(problem) => problems.push(problem),
-                },
-            }
-        }
-        if problems.is_empty() {
-            Ok(documents)
-        } else {
-            Err(Problems(problems))
-        }
-    }
-
     fn reload_sources(&mut self, trigger: Trigger, mode: Mode) -> Finished<T> {
-        let documents = match self.read() {
+        let documents = match self.shared.read() {
             Ok(documents) => documents,
             Err(_) if mode == Mode::Settling => return unsettled(),
             Err(problems) => {
