@@ -9,9 +9,9 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use crate::document::Document;
 use crate::error::Problems;
 use crate::event::{Event, Trigger};
-use crate::source::Document;
 
 /// How much a reload of the sources insists.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]

@@ -15,9 +15,10 @@ use serde::de::DeserializeOwned;
 
 use super::history::{History, Record};
 use super::observe::{Exit, Observer};
-use super::pipeline::{self, Input, Schema, Stages};
+use super::pipeline::{self, Input, Stages};
 use super::status::{Live, SourceStatus};
 use super::transaction::Parts;
+use super::validator::Schema;
 use super::validator::Validator;
 use super::worker::Worker;
 use super::{Inner, Reloader, Shared, trigger_handle};

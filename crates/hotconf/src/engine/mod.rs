@@ -51,10 +51,10 @@ use crate::validate::Validate;
 use crate::watch::{WatchOptions, Watching};
 use history::History;
 use observe::{Exit, Subscriber};
-use pipeline::{Effective, Input, Schema, Stages};
+use pipeline::{Effective, Input, Stages};
 use status::Live;
 use transaction::Parts;
-use validator::Validator;
+use validator::{Schema, Validator};
 use worker::{ConfigChange, Request};
 
 pub(crate) fn lock<S>(mutex: &Mutex<S>) -> MutexGuard<'_, S> {

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::validator::Validator;
+use super::validator::{Schema, Validator, checks};
 use crate::diff::{Change, diff};
 use crate::error::{Problem, ProblemKind, Problems};
 use crate::event::Outcome;
@@ -24,14 +24,7 @@ use crate::plan::{Plan, PlannedChange, classify};
 use crate::policy::{Policy, RestartMode, Rule, Secrets};
 use crate::source::{Document, Origin};
 use crate::tree::Node;
-use crate::validate::{self, Validate};
-
-#[cfg(feature = "json-schema")]
-pub(crate) type Schema = crate::schema::Schema;
-/// Without the `json-schema` feature there is no schema to check.
-#[cfg(not(feature = "json-schema"))]
-#[derive(Debug)]
-pub(crate) enum Schema {}
+use crate::validate::Validate;
 
 /// What the pipeline is given.
 pub(crate) enum Input<T> {
@@ -273,47 +266,6 @@ where
             let problems = checks(stages.schema.map(|s| &**s), &config, layers.map(|l| &**l));
             Ok((config, problems))
         }
-    }
-}
-
-/// Every schema and validation problem of `config`, located through `layers` when given.
-pub(crate) fn checks<T: Serialize + Validate>(
-    schema: Option<&Schema>,
-    config: &T,
-    layers: Option<&Layers>,
-) -> Problems {
-    let mut problems = schema_problems(schema, config, layers);
-    problems.0.extend(validate::run(config, layers).0);
-    problems
-}
-
-#[cfg(feature = "json-schema")]
-fn schema_problems<T: Serialize>(
-    schema: Option<&Schema>,
-    config: &T,
-    layers: Option<&Layers>,
-) -> Problems {
-    let Some(schema) = schema else {
-        return Problems::default();
-    };
-    match layers {
-        Some(layers) => schema.check(layers),
-        None => Problems(
-            serde_json::to_value(config)
-                .map(|json| schema.violations(&json))
-                .unwrap_or_default()
-                .into_iter()
-                .map(|(path, message)| Problem::error(ProblemKind::Schema, message).at_path(path))
-                .collect(),
-        ),
-    }
-}
-
-#[cfg(not(feature = "json-schema"))]
-fn schema_problems<T>(schema: Option<&Schema>, _config: &T, _layers: Option<&Layers>) -> Problems {
-    match schema {
-        Some(never) => match *never {},
-        None => Problems::default(),
     }
 }
 

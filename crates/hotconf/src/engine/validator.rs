@@ -13,11 +13,58 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::pipeline::{Schema, checks};
 use crate::component::panic_message;
 use crate::error::{Problem, ProblemKind, Problems};
 use crate::layer::Layers;
-use crate::validate::Validate;
+use crate::validate::{self, Validate};
+
+#[cfg(feature = "json-schema")]
+pub(crate) type Schema = crate::schema::Schema;
+/// Without the `json-schema` feature there is no schema to check.
+#[cfg(not(feature = "json-schema"))]
+#[derive(Debug)]
+pub(crate) enum Schema {}
+
+/// Every schema and validation problem of `config`, located through `layers` when given.
+pub(crate) fn checks<T: Serialize + Validate>(
+    schema: Option<&Schema>,
+    config: &T,
+    layers: Option<&Layers>,
+) -> Problems {
+    let mut problems = schema_problems(schema, config, layers);
+    problems.0.extend(validate::run(config, layers).0);
+    problems
+}
+
+#[cfg(feature = "json-schema")]
+fn schema_problems<T: Serialize>(
+    schema: Option<&Schema>,
+    config: &T,
+    layers: Option<&Layers>,
+) -> Problems {
+    let Some(schema) = schema else {
+        return Problems::default();
+    };
+    match layers {
+        Some(layers) => schema.check(layers),
+        None => Problems(
+            serde_json::to_value(config)
+                .map(|json| schema.violations(&json))
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(path, message)| Problem::error(ProblemKind::Schema, message).at_path(path))
+                .collect(),
+        ),
+    }
+}
+
+#[cfg(not(feature = "json-schema"))]
+fn schema_problems<T>(schema: Option<&Schema>, _config: &T, _layers: Option<&Layers>) -> Problems {
+    match schema {
+        Some(never) => match *never {},
+        None => Problems::default(),
+    }
+}
 
 struct Job<T> {
     config: T,
