@@ -72,7 +72,7 @@
 //! |---|---|---|
 //! | trigger | [`Reloader::watch`] | one reload per logical save (a pure quiet-window coalescer); or `reload()`, `apply()`, `rollback_to()` |
 //! | read | [`source`] | [`Source`](source::Source): files, directories, defaults, environment |
-//! | parse | [`parse`] | TOML, YAML, JSON into a tree that keeps line and column of every value |
+//! | parse | `format` | TOML, YAML, JSON into a tree that keeps line and column of every value |
 //! | merge | [`Layers`] | later layers override earlier ones; tables merge deeply, arrays replace |
 //! | deserialize | [`Layers::deserialize`] | type errors located through the merged tree |
 //! | validate | [`Validate`] | your rules, all problems collected, errors and warnings |
@@ -140,8 +140,8 @@ mod document;
 mod engine;
 mod error;
 mod event;
+mod format;
 mod layer;
-pub mod parse;
 mod path;
 mod plan;
 mod policy;
@@ -157,12 +157,12 @@ mod watch;
 
 pub use component::{Component, PrepareError, Resource, Staged, staged};
 pub use diff::{Change, ChangeKind, apply, diff};
+pub use document::Limits;
 pub use engine::pipeline::Pipeline;
 pub use engine::{Hold, Observer, Record, Reloader, ReloaderBuilder, SourceStatus, Status, Update};
 pub use error::{Error, Problem, ProblemKind, Problems, Result, Severity};
 pub use event::{Event, Outcome, Timestamp, Trigger};
 pub use layer::Layers;
-pub use parse::Limits;
 pub use path::{ConfigPath, Pattern, Segment};
 pub use plan::{Plan, PlannedChange};
 pub use policy::{Policy, REDACTED, RestartMode, Rule, Secrets};

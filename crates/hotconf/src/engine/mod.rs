@@ -35,9 +35,9 @@ pub use builder::ReloaderBuilder;
 pub use history::Record;
 pub use observe::{Observer, Update};
 
+use crate::document::Limits;
 use crate::error::{Error, Result};
 use crate::event::{Event, Outcome, Timestamp, Trigger};
-use crate::parse::Limits;
 use crate::path::{ConfigPath, Pattern};
 use crate::plan::Plan;
 use crate::policy::Policy;

@@ -9,8 +9,7 @@ mod json;
 mod toml;
 mod yaml;
 
-pub use crate::document::Limits;
-use crate::document::{Document, Format, Origin};
+use crate::document::{Document, Format, Limits, Origin};
 use crate::error::{Problem, ProblemKind};
 use crate::tree::{LineIndex, Node, Span, Table, Value};
 
@@ -20,7 +19,7 @@ use crate::tree::{LineIndex, Node, Span, Table, Value};
 ///
 /// One located [`Problem`]: invalid UTF-8, a syntax error, an empty document, a top level
 /// that is not a table, or an exceeded limit.
-pub fn parse(document: &Document, index: u32, limits: &Limits) -> Result<Node, Problem> {
+pub(crate) fn parse(document: &Document, index: u32, limits: &Limits) -> Result<Node, Problem> {
     let file = document.origin.to_string();
     let text = decode(&document.bytes).map_err(|p| p.in_file(&file))?;
     let root = Span {

@@ -5,8 +5,8 @@
 //! lines, and columns are counted forward from the last position located, so locating every
 //! value costs O(n) over the document even when it is one long line.
 
+use crate::document::Limits;
 use crate::error::{Problem, ProblemKind};
-use crate::parse::Limits;
 use crate::path::{ConfigPath, Segment};
 use crate::tree::{Node, Span, Table, Value, saturate};
 

@@ -18,8 +18,8 @@ use serde_saphyr::{
     NonFiniteFloatPolicy, Options, Spanned, UserMessageFormatter,
 };
 
+use crate::document::Limits;
 use crate::error::{Problem, ProblemKind};
-use crate::parse::Limits;
 use crate::path::{ConfigPath, Segment};
 use crate::tree::{Node, Span, Table, Value};
 
