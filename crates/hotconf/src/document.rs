@@ -16,7 +16,7 @@ pub enum Format {
     Yaml,
     /// JSON without duplicate keys.
     Json,
-    /// `PREFIX__A__B=value` lines, as produced by [`Env`].
+    /// `PREFIX__A__B=value` lines, as produced by [`Env`](crate::source::Env).
     Env,
 }
 
