@@ -56,6 +56,8 @@ impl Layers {
 }
 
 #[cfg(test)]
+// Every case here reads more than one format.
+#[cfg(all(feature = "yaml", feature = "json"))]
 mod tests {
     use std::collections::{BTreeMap, HashMap};
     use std::fmt::Debug;

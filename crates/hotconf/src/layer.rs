@@ -142,6 +142,8 @@ impl fmt::Debug for Layers {
 }
 
 #[cfg(test)]
+// Every case here reads more than one format.
+#[cfg(all(feature = "yaml", feature = "json"))]
 mod tests {
     use super::*;
     use crate::ProblemKind;

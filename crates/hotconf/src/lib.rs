@@ -153,6 +153,7 @@ pub mod source;
 mod tree;
 mod trigger;
 mod validate;
+#[cfg(feature = "watch")]
 mod watch;
 
 pub use component::{Component, PrepareError, Resource, Staged, staged};

@@ -31,6 +31,7 @@ use crate::snapshot::{ResourceKey, Snapshot};
 use crate::source::{self, Format, Source};
 use crate::trigger::{Pusher, SourceHealth};
 use crate::validate::Validate;
+#[cfg(feature = "watch")]
 use crate::watch::WatchOptions;
 
 /// Configures and builds a [`Reloader`]. Sources layer in the order they are added.
@@ -45,6 +46,7 @@ pub struct ReloaderBuilder<T> {
     max_hold: Duration,
     history_limit: usize,
     save_to: Option<(PathBuf, Format)>,
+    #[cfg(feature = "watch")]
     watch_options: WatchOptions,
     errors: Vec<Error>,
     config: PhantomData<fn() -> T>,
@@ -63,6 +65,7 @@ impl<T: Send + Sync + 'static> Default for ReloaderBuilder<T> {
             max_hold: Duration::from_secs(30),
             history_limit: 16,
             save_to: None,
+            #[cfg(feature = "watch")]
             watch_options: WatchOptions::default(),
             errors: Vec::new(),
             config: PhantomData,
@@ -109,7 +112,9 @@ where
         self.source(source::Defaults::text(format, text))
     }
 
-    /// Adds defaults from a value, such as `T::default()`.
+    /// Adds defaults from a value, such as `T::default()`. Needs the `json` feature: the
+    /// value is layered as JSON text.
+    #[cfg(feature = "json")]
     #[must_use]
     pub fn defaults_value<V: Serialize>(mut self, value: &V) -> Self {
         match source::Defaults::value(value) {
@@ -244,6 +249,7 @@ where
 
     /// How long the watched files must be quiet before a batch of filesystem events becomes
     /// one reload: from 10 ms to 60 s. Default: 100 ms.
+    #[cfg(feature = "watch")]
     #[must_use]
     pub fn debounce(mut self, quiet: Duration) -> Self {
         self.watch_options.debounce = quiet;
@@ -252,6 +258,7 @@ where
 
     /// Ignores watcher events for file names matching `glob`, on top of the default litter
     /// list ([`DEFAULT_IGNORES`](crate::source::DEFAULT_IGNORES)).
+    #[cfg(feature = "watch")]
     #[must_use]
     pub fn ignore(mut self, glob: &str) -> Self {
         self.watch_options.ignore.push(glob.to_owned());
@@ -285,12 +292,15 @@ where
                 reason: "add at least one source (file, dir, defaults, env)".into(),
             });
         }
-        let debounce = self.watch_options.debounce;
-        if debounce < Duration::from_millis(10) || debounce > Duration::from_secs(60) {
-            return Err(Error::InvalidOption {
-                option: "debounce",
-                reason: format!("{} ms is outside 10 ms ..= 60 s", debounce.as_millis()),
-            });
+        #[cfg(feature = "watch")]
+        {
+            let debounce = self.watch_options.debounce;
+            if debounce < Duration::from_millis(10) || debounce > Duration::from_secs(60) {
+                return Err(Error::InvalidOption {
+                    option: "debounce",
+                    reason: format!("{} ms is outside 10 ms ..= 60 s", debounce.as_millis()),
+                });
+            }
         }
         if self.history_limit == 0 {
             return Err(Error::InvalidOption {
@@ -407,6 +417,7 @@ where
             parts: self.parts,
             max_hold: self.max_hold,
             save_to: self.save_to,
+            #[cfg(feature = "watch")]
             watch_options: self.watch_options,
             loaded,
             worker: OnceLock::new(),
@@ -423,6 +434,7 @@ where
                 shared: Arc::clone(&shared),
                 requests: requests.clone(),
                 worker: Mutex::new(Some(thread)),
+                #[cfg(feature = "watch")]
                 watching: Mutex::new(None),
             }),
         };

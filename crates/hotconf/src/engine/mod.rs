@@ -45,6 +45,7 @@ use crate::snapshot::{Handle, Snapshot};
 use crate::source::{Document, Format, Source};
 use crate::trigger::{self, Answer, Mode, SourceHealth, TriggerHandle};
 use crate::validate::Validate;
+#[cfg(feature = "watch")]
 use crate::watch::{WatchOptions, Watching};
 use history::History;
 use observe::{Exit, Subscriber};
@@ -101,6 +102,7 @@ pub(crate) struct Shared<T> {
     parts: Parts<T>,
     max_hold: Duration,
     save_to: Option<(PathBuf, Format)>,
+    #[cfg(feature = "watch")]
     watch_options: WatchOptions,
     loaded: Event,
     worker: OnceLock<ThreadId>,
@@ -134,12 +136,19 @@ struct Inner<T> {
     shared: Arc<Shared<T>>,
     requests: Sender<Request<T>>,
     worker: Mutex<Option<JoinHandle<()>>>,
+    #[cfg(feature = "watch")]
     watching: Mutex<Option<Watching>>,
 }
 
 impl<T> Drop for Inner<T> {
     fn drop(&mut self) {
-        shutdown(&self.shared, &self.requests, &self.worker, &self.watching);
+        shutdown(
+            &self.shared,
+            &self.requests,
+            &self.worker,
+            #[cfg(feature = "watch")]
+            &self.watching,
+        );
     }
 }
 
@@ -147,11 +156,14 @@ fn shutdown<T>(
     shared: &Shared<T>,
     requests: &Sender<Request<T>>,
     worker: &Mutex<Option<JoinHandle<()>>>,
-    watching: &Mutex<Option<Watching>>,
+    #[cfg(feature = "watch")] watching: &Mutex<Option<Watching>>,
 ) {
     // The watcher first, so that no new batch arrives; dropped outside the lock.
-    let watcher = lock(watching).take();
-    drop(watcher);
+    #[cfg(feature = "watch")]
+    {
+        let watcher = lock(watching).take();
+        drop(watcher);
+    }
     let _ = requests.send(Request::Shutdown);
     let thread = lock(worker).take();
     if let Some(thread) = thread
@@ -254,14 +266,16 @@ where
 
     /// For async code: a tokio `watch` receiver that always holds the latest snapshot;
     /// await `changed()`, or poll `has_changed()`. No runtime is needed to create or poll
-    /// it.
+    /// it. Needs the `tokio` feature.
+    #[cfg(feature = "tokio")]
     pub fn subscribe(&self) -> tokio::sync::watch::Receiver<Arc<Snapshot<T>>> {
         self.inner.shared.exit.snapshots()
     }
 
     /// For async code and dashboards: a tokio broadcast receiver of every [`Event`] from
     /// now on. A receiver that falls more than 64 events behind is told how many it lost;
-    /// use an [`Observer`] where nothing may be lost.
+    /// use an [`Observer`] where nothing may be lost. Needs the `tokio` feature.
+    #[cfg(feature = "tokio")]
     pub fn events(&self) -> tokio::sync::broadcast::Receiver<Event> {
         self.inner.shared.exit.events()
     }
@@ -460,15 +474,24 @@ where
                 live.sources.clone(),
             )
         };
-        let watcher = lock(&self.inner.watching);
+        #[cfg(feature = "watch")]
+        let (watching, polling) = {
+            let watcher = lock(&self.inner.watching);
+            (
+                watcher.is_some(),
+                watcher.as_ref().is_some_and(Watching::polling),
+            )
+        };
+        #[cfg(not(feature = "watch"))]
+        let (watching, polling) = (false, false);
         Status {
             version: snapshot.version(),
             loaded_at: snapshot.loaded_at(),
             pending,
             holds: shared.holds.load(Ordering::SeqCst),
             deferred_since,
-            watching: watcher.is_some(),
-            polling: watcher.as_ref().is_some_and(Watching::polling),
+            watching,
+            polling,
             sources,
         }
     }
@@ -584,6 +607,8 @@ where
     /// When native watching fails (the inotify watch limit, no inotify instance left) the
     /// watcher falls back to polling every second and logs a warning through `tracing`.
     ///
+    /// Needs the `watch` feature.
+    ///
     /// # Errors
     ///
     /// [`Error::Watch`] when the working directory cannot be read (relative paths are
@@ -600,18 +625,18 @@ where
     /// let reloader = hotconf::Reloader::<serde_json::Value>::builder()
     ///     .file(&path)
     ///     .build()?;
-    /// let mut snapshots = reloader.subscribe();
     /// reloader.watch()?;
     ///
     /// std::fs::write(&path, "rpm = 120\n")?;
     /// let deadline = Instant::now() + Duration::from_secs(10);
-    /// while !snapshots.has_changed()? && Instant::now() < deadline {
+    /// while reloader.current().version() == 1 && Instant::now() < deadline {
     ///     std::thread::sleep(Duration::from_millis(10));
     /// }
     /// assert_eq!(reloader.current().config()["rpm"], 120);
     /// # Ok(())
     /// # }
     /// ```
+    #[cfg(feature = "watch")]
     pub fn watch(&self) -> Result<()> {
         self.start_watching(None)
     }
@@ -625,11 +650,13 @@ where
     ///
     /// [`Error::InvalidOption`] when `interval` is below 10 ms; otherwise as
     /// [`watch`](Self::watch).
+    #[cfg(feature = "watch")]
     pub fn watch_polling(&self, interval: Duration) -> Result<()> {
         crate::watch::check_poll_interval(interval)?;
         self.start_watching(Some(interval))
     }
 
+    #[cfg(feature = "watch")]
     fn start_watching(&self, poll: Option<Duration>) -> Result<()> {
         let mut slot = lock(&self.inner.watching);
         if slot.is_some() {
@@ -653,7 +680,8 @@ where
     }
 
     /// Stops watching. Saves are then picked up only by [`reload`](Self::reload). Does
-    /// nothing when not watching.
+    /// nothing when not watching. Needs the `watch` feature.
+    #[cfg(feature = "watch")]
     pub fn unwatch(&self) {
         let watching = lock(&self.inner.watching).take();
         // Dropped outside the lock: stopping joins the watcher thread.
@@ -668,11 +696,13 @@ where
             &self.inner.shared,
             &self.inner.requests,
             &self.inner.worker,
+            #[cfg(feature = "watch")]
             &self.inner.watching,
         );
     }
 
-    #[cfg(test)]
+    /// For the watcher's unit tests.
+    #[cfg(all(test, feature = "watch", feature = "tokio", feature = "toml"))]
     pub(crate) fn watching(&self) -> &Mutex<Option<Watching>> {
         &self.inner.watching
     }
