@@ -64,6 +64,8 @@ pub(crate) fn from_node<T: DeserializeOwned>(tree: &Node) -> Result<T, Problem> 
 }
 
 #[cfg(test)]
+// Every case here reads more than one format.
+#[cfg(all(feature = "yaml", feature = "json"))]
 mod tests {
     use std::collections::{BTreeMap, HashMap};
     use std::fmt::Debug;

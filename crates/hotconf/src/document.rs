@@ -31,6 +31,29 @@ impl Format {
             _ => None,
         }
     }
+
+    /// Whether this build can parse the format: each of TOML, YAML and JSON is a cargo
+    /// feature of the same name.
+    pub(crate) fn is_compiled_in(self) -> bool {
+        match self {
+            Self::Toml => cfg!(feature = "toml"),
+            Self::Yaml => cfg!(feature = "yaml"),
+            Self::Json => cfg!(feature = "json"),
+            Self::Env => true,
+        }
+    }
+
+    /// What to say when a document's format is not compiled in.
+    #[cfg(not(all(feature = "toml", feature = "yaml", feature = "json")))]
+    pub(crate) fn not_compiled_in(self) -> String {
+        let feature = match self {
+            Self::Toml => "toml",
+            Self::Yaml => "yaml",
+            Self::Json => "json",
+            Self::Env => "default",
+        };
+        format!("{self} support is not compiled in: enable the `{feature}` feature of hotconf")
+    }
 }
 
 impl fmt::Display for Format {

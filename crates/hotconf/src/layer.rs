@@ -6,8 +6,9 @@
 
 use std::fmt;
 
+use crate::document::Limits;
 use crate::error::{Problem, Problems};
-use crate::parse::{self, Limits};
+use crate::format;
 use crate::path::ConfigPath;
 use crate::source::{Document, Source};
 use crate::tree::{Node, Span, Table, Value};
@@ -53,7 +54,7 @@ impl Layers {
         let mut problems = Vec::new();
         for (index, document) in documents.iter().enumerate() {
             let index = crate::tree::saturate(index);
-            match (parse::parse(document, index, limits), &mut root) {
+            match (format::parse(document, index, limits), &mut root) {
                 (Ok(tree), Some(root)) => root.merge(tree),
                 // The first document's root locates problems about the whole config.
                 (Ok(tree), None) => root = Some(tree),
@@ -141,6 +142,8 @@ impl fmt::Debug for Layers {
 }
 
 #[cfg(test)]
+// Every case here reads more than one format.
+#[cfg(all(feature = "yaml", feature = "json"))]
 mod tests {
     use super::*;
     use crate::ProblemKind;

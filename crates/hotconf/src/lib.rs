@@ -123,8 +123,31 @@
 //!
 //! # Cargo features
 //!
-//! - `json-schema` (off): [`schema::Schema`] validates the merged config against a JSON
-//!   Schema, with errors located like every other problem.
+//! Every format, the watcher and the tokio channels are on by default. A service that reads
+//! only TOML and reloads on its own trigger (a signal, an admin endpoint) builds only what
+//! that needs:
+//!
+//! ```toml
+//! hotconf = { version = "0.1", default-features = false, features = ["toml"] }
+//! ```
+//!
+//! | feature | default | what it adds | dependencies |
+//! |---|---|---|---|
+//! | `toml` | on | TOML documents; [`Reloader::save`] keeps a TOML file's comments and layout | toml, toml_edit |
+//! | `yaml` | on | YAML documents | serde-saphyr |
+//! | `json` | on | JSON documents, and [`ReloaderBuilder::defaults_value`] (the value is layered as JSON) | none: our own parser |
+//! | `watch` | on | [`Reloader::watch`], [`Reloader::watch_polling`], [`Reloader::unwatch`], [`ReloaderBuilder::debounce`] and [`ReloaderBuilder::ignore`] | notify |
+//! | `tokio` | on | [`Reloader::subscribe`] (a tokio `watch` receiver) and [`Reloader::events`] (a `broadcast` receiver); no runtime needed | tokio with `sync` only |
+//! | `json-schema` | off | [`schema::Schema`] validates the merged config against a JSON Schema, with errors located like every other problem | jsonschema |
+//!
+//! [`Format`](source::Format) keeps every variant whatever the features, and
+//! [`Format::from_path`](source::Format::from_path) still names every extension. A document
+//! whose format is not compiled in is rejected with a located problem ("YAML support is not
+//! compiled in: enable the `yaml` feature of hotconf"), and a [`Dir`](source::Dir) without
+//! a glob takes only the files of the compiled-in formats. Without `watch`,
+//! [`Status::watching`] and [`Status::polling`] are always `false`; without `tokio`,
+//! [`Observer`]s and [`Reloader::on_change`] still see every event and change. serde_json is
+//! always a dependency: the effective config is a `serde_json::Value`.
 //!
 //! # Known problems
 //!
@@ -169,8 +192,8 @@ mod document;
 mod engine;
 mod error;
 mod event;
+mod format;
 mod layer;
-pub mod parse;
 mod path;
 mod plan;
 mod policy;
@@ -183,16 +206,17 @@ pub mod source;
 mod tree;
 mod trigger;
 mod validate;
+#[cfg(feature = "watch")]
 mod watch;
 
 pub use component::{Component, PrepareError, Resource, Staged, staged};
 pub use diff::{Change, ChangeKind, apply, diff};
+pub use document::Limits;
 pub use engine::pipeline::Pipeline;
 pub use engine::{Hold, Observer, Record, Reloader, ReloaderBuilder, SourceStatus, Status, Update};
 pub use error::{Error, Problem, ProblemKind, Problems, Result, Severity};
 pub use event::{Event, Outcome, Timestamp, Trigger};
 pub use layer::Layers;
-pub use parse::Limits;
 pub use path::{ConfigPath, Pattern, Segment};
 pub use plan::{Plan, PlannedChange};
 pub use policy::{Policy, REDACTED, RestartMode, Rule, Secrets};

@@ -12,7 +12,13 @@ use crate::source::Format;
 /// Serializes `config` in `format` and writes it over `path` atomically.
 pub(crate) fn save<T: Serialize>(path: &Path, format: Format, config: &T) -> Result<()> {
     let unsaveable = |e: &dyn std::fmt::Display| Error::Unsaveable(format!("{format}: {e}"));
+    // A file this build could not read back is not written.
+    #[cfg(not(all(feature = "toml", feature = "yaml", feature = "json")))]
+    if !format.is_compiled_in() {
+        return Err(Error::Unsaveable(format.not_compiled_in()));
+    }
     let text = match format {
+        #[cfg(feature = "toml")]
         Format::Toml => {
             let fresh = toml::to_string_pretty(config).map_err(|e| unsaveable(&e))?;
             match fs::read_to_string(path) {
@@ -25,12 +31,16 @@ pub(crate) fn save<T: Serialize>(path: &Path, format: Format, config: &T) -> Res
             text.push('\n');
             text
         }
+        #[cfg(feature = "yaml")]
         Format::Yaml => serde_saphyr::to_string(config).map_err(|e| unsaveable(&e))?,
         Format::Env => {
             return Err(Error::Unsaveable(
                 "environment variables cannot be saved".into(),
             ));
         }
+        // Answered above; kept so that the match needs no panic.
+        #[cfg(not(all(feature = "toml", feature = "yaml")))]
+        format => return Err(Error::Unsaveable(format.not_compiled_in())),
     };
     let target = real_path(path);
     write_atomically(&target, text.as_bytes()).map_err(|source| Error::Save {
@@ -44,6 +54,7 @@ fn real_path(path: &Path) -> PathBuf {
     fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
+#[cfg(feature = "toml")]
 /// `fresh`'s values laid into `existing`'s document, so comments, key order and formatting
 /// of unchanged entries survive. `None` when `existing` does not parse.
 fn keep_layout(existing: &str, fresh: &str) -> Option<String> {
@@ -53,6 +64,7 @@ fn keep_layout(existing: &str, fresh: &str) -> Option<String> {
     Some(document.to_string())
 }
 
+#[cfg(feature = "toml")]
 fn merge_table(old: &mut toml_edit::Table, new: &toml_edit::Table) {
     let gone: Vec<String> = old
         .iter()
@@ -82,6 +94,7 @@ fn merge_table(old: &mut toml_edit::Table, new: &toml_edit::Table) {
     }
 }
 
+#[cfg(feature = "toml")]
 /// A value's text without its surrounding whitespace and comments.
 fn bare(value: &toml_edit::Value) -> String {
     let mut value = value.clone();
@@ -134,6 +147,7 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
 mod tests {
     use super::*;
 
+    #[cfg(feature = "toml")]
     #[test]
     fn toml_keeps_comments_and_unchanged_layout() {
         let existing = "# service config\n[limits]\n# requests per minute\nrpm = 60 # tuned\nburst = 5\nold = 1\n\n[server]\nlisten = \"0.0.0.0:80\"\n";

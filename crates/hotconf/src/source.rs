@@ -257,7 +257,8 @@ pub fn is_litter(name: &str) -> bool {
 
 /// The config files of a directory, in sorted name order, matching a glob; subdirectories,
 /// hidden entries and litter ([`DEFAULT_IGNORES`]) are skipped. The default glob takes every
-/// `.toml`, `.yaml`, `.yml` and `.json` file.
+/// `.toml`, `.yaml`, `.yml` and `.json` file whose format is compiled in (each is a cargo
+/// feature).
 ///
 /// ```
 /// use hotconf::source::Dir;
@@ -308,7 +309,7 @@ impl Dir {
         }
         match &self.glob {
             Some(glob) => glob_match(glob, name),
-            None => Format::from_path(Path::new(name)).is_some(),
+            None => Format::from_path(Path::new(name)).is_some_and(Format::is_compiled_in),
         }
     }
 
@@ -386,12 +387,14 @@ impl Defaults {
         Self { document }
     }
 
-    /// Defaults from a value, such as `T::default()`.
+    /// Defaults from a value, such as `T::default()`. The value is layered as JSON text,
+    /// so this needs the `json` feature (which adds no dependency).
     ///
     /// # Errors
     ///
     /// [`Error::Unsaveable`](crate::Error::Unsaveable) when the value does not serialize to
     /// a table.
+    #[cfg(feature = "json")]
     pub fn value<V: serde::Serialize>(value: &V) -> crate::Result<Self> {
         let json = serde_json::to_vec_pretty(value)
             .map_err(|e| crate::Error::Unsaveable(format!("defaults do not serialize: {e}")))?;
@@ -533,6 +536,7 @@ mod tests {
         assert!(!is_litter("app.toml"));
     }
 
+    #[cfg(all(feature = "yaml", feature = "json"))]
     #[test]
     fn dir_lists_config_files_in_name_order() {
         let dir = tempfile::tempdir().unwrap();
@@ -556,6 +560,26 @@ mod tests {
         assert_eq!(names, ["a.toml", "b.yaml", "c.json"]);
         let yaml_only = Dir::new(dir.path()).glob("*.yaml").list().unwrap();
         assert_eq!(yaml_only.len(), 1);
+    }
+
+    #[cfg(all(feature = "toml", not(feature = "yaml"), not(feature = "json")))]
+    #[test]
+    fn dir_default_glob_takes_only_compiled_in_formats() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["b.yaml", "a.toml", "c.json", "d.yml"] {
+            fs::write(dir.path().join(name), "x = 1").unwrap();
+        }
+        let names: Vec<_> = Dir::new(dir.path())
+            .list()
+            .unwrap()
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["a.toml"]);
+        // An explicit glob still takes what it names; reading it then says why it fails.
+        let yaml = Dir::new(dir.path()).glob("*.yaml").list().unwrap();
+        assert_eq!(yaml.len(), 1);
+        assert_eq!(Format::from_path(&yaml[0]), Some(Format::Yaml));
     }
 
     #[test]

@@ -262,7 +262,8 @@ impl<'a> LineIndex<'a> {
         (saturate(line + 1), saturate(column + 1))
     }
 
-    /// A span for the byte offset in document `doc`.
+    /// A span for the byte offset in document `doc` (the TOML parser locates by offset).
+    #[cfg(feature = "toml")]
     pub(crate) fn span(&self, doc: u32, offset: usize) -> Span {
         let (line, column) = self.locate(offset);
         Span { doc, line, column }

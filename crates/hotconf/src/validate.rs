@@ -174,11 +174,13 @@ pub(crate) fn run<T: Validate>(config: &T, layers: Option<&Layers>) -> Problems 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Limits;
-    use crate::source::{Defaults, Format};
 
+    #[cfg(feature = "yaml")]
     #[test]
     fn problems_are_located_at_the_value_that_set_them() {
+        use crate::Limits;
+        use crate::source::{Defaults, Format};
+
         let layers = Layers::load(
             &[
                 Defaults::text(Format::Toml, "[limits]\nrpm = 60\n"),

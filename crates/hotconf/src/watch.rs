@@ -99,7 +99,7 @@ impl Watching {
     }
 
     /// The driver's channel, to inject backend failures in tests.
-    #[cfg(test)]
+    #[cfg(all(test, feature = "tokio", feature = "toml"))]
     pub(crate) fn sender(&self) -> &Sender<Msg> {
         &self.sender
     }
@@ -486,6 +486,8 @@ impl Driver {
 }
 
 #[cfg(test)]
+// The tests wait on the event broadcast, and write TOML.
+#[cfg(all(feature = "tokio", feature = "toml"))]
 mod tests {
     use super::*;
     use crate::Reloader;

@@ -23,16 +23,17 @@ use super::validator::Validator;
 use super::worker::Worker;
 use super::{Inner, Reloader, Shared, trigger_handle};
 use crate::component::{Component, Resource};
+use crate::document::Limits;
 use crate::error::{Error, Problems, Result};
 use crate::event::{Event, Outcome, Trigger};
 use crate::layer;
-use crate::parse::Limits;
 use crate::path::Pattern;
 use crate::policy::{Policy, RestartMode};
 use crate::snapshot::{ResourceKey, Snapshot};
 use crate::source::{self, Format, Source};
 use crate::trigger::{Pusher, SourceHealth};
 use crate::validate::Validate;
+#[cfg(feature = "watch")]
 use crate::watch::WatchOptions;
 
 /// Configures and builds a [`Reloader`]. Sources layer in the order they are added.
@@ -47,6 +48,7 @@ pub struct ReloaderBuilder<T> {
     max_hold: Duration,
     history_limit: usize,
     save_to: Option<(PathBuf, Format)>,
+    #[cfg(feature = "watch")]
     watch_options: WatchOptions,
     errors: Vec<Error>,
     config: PhantomData<fn() -> T>,
@@ -65,6 +67,7 @@ impl<T: Send + Sync + 'static> Default for ReloaderBuilder<T> {
             max_hold: Duration::from_secs(30),
             history_limit: 16,
             save_to: None,
+            #[cfg(feature = "watch")]
             watch_options: WatchOptions::default(),
             errors: Vec::new(),
             config: PhantomData,
@@ -111,7 +114,9 @@ where
         self.source(source::Defaults::text(format, text))
     }
 
-    /// Adds defaults from a value, such as `T::default()`.
+    /// Adds defaults from a value, such as `T::default()`. Needs the `json` feature: the
+    /// value is layered as JSON text.
+    #[cfg(feature = "json")]
     #[must_use]
     pub fn defaults_value<V: Serialize>(mut self, value: &V) -> Self {
         match source::Defaults::value(value) {
@@ -246,6 +251,7 @@ where
 
     /// How long the watched files must be quiet before a batch of filesystem events becomes
     /// one reload: from 10 ms to 60 s. Default: 100 ms.
+    #[cfg(feature = "watch")]
     #[must_use]
     pub fn debounce(mut self, quiet: Duration) -> Self {
         self.watch_options.debounce = quiet;
@@ -254,6 +260,7 @@ where
 
     /// Ignores watcher events for file names matching `glob`, on top of the default litter
     /// list ([`DEFAULT_IGNORES`](crate::source::DEFAULT_IGNORES)).
+    #[cfg(feature = "watch")]
     #[must_use]
     pub fn ignore(mut self, glob: &str) -> Self {
         self.watch_options.ignore.push(glob.to_owned());
@@ -287,12 +294,15 @@ where
                 reason: "add at least one source (file, dir, defaults, env)".into(),
             });
         }
-        let debounce = self.watch_options.debounce;
-        if debounce < Duration::from_millis(10) || debounce > Duration::from_secs(60) {
-            return Err(Error::InvalidOption {
-                option: "debounce",
-                reason: format!("{} ms is outside 10 ms ..= 60 s", debounce.as_millis()),
-            });
+        #[cfg(feature = "watch")]
+        {
+            let debounce = self.watch_options.debounce;
+            if debounce < Duration::from_millis(10) || debounce > Duration::from_secs(60) {
+                return Err(Error::InvalidOption {
+                    option: "debounce",
+                    reason: format!("{} ms is outside 10 ms ..= 60 s", debounce.as_millis()),
+                });
+            }
         }
         if self.history_limit == 0 {
             return Err(Error::InvalidOption {
@@ -405,6 +415,7 @@ where
             parts: self.parts,
             max_hold: self.max_hold,
             save_to: self.save_to,
+            #[cfg(feature = "watch")]
             watch_options: self.watch_options,
             loaded,
             worker: OnceLock::new(),
@@ -421,6 +432,7 @@ where
                 shared: Arc::clone(&shared),
                 requests: requests.clone(),
                 worker: Mutex::new(Some(thread)),
+                #[cfg(feature = "watch")]
                 watching: Mutex::new(None),
             }),
         };

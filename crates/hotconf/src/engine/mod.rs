@@ -18,6 +18,7 @@ pub(crate) mod pipeline;
 mod status;
 mod transaction;
 mod validator;
+#[cfg(feature = "watch")]
 mod watching;
 mod worker;
 
@@ -38,9 +39,9 @@ pub use history::Record;
 pub use observe::{Observer, Update};
 pub use status::{SourceStatus, Status};
 
+use crate::document::Limits;
 use crate::error::{Error, Result};
 use crate::event::{Event, Outcome, Trigger};
-use crate::parse::Limits;
 use crate::path::Pattern;
 use crate::plan::Plan;
 use crate::policy::Policy;
@@ -48,6 +49,7 @@ use crate::snapshot::{Handle, Snapshot};
 use crate::source::{Document, Format, Source};
 use crate::trigger::{self, Answer, Mode, TriggerHandle};
 use crate::validate::Validate;
+#[cfg(feature = "watch")]
 use crate::watch::{WatchOptions, Watching};
 use history::History;
 use observe::{Exit, Subscriber};
@@ -84,6 +86,7 @@ pub(crate) struct Shared<T> {
     parts: Parts<T>,
     max_hold: Duration,
     save_to: Option<(PathBuf, Format)>,
+    #[cfg(feature = "watch")]
     watch_options: WatchOptions,
     loaded: Event,
     worker: OnceLock<ThreadId>,
@@ -138,12 +141,19 @@ struct Inner<T> {
     shared: Arc<Shared<T>>,
     requests: Sender<Request<T>>,
     worker: Mutex<Option<JoinHandle<()>>>,
+    #[cfg(feature = "watch")]
     watching: Mutex<Option<Watching>>,
 }
 
 impl<T> Drop for Inner<T> {
     fn drop(&mut self) {
-        shutdown(&self.shared, &self.requests, &self.worker, &self.watching);
+        shutdown(
+            &self.shared,
+            &self.requests,
+            &self.worker,
+            #[cfg(feature = "watch")]
+            &self.watching,
+        );
     }
 }
 
@@ -151,11 +161,14 @@ fn shutdown<T>(
     shared: &Shared<T>,
     requests: &Sender<Request<T>>,
     worker: &Mutex<Option<JoinHandle<()>>>,
-    watching: &Mutex<Option<Watching>>,
+    #[cfg(feature = "watch")] watching: &Mutex<Option<Watching>>,
 ) {
     // The watcher first, so that no new batch arrives; dropped outside the lock.
-    let watcher = lock(watching).take();
-    drop(watcher);
+    #[cfg(feature = "watch")]
+    {
+        let watcher = lock(watching).take();
+        drop(watcher);
+    }
     let _ = requests.send(Request::Shutdown);
     let thread = lock(worker).take();
     if let Some(thread) = thread
@@ -213,14 +226,16 @@ where
 
     /// For async code: a tokio `watch` receiver that always holds the latest snapshot;
     /// await `changed()`, or poll `has_changed()`. No runtime is needed to create or poll
-    /// it.
+    /// it. Needs the `tokio` feature.
+    #[cfg(feature = "tokio")]
     pub fn subscribe(&self) -> tokio::sync::watch::Receiver<Arc<Snapshot<T>>> {
         self.inner.shared.exit.snapshots()
     }
 
     /// For async code and dashboards: a tokio broadcast receiver of every [`Event`] from
     /// now on. A receiver that falls more than 64 events behind is told how many it lost;
-    /// use an [`Observer`] where nothing may be lost.
+    /// use an [`Observer`] where nothing may be lost. Needs the `tokio` feature.
+    #[cfg(feature = "tokio")]
     pub fn events(&self) -> tokio::sync::broadcast::Receiver<Event> {
         self.inner.shared.exit.events()
     }
@@ -419,15 +434,24 @@ where
                 live.sources.clone(),
             )
         };
-        let watcher = lock(&self.inner.watching);
+        #[cfg(feature = "watch")]
+        let (watching, polling) = {
+            let watcher = lock(&self.inner.watching);
+            (
+                watcher.is_some(),
+                watcher.as_ref().is_some_and(Watching::polling),
+            )
+        };
+        #[cfg(not(feature = "watch"))]
+        let (watching, polling) = (false, false);
         Status {
             version: snapshot.version(),
             loaded_at: snapshot.loaded_at(),
             pending,
             holds: shared.holds.load(Ordering::SeqCst),
             deferred_since,
-            watching: watcher.is_some(),
-            polling: watcher.as_ref().is_some_and(Watching::polling),
+            watching,
+            polling,
             sources,
         }
     }
@@ -516,11 +540,13 @@ where
             &self.inner.shared,
             &self.inner.requests,
             &self.inner.worker,
+            #[cfg(feature = "watch")]
             &self.inner.watching,
         );
     }
 
-    #[cfg(test)]
+    /// For the watcher's unit tests.
+    #[cfg(all(test, feature = "watch", feature = "tokio", feature = "toml"))]
     pub(crate) fn watching(&self) -> &Mutex<Option<Watching>> {
         &self.inner.watching
     }

@@ -3,7 +3,7 @@
 //!
 //! An event goes to the change callbacks (applied configs only), then to every
 //! [`Observer`] (lossless and synchronous: the audit log, metrics and alerts belong here),
-//! then to the watch channel and the broadcast. Because nothing is locked while they run, a
+//! then, with the `tokio` feature, to the watch channel and the broadcast. Because nothing is locked while they run, a
 //! callback or observer may call any method of the [`Reloader`](crate::Reloader).
 
 use std::fmt;
@@ -11,6 +11,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 
+#[cfg(feature = "tokio")]
 use tokio::sync::{broadcast, watch};
 
 use crate::component::panic_message;
@@ -22,6 +23,7 @@ use crate::snapshot::Snapshot;
 
 /// How many events a slow [`Reloader::events`](crate::Reloader::events) receiver may fall
 /// behind before it misses some (it is then told how many it missed).
+#[cfg(feature = "tokio")]
 const EVENT_CAPACITY: usize = 64;
 
 /// A lossless, synchronous receiver of every event, in `seq` order: what an audit log,
@@ -107,17 +109,24 @@ pub(crate) struct Exit<T> {
     seq: AtomicU64,
     observers: RwLock<Vec<Arc<dyn Observer>>>,
     subscribers: RwLock<Vec<Arc<Subscriber<T>>>>,
+    #[cfg(feature = "tokio")]
     snapshots: watch::Sender<Arc<Snapshot<T>>>,
+    #[cfg(feature = "tokio")]
     events: broadcast::Sender<Event>,
 }
 
 impl<T> Exit<T> {
     pub(crate) fn new(first: Arc<Snapshot<T>>, observers: Vec<Arc<dyn Observer>>) -> Self {
+        // Without tokio there is no watch channel to start from the first snapshot.
+        #[cfg(not(feature = "tokio"))]
+        let _ = first;
         Self {
             seq: AtomicU64::new(0),
             observers: RwLock::new(observers),
             subscribers: RwLock::new(Vec::new()),
+            #[cfg(feature = "tokio")]
             snapshots: watch::channel(first).0,
+            #[cfg(feature = "tokio")]
             events: broadcast::channel(EVENT_CAPACITY).0,
         }
     }
@@ -136,10 +145,12 @@ impl<T> Exit<T> {
             .push(Arc::new(subscriber));
     }
 
+    #[cfg(feature = "tokio")]
     pub(crate) fn snapshots(&self) -> watch::Receiver<Arc<Snapshot<T>>> {
         self.snapshots.subscribe()
     }
 
+    #[cfg(feature = "tokio")]
     pub(crate) fn events(&self) -> broadcast::Receiver<Event> {
         self.events.subscribe()
     }
@@ -170,11 +181,14 @@ impl<T> Exit<T> {
                 tracing::error!(target: "hotconf", observer = index, seq = event.seq, %message, "observer panicked");
             }
         }
-        if let Some(applied) = applied {
-            self.snapshots.send_replace(applied.new);
+        #[cfg(feature = "tokio")]
+        {
+            if let Some(applied) = applied {
+                self.snapshots.send_replace(applied.new);
+            }
+            // No receivers is fine: events are for whoever listens.
+            let _ = self.events.send(event.clone());
         }
-        // No receivers is fine: events are for whoever listens.
-        let _ = self.events.send(event.clone());
         event
     }
 

@@ -15,10 +15,10 @@ use serde::de::DeserializeOwned;
 
 use super::validator::{Schema, Validator, checks};
 use crate::diff::{Change, diff};
+use crate::document::Limits;
 use crate::error::{Problem, ProblemKind, Problems};
 use crate::event::Outcome;
 use crate::layer::Layers;
-use crate::parse::Limits;
 use crate::path::ConfigPath;
 use crate::plan::{Plan, PlannedChange, classify};
 use crate::policy::{Policy, RestartMode, Rule, Secrets};

@@ -35,6 +35,8 @@ where
     /// When native watching fails (the inotify watch limit, no inotify instance left) the
     /// watcher falls back to polling every second and logs a warning through `tracing`.
     ///
+    /// Needs the `watch` feature.
+    ///
     /// # Errors
     ///
     /// [`Error::Watch`](crate::Error::Watch) when the working directory cannot be read (relative paths are
@@ -51,12 +53,11 @@ where
     /// let reloader = hotconf::Reloader::<serde_json::Value>::builder()
     ///     .file(&path)
     ///     .build()?;
-    /// let mut snapshots = reloader.subscribe();
     /// reloader.watch()?;
     ///
     /// std::fs::write(&path, "rpm = 120\n")?;
     /// let deadline = Instant::now() + Duration::from_secs(10);
-    /// while !snapshots.has_changed()? && Instant::now() < deadline {
+    /// while reloader.current().version() == 1 && Instant::now() < deadline {
     ///     std::thread::sleep(Duration::from_millis(10));
     /// }
     /// assert_eq!(reloader.current().config()["rpm"], 120);
@@ -104,7 +105,7 @@ where
     }
 
     /// Stops watching. Saves are then picked up only by [`reload`](Self::reload). Does
-    /// nothing when not watching.
+    /// nothing when not watching. Needs the `watch` feature.
     pub fn unwatch(&self) {
         let watching = lock(&self.inner.watching).take();
         // Dropped outside the lock: stopping joins the watcher thread.

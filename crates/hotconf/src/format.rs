@@ -5,12 +5,14 @@
 //! is accepted), empty documents, and a top level that must be a table.
 
 mod env;
+#[cfg(feature = "json")]
 mod json;
+#[cfg(feature = "toml")]
 mod toml;
+#[cfg(feature = "yaml")]
 mod yaml;
 
-pub use crate::document::Limits;
-use crate::document::{Document, Format, Origin};
+use crate::document::{Document, Format, Limits, Origin};
 use crate::error::{Problem, ProblemKind};
 use crate::tree::{LineIndex, Node, Span, Table, Value};
 
@@ -20,8 +22,13 @@ use crate::tree::{LineIndex, Node, Span, Table, Value};
 ///
 /// One located [`Problem`]: invalid UTF-8, a syntax error, an empty document, a top level
 /// that is not a table, or an exceeded limit.
-pub fn parse(document: &Document, index: u32, limits: &Limits) -> Result<Node, Problem> {
+pub(crate) fn parse(document: &Document, index: u32, limits: &Limits) -> Result<Node, Problem> {
     let file = document.origin.to_string();
+    // First: the format, not the bytes, is what is wrong with such a document.
+    #[cfg(not(all(feature = "toml", feature = "yaml", feature = "json")))]
+    if !document.format.is_compiled_in() {
+        return Err(not_compiled_in(document.format).at_location(&file, 1, 1));
+    }
     let text = decode(&document.bytes).map_err(|p| p.in_file(&file))?;
     let root = Span {
         doc: index,
@@ -40,13 +47,19 @@ pub fn parse(document: &Document, index: u32, limits: &Limits) -> Result<Node, P
         .at_location(&file, 1, 1));
     }
     let node = match document.format {
+        #[cfg(feature = "toml")]
         Format::Toml => toml::parse(text, index, limits),
+        #[cfg(feature = "yaml")]
         Format::Yaml => yaml::parse(text, index, limits),
+        #[cfg(feature = "json")]
         Format::Json => json::parse(text, index, limits),
         Format::Env => match &document.origin {
             Origin::Env { prefix, separator } => env::parse(text, index, prefix, separator),
             _ => env::parse(text, index, "", "__"),
         },
+        #[cfg(not(all(feature = "toml", feature = "yaml", feature = "json")))]
+        // Answered before decoding; kept so that the match needs no panic.
+        format => Err(not_compiled_in(format).at_location(String::new(), 1, 1)),
     }
     .map_err(|mut problem| {
         problem.file = Some(file.clone());
@@ -67,6 +80,12 @@ pub fn parse(document: &Document, index: u32, limits: &Limits) -> Result<Node, P
         return Err(depth_problem(limits).at_location(&file, 1, 1));
     }
     Ok(node)
+}
+
+/// The problem for a document whose format's cargo feature is off.
+#[cfg(not(all(feature = "toml", feature = "yaml", feature = "json")))]
+fn not_compiled_in(format: Format) -> Problem {
+    Problem::error(ProblemKind::Syntax, format.not_compiled_in())
 }
 
 pub(crate) fn depth_problem(limits: &Limits) -> Problem {
@@ -132,6 +151,7 @@ mod tests {
         Document::new(Origin::File("cfg".into()), format, text.to_vec())
     }
 
+    #[cfg(all(feature = "yaml", feature = "json"))]
     #[test]
     fn empty_documents_are_rejected_unless_allowed() {
         for (format, text) in [
@@ -150,6 +170,7 @@ mod tests {
         }
     }
 
+    #[cfg(feature = "yaml")]
     #[test]
     fn invalid_utf8_and_binary_are_located_syntax_errors() {
         let problem = parse(
@@ -171,6 +192,31 @@ mod tests {
         assert!(problem.message.contains("binary content"), "{problem}");
     }
 
+    #[cfg(not(all(feature = "toml", feature = "yaml", feature = "json")))]
+    #[test]
+    fn a_format_not_compiled_in_is_a_located_problem() {
+        for (format, text, feature) in [
+            (Format::Toml, &b"a = 1\n"[..], "toml"),
+            (Format::Yaml, b"a: 1\n", "yaml"),
+            (Format::Json, b"", "json"),
+        ] {
+            if format.is_compiled_in() {
+                continue;
+            }
+            let problem = parse(&doc(format, text), 0, &Limits::default()).unwrap_err();
+            assert_eq!(problem.kind, ProblemKind::Syntax, "{format}");
+            assert_eq!(
+                problem.message,
+                format!(
+                    "{format} support is not compiled in: enable the `{feature}` feature of hotconf"
+                )
+            );
+            assert_eq!(problem.file.as_deref(), Some("cfg"));
+            assert_eq!((problem.line, problem.column), (Some(1), Some(1)));
+        }
+    }
+
+    #[cfg(feature = "json")]
     #[test]
     fn byte_order_mark_is_accepted() {
         let node = parse(
@@ -182,6 +228,7 @@ mod tests {
         assert_eq!(node.to_json(), serde_json::json!({"a": 1}));
     }
 
+    #[cfg(all(feature = "yaml", feature = "json"))]
     #[test]
     fn every_format_gives_the_same_tree_and_located_problems() {
         let expected = serde_json::json!({"server": {"port": 8080, "hosts": ["a", "b"]}});
@@ -213,6 +260,7 @@ mod tests {
         }
     }
 
+    #[cfg(all(feature = "yaml", feature = "json"))]
     #[test]
     fn top_level_must_be_a_table() {
         for (format, text) in [

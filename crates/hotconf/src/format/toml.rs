@@ -7,8 +7,8 @@
 use toml::Spanned;
 use toml::de::{DeString, DeTable, DeValue};
 
+use crate::document::Limits;
 use crate::error::{Problem, ProblemKind};
-use crate::parse::Limits;
 use crate::path::Segment;
 use crate::tree::{LineIndex, Node, Table, Value};
 

@@ -1,0 +1,398 @@
+//! Unit tests of the JSON parser, kept beside it so that the parser file stays short.
+
+use serde_json::json;
+
+use super::*;
+
+/// A bad document: its text, the problem's kind, line and column, a fragment of its
+/// message, and its path.
+type Case<'a> = (&'a str, ProblemKind, (u32, u32), &'a str, Option<String>);
+
+fn ok(text: &str) -> Node {
+    parse(text, 4, &Limits::default()).unwrap_or_else(|p| panic!("{text:?}: {p:?}"))
+}
+
+fn positions(node: &Node, expected: &[(&str, (u32, u32))]) {
+    for (path, (line, column)) in expected {
+        let found = node
+            .get(&path.parse().unwrap())
+            .unwrap_or_else(|| panic!("no {path}"));
+        assert_eq!(
+            found.span,
+            Span {
+                doc: 4,
+                line: *line,
+                column: *column
+            },
+            "{path}"
+        );
+    }
+}
+
+#[test]
+fn nested_objects_and_arrays_keep_their_positions() {
+    let text = "{\n  \"server\": {\n    \"host\": \"example.com\",\n    \"ports\": [80, 443]\n  },\n  \"list\": [{\"name\": \"a\"}, 2.5, true, null],\n  \"empty\": {}\n}\n";
+    let node = ok(text);
+    assert_eq!(
+        node.to_json(),
+        json!({
+            "server": {"host": "example.com", "ports": [80, 443]},
+            "list": [{"name": "a"}, 2.5, true, null],
+            "empty": {},
+        })
+    );
+    assert_eq!(
+        node.span,
+        Span {
+            doc: 4,
+            line: 1,
+            column: 1
+        }
+    );
+    positions(
+        &node,
+        &[
+            ("server", (2, 13)),
+            ("server.host", (3, 13)),
+            ("server.ports", (4, 14)),
+            ("server.ports[1]", (4, 19)),
+            ("list", (6, 11)),
+            ("list[0]", (6, 12)),
+            ("list[0].name", (6, 21)),
+            ("list[1]", (6, 27)),
+            ("list[3]", (6, 38)),
+            ("empty", (7, 12)),
+        ],
+    );
+}
+
+#[test]
+fn columns_count_characters_on_long_lines() {
+    let node = ok("{\"é\": \"ü\", \"x\": [1, \"日本\", 2]}");
+    positions(
+        &node,
+        &[("x", (1, 17)), ("x[1]", (1, 21)), ("x[2]", (1, 27))],
+    );
+    let node = ok("{\r\n  \"a\": 1\r\n}\r\n");
+    positions(&node, &[("a", (2, 8))]);
+}
+
+#[test]
+fn strings_decode_every_escape() {
+    for (written, expected) in [
+        (r#""plain""#, "plain"),
+        (r#""\"\\\/\b\f\n\r\t""#, "\"\\/\u{8}\u{c}\n\r\t"),
+        (r#""\u0041\u00e9\u20AC""#, "Aé€"),
+        (r#""\uD83D\uDE00 ok""#, "😀 ok"),
+        (r#""\u0000""#, "\0"),
+        ("\"日本 ✓\"", "日本 ✓"),
+        (r#""a\nb" "#, "a\nb"),
+    ] {
+        let node = ok(&format!("{{\"s\": {written}}}"));
+        assert_eq!(node.to_json(), json!({ "s": expected }), "{written}");
+    }
+}
+
+#[test]
+fn numbers_keep_integers_exact() {
+    for (written, expected) in [
+        ("0", Value::Integer(0)),
+        ("-0", Value::Integer(0)),
+        ("42", Value::Integer(42)),
+        ("-42", Value::Integer(-42)),
+        ("9223372036854775807", Value::Integer(i64::MAX)),
+        ("-9223372036854775808", Value::Integer(i64::MIN)),
+        ("9223372036854775808", Value::Unsigned(1 << 63)),
+        ("18446744073709551615", Value::Unsigned(u64::MAX)),
+        (
+            "18446744073709551616",
+            Value::Float(18_446_744_073_709_551_616.0),
+        ),
+        (
+            "-9223372036854775809",
+            Value::Float(-9_223_372_036_854_775_809.0),
+        ),
+        ("1.5", Value::Float(1.5)),
+        ("-1.5e3", Value::Float(-1500.0)),
+        ("1E2", Value::Float(100.0)),
+        ("1e+2", Value::Float(100.0)),
+        ("0.1", Value::Float(0.1)),
+        ("1e-400", Value::Float(0.0)),
+    ] {
+        let node = ok(&format!("{{\"n\": {written}}}"));
+        assert_eq!(
+            node.get(&"n".parse().unwrap()).unwrap().value,
+            expected,
+            "{written}"
+        );
+    }
+}
+
+#[test]
+fn bad_documents_say_what_was_expected_and_where() {
+    let deep_arrays = "[".repeat(10_000);
+    let deep_objects = "{\"a\":".repeat(10_000);
+    let cases: Vec<Case<'_>> = vec![
+        (
+            "",
+            ProblemKind::Syntax,
+            (1, 1),
+            "expected a value, found end of input",
+            None,
+        ),
+        (
+            "{\"a\": 1,}",
+            ProblemKind::Syntax,
+            (1, 9),
+            "expected a string key after ',', found '}' (JSON allows no trailing comma)",
+            None,
+        ),
+        (
+            "{\"a\": [1, 2,]}",
+            ProblemKind::Syntax,
+            (1, 13),
+            "expected a value after ',', found ']' (JSON allows no trailing comma)",
+            Some("a".into()),
+        ),
+        (
+            "{\"a\": 1} x",
+            ProblemKind::Syntax,
+            (1, 10),
+            "expected end of input after the top-level value, found 'x'",
+            None,
+        ),
+        (
+            "{\"a\": 1}\n{\"b\": 2}",
+            ProblemKind::Syntax,
+            (2, 1),
+            "found '{'",
+            None,
+        ),
+        (
+            "{\"a\": 1 \"b\": 2}",
+            ProblemKind::Syntax,
+            (1, 9),
+            "expected ',' or '}' after an object entry, found '\"'",
+            None,
+        ),
+        (
+            "{\"a\" 1}",
+            ProblemKind::Syntax,
+            (1, 6),
+            "expected ':' after an object key, found '1'",
+            None,
+        ),
+        (
+            "{a: 1}",
+            ProblemKind::Syntax,
+            (1, 2),
+            "expected a string key or '}', found 'a'",
+            None,
+        ),
+        (
+            "[1, 2",
+            ProblemKind::Syntax,
+            (1, 6),
+            "expected ',' or ']' after an array item, found end of input",
+            None,
+        ),
+        (
+            "{\"a\": tru}",
+            ProblemKind::Syntax,
+            (1, 7),
+            "expected a value, found 'tru'",
+            Some("a".into()),
+        ),
+        (
+            "{\"a\": True}",
+            ProblemKind::Syntax,
+            (1, 7),
+            "found 'True'",
+            Some("a".into()),
+        ),
+        (
+            "{\"a\": NaN}",
+            ProblemKind::Syntax,
+            (1, 7),
+            "found 'NaN'",
+            Some("a".into()),
+        ),
+        (
+            "{\"a\": -Infinity}",
+            ProblemKind::Syntax,
+            (1, 8),
+            "expected a digit after '-', found 'Infinity'",
+            Some("a".into()),
+        ),
+        (
+            "{\"a\": +1}",
+            ProblemKind::Syntax,
+            (1, 7),
+            "expected a value, found '+'",
+            Some("a".into()),
+        ),
+        (
+            "{\"a\": 01}",
+            ProblemKind::Syntax,
+            (1, 8),
+            "leading zeros",
+            Some("a".into()),
+        ),
+        (
+            "{\"a\": 1.}",
+            ProblemKind::Syntax,
+            (1, 9),
+            "expected a digit after '.', found '}'",
+            Some("a".into()),
+        ),
+        (
+            "{\"a\": 1e}",
+            ProblemKind::Syntax,
+            (1, 9),
+            "expected a digit in the exponent",
+            Some("a".into()),
+        ),
+        (
+            "{\"a\": .5}",
+            ProblemKind::Syntax,
+            (1, 7),
+            "expected a value, found '.'",
+            Some("a".into()),
+        ),
+        (
+            "{\"a\": [1e400]}",
+            ProblemKind::Syntax,
+            (1, 8),
+            "number 1e400 is out of range",
+            Some("a[0]".into()),
+        ),
+        (
+            "{\"a\": \"x\ny\"}",
+            ProblemKind::Syntax,
+            (1, 9),
+            "a line break inside a string",
+            Some("a".into()),
+        ),
+        (
+            "{\"a\": \"x\ty\"}",
+            ProblemKind::Syntax,
+            (1, 9),
+            "control character U+0009",
+            Some("a".into()),
+        ),
+        (
+            r#"{"a": "\x"}"#,
+            ProblemKind::Syntax,
+            (1, 9),
+            "found 'x'",
+            Some("a".into()),
+        ),
+        (
+            r#"{"a": "\uD800"}"#,
+            ProblemKind::Syntax,
+            (1, 8),
+            "lone surrogate \\uD800",
+            Some("a".into()),
+        ),
+        (
+            r#"{"a": "\uD800\u0041"}"#,
+            ProblemKind::Syntax,
+            (1, 8),
+            "followed by a low one",
+            Some("a".into()),
+        ),
+        (
+            r#"{"a": "ok \uDC00"}"#,
+            ProblemKind::Syntax,
+            (1, 11),
+            "a low surrogate must follow",
+            Some("a".into()),
+        ),
+        (
+            r#"{"a": "\u12G4"}"#,
+            ProblemKind::Syntax,
+            (1, 12),
+            "expected 4 hex digits after \\u, found 'G4'",
+            Some("a".into()),
+        ),
+        (
+            r#"{"a": "\u12"#,
+            ProblemKind::Syntax,
+            (1, 12),
+            "found end of input",
+            Some("a".into()),
+        ),
+        (
+            "{\"a\": \"abc",
+            ProblemKind::Syntax,
+            (1, 11),
+            "expected '\"' to close the string, found end of input",
+            Some("a".into()),
+        ),
+        (
+            "{\"a\": // note\n 1}",
+            ProblemKind::Syntax,
+            (1, 7),
+            "found a comment (JSON has none)",
+            Some("a".into()),
+        ),
+        (
+            "{/* note */}",
+            ProblemKind::Syntax,
+            (1, 2),
+            "found a comment",
+            None,
+        ),
+        (
+            "{\"a\": 1,\n \"b\": 2,\n \"a\": 3}",
+            ProblemKind::Syntax,
+            (3, 2),
+            "duplicate key `a` (first set on line 1)",
+            Some("a".into()),
+        ),
+        (
+            "{\"x\": [{\"k.1\": 1,\n\"k.1\": 2}]}",
+            ProblemKind::Syntax,
+            (2, 1),
+            "duplicate key `\"k.1\"` (first set on line 1)",
+            Some("x[0].\"k.1\"".into()),
+        ),
+        (
+            &deep_arrays,
+            ProblemKind::Limit,
+            (1, 129),
+            "nesting deeper than 128 levels",
+            Some("[0]".repeat(128)),
+        ),
+        (
+            &deep_objects,
+            ProblemKind::Limit,
+            (1, 641),
+            "nesting deeper than 128 levels",
+            Some(vec!["a"; 128].join(".")),
+        ),
+    ];
+    for (text, kind, (line, column), fragment, path) in cases {
+        let short = &text[..text.len().min(40)];
+        let problem = parse(text, 0, &Limits::default()).unwrap_err();
+        assert_eq!(problem.kind, kind, "{short:?}: {problem:?}");
+        assert_eq!(
+            (problem.line, problem.column),
+            (Some(line), Some(column)),
+            "{short:?}: {problem:?}"
+        );
+        assert!(problem.message.contains(fragment), "{short:?}: {problem:?}");
+        assert_eq!(problem.path.map(|p| p.to_string()), path, "{short:?}");
+    }
+}
+
+#[test]
+fn depth_up_to_the_limit_is_accepted() {
+    let limits = Limits::default();
+    let text = format!(
+        "{}{}",
+        "[".repeat(limits.max_depth),
+        "]".repeat(limits.max_depth)
+    );
+    assert_eq!(parse(&text, 0, &limits).unwrap().depth(), limits.max_depth);
+}
