@@ -13,8 +13,8 @@ use std::sync::{Arc, RwLock};
 use std::thread;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use hotconf::source::{Defaults, Dir, Format};
-use hotconf::{Layers, Limits, Reloader, Validate};
+use hotconf::source::{Defaults, Dir, Format, Source};
+use hotconf::{Pipeline, Reloader, Validate};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -129,11 +129,9 @@ fn parsing(c: &mut Criterion) {
     let mut group = c.benchmark_group("parse 2000 routes");
     group.bench_function(format!("JSON ({} KiB)", json.len() / 1024), |b| {
         b.iter(|| {
-            Layers::load(
-                &[Defaults::text(Format::Json, json.clone())],
-                &Limits::default(),
-            )
-            .expect("valid")
+            let sources: Vec<Box<dyn Source>> =
+                vec![Box::new(Defaults::text(Format::Json, json.clone()))];
+            Pipeline::new().check::<serde_json::Value>(&sources)
         })
     });
     group.bench_function("serde_json::Value baseline", |b| {
@@ -141,11 +139,9 @@ fn parsing(c: &mut Criterion) {
     });
     group.bench_function(format!("TOML ({} KiB)", toml.len() / 1024), |b| {
         b.iter(|| {
-            Layers::load(
-                &[Defaults::text(Format::Toml, toml.clone())],
-                &Limits::default(),
-            )
-            .expect("valid")
+            let sources: Vec<Box<dyn Source>> =
+                vec![Box::new(Defaults::text(Format::Toml, toml.clone()))];
+            Pipeline::new().check::<serde_json::Value>(&sources)
         })
     });
     group.finish();

@@ -22,26 +22,7 @@ impl Layers {
     /// value of the wrong type, a missing field (located at its table), an unknown field
     /// when `T` denies them.
     ///
-    /// ```
-    /// use hotconf::source::{Defaults, Format};
-    /// use hotconf::{Layers, Limits};
-    ///
-    /// #[derive(Debug, serde::Deserialize)]
-    /// struct Limits2 { rpm: u32 }
-    /// #[derive(Debug, serde::Deserialize)]
-    /// struct Config { limits: Limits2 }
-    ///
-    /// let layers = Layers::load(
-    ///     &[Defaults::text(Format::Toml, "[limits]\nrpm = \"fast\"\n")],
-    ///     &Limits::default(),
-    /// ).unwrap();
-    /// let problems = layers.deserialize::<Config>().unwrap_err();
-    /// assert_eq!(
-    ///     problems.to_string(),
-    ///     "<defaults>:2:7: limits.rpm: invalid type: string \"fast\", expected u32"
-    /// );
-    /// ```
-    pub fn deserialize<T: DeserializeOwned>(&self) -> Result<T, Problems> {
+    pub(crate) fn deserialize<T: DeserializeOwned>(&self) -> Result<T, Problems> {
         T::deserialize(node::NodeDeserializer::root(self.root())).map_err(|error| {
             let mut problem =
                 Problem::error(ProblemKind::Type, error.message()).at_path(error.path());

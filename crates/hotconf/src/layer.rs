@@ -13,21 +13,10 @@ use crate::path::ConfigPath;
 use crate::source::{Document, Source};
 use crate::tree::{Node, Span, Table, Value};
 
-/// The documents of one load and their merged tree.
-///
-/// ```
-/// use hotconf::source::{Defaults, Format};
-/// use hotconf::{Layers, Limits};
-///
-/// let sources = [
-///     Defaults::text(Format::Toml, "[limits]\nrpm = 60\nburst = 10\n"),
-///     Defaults::text(Format::Yaml, "limits:\n  rpm: 120\n"),
-/// ];
-/// let layers = Layers::load(&sources, &Limits::default()).unwrap();
-/// assert_eq!(layers.to_json(), serde_json::json!({"limits": {"rpm": 120, "burst": 10}}));
-/// ```
+/// The documents of one load and their merged tree: later documents override earlier
+/// ones, tables merge key by key, anything else is replaced whole.
 #[derive(Clone)]
-pub struct Layers {
+pub(crate) struct Layers {
     documents: Vec<Document>,
     root: Node,
 }
@@ -39,6 +28,7 @@ impl Layers {
     ///
     /// Every problem found: each source that cannot be read and each document that does
     /// not parse is reported, not only the first.
+    #[cfg(test)]
     pub fn load<S: Source>(sources: &[S], limits: &Limits) -> Result<Self, Problems> {
         Self::from_documents(read(sources, limits)?, limits)
     }
@@ -81,16 +71,9 @@ impl Layers {
     }
 
     /// The merged config as plain JSON.
+    #[cfg(any(test, feature = "json-schema"))]
     pub fn to_json(&self) -> serde_json::Value {
         self.root.to_json()
-    }
-
-    /// The origins of the documents, as printed in events (`files`).
-    pub fn files(&self) -> Vec<String> {
-        self.documents
-            .iter()
-            .map(|d| d.origin.to_string())
-            .collect()
     }
 
     /// Locates `problem` at `path`: the file, line and column of the value there, or of the

@@ -74,7 +74,7 @@
 //! | trigger | [`TriggerHandle`], [`Pusher`], [`Reloader::watch`] | anything that asks the worker for a reload: the watcher (one reload per logical save), a signal, `reload()`, `apply()`, `rollback_to()`, a source that pushes |
 //! | read | [`source`] | [`Source`](source::Source): files, directories, defaults, environment, or what a source pushed |
 //! | parse | | TOML, YAML, JSON into a tree that keeps line and column of every value |
-//! | merge | [`Layers`] | later layers override earlier ones; tables merge deeply, arrays replace |
+//! | merge | | later layers override earlier ones; tables merge deeply, arrays replace |
 //! | deserialize | | `T` read straight from the tree: type errors carry file, line and column |
 //! | validate | [`Validate`] | the JSON Schema and your rules, all problems collected, under a timeout |
 //! | diff | [`diff()`] | structural, by dotted path |
@@ -216,11 +216,9 @@ pub use engine::pipeline::Pipeline;
 pub use engine::{Hold, Observer, Record, Reloader, ReloaderBuilder, SourceStatus, Status, Update};
 pub use error::{Error, Problem, ProblemKind, Problems, Result, Severity};
 pub use event::{Event, Outcome, Timestamp, Trigger};
-pub use layer::Layers;
 pub use path::{ConfigPath, Pattern, Segment};
 pub use plan::{Plan, PlannedChange};
 pub use policy::{Policy, REDACTED, RestartMode, Rule, Secrets};
 pub use snapshot::{Guard, Handle, OwnedProjected, Projected, Projection, ResourceKey, Snapshot};
-pub use tree::{Node, Span, Table, Value};
 pub use trigger::{Pusher, SourceHealth, TriggerHandle};
 pub use validate::{Report, Validate};

@@ -13,19 +13,17 @@ use crate::path::ConfigPath;
 ///
 /// ```
 /// use hotconf::schema::Schema;
-/// use hotconf::source::{Defaults, Format};
-/// use hotconf::{Layers, Limits};
+/// use hotconf::source::{Defaults, Format, Source};
+/// use hotconf::Pipeline;
 ///
 /// let schema = Schema::from_json(&serde_json::json!({
 ///     "type": "object",
 ///     "properties": {"limits": {"properties": {"rpm": {"type": "integer", "minimum": 1}}}}
 /// })).unwrap();
-/// let layers = Layers::load(
-///     &[Defaults::text(Format::Toml, "[limits]\nrpm = 0\n")],
-///     &Limits::default(),
-/// ).unwrap();
-/// let problems = schema.check(&layers);
-/// assert_eq!(problems.0[0].to_string(), "<defaults>:2:7: limits.rpm: 0 is less than the minimum of 1");
+/// let sources: Vec<Box<dyn Source>> =
+///     vec![Box::new(Defaults::text(Format::Toml, "[limits]\nrpm = 0\n"))];
+/// let plan = Pipeline::new().schema(schema).check::<serde_json::Value>(&sources);
+/// assert_eq!(plan.errors[0].to_string(), "<defaults>:2:7: limits.rpm: 0 is less than the minimum of 1");
 /// ```
 #[derive(Debug)]
 pub struct Schema {
@@ -64,7 +62,7 @@ impl Schema {
     }
 
     /// Every schema violation of the merged config, each located at its value.
-    pub fn check(&self, layers: &Layers) -> Problems {
+    pub(crate) fn check(&self, layers: &Layers) -> Problems {
         let instance = layers.to_json();
         Problems(
             self.violations(&instance)
@@ -77,7 +75,7 @@ impl Schema {
     }
 
     /// Every schema violation of a plain config value, by config path.
-    pub fn violations(&self, instance: &serde_json::Value) -> Vec<(ConfigPath, String)> {
+    pub(crate) fn violations(&self, instance: &serde_json::Value) -> Vec<(ConfigPath, String)> {
         self.validator
             .iter_errors(instance)
             .map(|error| {

@@ -249,7 +249,7 @@ pub const DEFAULT_IGNORES: &[&str] = &[
 ];
 
 /// Whether a file name is editor or tool litter by [`DEFAULT_IGNORES`].
-pub fn is_litter(name: &str) -> bool {
+pub(crate) fn is_litter(name: &str) -> bool {
     DEFAULT_IGNORES
         .iter()
         .any(|pattern| glob_match(pattern, name))
@@ -467,7 +467,7 @@ impl Source for Env {
 
 /// A minimal glob over file names: `*` (any run), `?` (one character) and `{a,b}`
 /// alternatives.
-pub fn glob_match(glob: &str, name: &str) -> bool {
+pub(crate) fn glob_match(glob: &str, name: &str) -> bool {
     if let Some(open) = glob.find('{')
         && let Some(close) = glob[open..].find('}').map(|c| open + c)
     {

@@ -128,7 +128,7 @@ impl Report {
     }
 
     /// The problems, each located at the file and line that set the value at its path.
-    pub fn located(&self, layers: &Layers) -> Problems {
+    pub(crate) fn located(&self, layers: &Layers) -> Problems {
         Problems(
             self.entries
                 .iter()
