@@ -478,7 +478,6 @@ impl Driver {
             }
             Answer::Done(done) => {
                 self.settle_rounds = 0;
-                self.opened = None;
                 tracing::debug!(target: "hotconf::watch", outcome = ?done.as_ref().map(|r| r.as_ref().map(|e| e.outcome)), "watch reload done");
             }
         }

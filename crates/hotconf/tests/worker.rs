@@ -721,3 +721,22 @@ fn non_finite_floats_survive_reloads_rollbacks_and_held_back_changes() {
     assert_eq!(reloader.current().ceiling, f64::INFINITY);
     assert_eq!(reloader.current().ratio, 0.5);
 }
+
+#[test]
+fn a_panic_in_the_service_code_the_worker_runs_rejects_and_the_worker_goes_on() {
+    let fixture = Fixture::new();
+    let reloader = fixture.builder().build().unwrap();
+    let error = reloader
+        .update(|config| {
+            assert!(config.rpm == 0, "update bug");
+        })
+        .unwrap_err();
+    assert_eq!(
+        error.problems()[0].message,
+        "the reload panicked: update bug"
+    );
+    assert_eq!(reloader.current().version(), 1);
+    fixture.write("rpm = 70\n");
+    assert_eq!(reloader.reload().unwrap().outcome, Outcome::Applied);
+    assert_eq!(reloader.update(|c| c.rpm = 71).unwrap().version, 3);
+}

@@ -7,6 +7,7 @@
 //! on its own, in order. While a hold is in place, work waits in the [gate](super::gate).
 
 use std::collections::VecDeque;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Instant, SystemTime};
@@ -19,6 +20,7 @@ use super::history::Record;
 use super::observe::Applied;
 use super::pipeline::{self, Input, Planned};
 use super::{Shared, lock};
+use crate::component::panic_message;
 use crate::diff::Change;
 use crate::error::{Problem, ProblemKind, Problems};
 use crate::event::{Event, Outcome, Trigger};
@@ -315,16 +317,27 @@ where
     fn run_work(&mut self, mut work: Work<T>) {
         let replies = work.take_replies();
         let started = Instant::now();
-        let finished = {
-            let shared = Arc::clone(&self.shared);
-            let _lock = lock(&shared.lock);
-            match work {
-                Work::Sources { trigger, mode, .. } => self.reload_sources(trigger, mode),
-                Work::Config {
-                    change, trigger, ..
-                } => self.change_config(change, trigger),
-            }
-        };
+        let trigger = work.trigger();
+        let shared = Arc::clone(&self.shared);
+        let lock = lock(&shared.lock);
+        // The service's own code runs here too (its Deserialize and Serialize impls, an
+        // update's closure): a panic rejects the attempt instead of killing the worker.
+        let attempt = catch_unwind(AssertUnwindSafe(|| match work {
+            Work::Sources { trigger, mode, .. } => self.reload_sources(trigger, mode),
+            Work::Config {
+                change, trigger, ..
+            } => self.change_config(change, trigger),
+        }));
+        let finished = attempt.unwrap_or_else(|panic| {
+            let message = panic_message(panic.as_ref());
+            tracing::error!(target: "hotconf", trigger = trigger.as_str(), %message, "reload panicked");
+            let problem = Problem::error(
+                ProblemKind::Validation,
+                format!("the reload panicked: {message}"),
+            );
+            self.reject(trigger, self.shared.source_files(), problem.into())
+        });
+        drop(lock);
         let event = finished.event.map(|mut event| {
             event.elapsed = started.elapsed();
             self.shared.exit.emit(event, finished.applied)
