@@ -118,6 +118,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let entry = entry?;
         std::fs::copy(entry.path(), dir.path().join(entry.file_name()))?;
     }
+    // Empty until the first load prepares and commits it, like every reload.
     let limiter = Arc::new(RateLimiter {
         bucket: Mutex::new((0, 0)),
     });
@@ -129,7 +130,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     reloader.on_change_at(&["routes"], |update| {
         println!("  callback: {} routes now", update.new.routes.len());
     })?;
-    println!("loaded version {}", reloader.current().version());
+    println!(
+        "loaded version {}, limiter bucket {:?}",
+        reloader.current().version(),
+        limiter.bucket.lock().unwrap_or_else(PoisonError::into_inner)
+    );
 
     let edit = |from: &str, to: &str| -> std::io::Result<()> {
         let path = dir.path().join("10-server.toml");
