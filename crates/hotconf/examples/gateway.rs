@@ -133,7 +133,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "loaded version {}, limiter bucket {:?}",
         reloader.current().version(),
-        limiter.bucket.lock().unwrap_or_else(PoisonError::into_inner)
+        limiter
+            .bucket
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     );
 
     let edit = |from: &str, to: &str| -> std::io::Result<()> {

@@ -257,6 +257,25 @@ fn every_method_can_be_called_from_a_callback_and_an_observer() {
     }
 }
 
+/// Code written against arc-swap's `Access` takes a handle or a projection.
+fn rpm_through_access(config: &impl arc_swap::access::Access<u32>) -> u32 {
+    *config.load()
+}
+
+#[test]
+fn handles_and_projections_implement_arc_swaps_access() {
+    let fixture = Fixture::new();
+    let reloader = fixture.builder().build().unwrap();
+    let handle = reloader.handle();
+    let snapshot = arc_swap::access::Access::<hotconf::Snapshot<Config>>::load(&handle);
+    assert_eq!(snapshot.version(), 1);
+    let rpm = handle.map(|config: &Config| &config.rpm);
+    assert_eq!(rpm_through_access(&rpm), 60);
+    fixture.write("rpm = 70\n");
+    reloader.reload().unwrap();
+    assert_eq!(rpm_through_access(&rpm), 70);
+}
+
 #[test]
 fn history_read_from_a_callback_holds_the_version_being_applied() {
     let fixture = Fixture::new();
@@ -309,28 +328,39 @@ fn a_panicking_observer_is_reported_and_the_worker_goes_on() {
     assert_eq!(reloader.current().rpm, 80);
 }
 
-#[test]
-fn concurrent_triggers_give_each_event_once_in_order_without_gaps() {
-    for threads in [2, 4, 8] {
+/// One thread's requests: 0 reload, 1 update, 2 a trigger that does not wait, 3 an
+/// invalid apply, 4 a hold taken and released.
+fn run_ops(reloader: &Reloader<Config>, ops: &[u8]) {
+    for (i, op) in ops.iter().enumerate() {
+        let i = u32::try_from(i).unwrap();
+        match op {
+            0 => drop(reloader.reload()),
+            1 => drop(reloader.update(move |c| c.rpm = 100 + i)),
+            2 => drop(reloader.trigger_handle().request(Trigger::Api)),
+            3 => drop(reloader.apply(Config {
+                rpm: 0,
+                size: 0,
+                db: Db::default(),
+            })),
+            _ => drop(reloader.hold()),
+        }
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+
+    #[test]
+    fn concurrent_triggers_give_each_event_once_in_order_without_gaps(
+        threads in proptest::collection::vec(proptest::collection::vec(0u8..5, 1..20), 1..5)
+    ) {
         let fixture = Fixture::new();
         let (reloader, events) = observed(fixture.builder());
-        let workers: Vec<_> = (0..threads)
-            .map(|t| {
+        let workers: Vec<_> = threads
+            .into_iter()
+            .map(|ops| {
                 let reloader = reloader.clone();
-                thread::spawn(move || {
-                    for i in 0..25u32 {
-                        match (t + i) % 4 {
-                            0 => drop(reloader.reload()),
-                            1 => drop(reloader.update(move |c| c.rpm = 100 + i)),
-                            2 => drop(reloader.trigger_handle().request(Trigger::Api)),
-                            _ => drop(reloader.apply(Config {
-                                rpm: 0,
-                                size: 0,
-                                db: Db::default(),
-                            })),
-                        }
-                    }
-                })
+                thread::spawn(move || run_ops(&reloader, &ops))
             })
             .collect();
         for worker in workers {
@@ -350,15 +380,9 @@ fn concurrent_triggers_give_each_event_once_in_order_without_gaps() {
             }
         }
         let expected: Vec<u64> = (1..=marker.seq).collect();
-        assert_eq!(
-            seqs, expected,
-            "{threads} threads: every event once, in order"
-        );
-        assert!(
-            versions.windows(2).all(|w| w[0] <= w[1]),
-            "versions never go back"
-        );
-        assert!(events.try_recv().is_err(), "nothing after the marker");
+        proptest::prop_assert_eq!(seqs, expected, "every event once, in order");
+        proptest::prop_assert!(versions.windows(2).all(|w| w[0] <= w[1]), "versions never go back");
+        proptest::prop_assert!(events.try_recv().is_err(), "nothing after the marker");
     }
 }
 
