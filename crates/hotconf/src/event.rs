@@ -98,6 +98,20 @@ impl Trigger {
 /// Its JSON shape (see [`to_json`](Self::to_json)) is shared by `hotconf watch --json`, the
 /// admin API, the audit log and server-sent events: fields may be added, never renamed or
 /// removed.
+///
+/// ```json
+/// {"event":"applied","seq":2,"version":2,"at":"2026-11-22T10:00:00.000Z","trigger":"watch",
+///  "files":["config/app.toml"],"changes":[{"path":"limits.rpm","kind":"modified","old":60,"new":120}],
+///  "warnings":[],"elapsed_us":412}
+/// {"event":"rejected","seq":3,"version":2,"at":"…","trigger":"watch","files":["config/app.toml"],
+///  "errors":[{"file":"config/app.toml","line":3,"column":7,"path":"limits.rpm","message":"…"}]}
+/// {"event":"restart_required","seq":4,"version":2,"at":"…","trigger":"watch","files":[…],
+///  "changes":[…],"pending":["server.listen"]}
+/// ```
+///
+/// `loaded` has no `trigger`; `unchanged` and `deferred` carry only the common fields
+/// (`deferred` adds `warnings` when a hold has lasted past its period); an `applied` event
+/// with held-back changes adds `pending`.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct Event {
