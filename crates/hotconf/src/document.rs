@@ -185,3 +185,14 @@ impl Default for Limits {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn revision_changes_with_content() {
+        assert_eq!(revision(b"a = 1"), revision(b"a = 1"));
+        assert_ne!(revision(b"a = 1"), revision(b"a = 2"));
+    }
+}

@@ -1,0 +1,256 @@
+//! A directory of config files, and which names in it are litter.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use super::file::{describe_io, read_file};
+use super::{Source, WatchTarget};
+use crate::document::{Document, Format, Limits, Origin};
+use crate::error::{Problem, ProblemKind};
+
+/// The file names a directory source skips: editor swap and backup files, temp files,
+/// vim's probe file and Kubernetes' staging link.
+pub const DEFAULT_IGNORES: &[&str] = &[
+    "*.swp",
+    "*.swx",
+    "*~",
+    ".#*",
+    "#*#",
+    "*.tmp",
+    "4913",
+    "..data_tmp",
+];
+
+/// Whether a file name is editor or tool litter by [`DEFAULT_IGNORES`].
+pub(crate) fn is_litter(name: &str) -> bool {
+    DEFAULT_IGNORES
+        .iter()
+        .any(|pattern| glob_match(pattern, name))
+}
+
+/// The config files of a directory, in sorted name order, matching a glob; subdirectories,
+/// hidden entries and litter ([`DEFAULT_IGNORES`]) are skipped. The default glob takes every
+/// `.toml`, `.yaml`, `.yml` and `.json` file whose format is compiled in (each is a cargo
+/// feature).
+///
+/// ```
+/// use hotconf::source::Dir;
+///
+/// let routes = Dir::new("config/routes.d").glob("*.yaml");
+/// # let _ = routes;
+/// ```
+#[derive(Clone, Debug)]
+pub struct Dir {
+    path: PathBuf,
+    glob: Option<String>,
+    allow_empty: bool,
+}
+
+impl Dir {
+    /// Every config file of `path`.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self {
+            path: path.into(),
+            glob: None,
+            allow_empty: false,
+        }
+    }
+
+    /// Only the files whose name matches `glob` (`*`, `?`, `{a,b}`).
+    #[must_use]
+    pub fn glob(mut self, glob: impl Into<String>) -> Self {
+        self.glob = Some(glob.into());
+        self
+    }
+
+    /// Accept empty files as empty tables.
+    #[must_use]
+    pub fn allow_empty(mut self, allow: bool) -> Self {
+        self.allow_empty = allow;
+        self
+    }
+
+    /// The directory given.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Whether a file name belongs to this source (ignoring whether it exists).
+    pub fn selects(&self, name: &str) -> bool {
+        if name.starts_with('.') || is_litter(name) {
+            return false;
+        }
+        match &self.glob {
+            Some(glob) => glob_match(glob, name),
+            None => Format::from_path(Path::new(name)).is_some_and(Format::is_compiled_in),
+        }
+    }
+
+    /// The selected files as they are now, sorted by name.
+    pub fn list(&self) -> Result<Vec<PathBuf>, Problem> {
+        let dir_name = self.path.display().to_string();
+        let entries = fs::read_dir(&self.path).map_err(|e| {
+            let message = if e.raw_os_error() == Some(20) {
+                "is not a directory".to_owned()
+            } else {
+                describe_io(&e)
+            };
+            Problem::error(ProblemKind::Io, message).in_file(&dir_name)
+        })?;
+        let mut files = Vec::new();
+        for entry in entries {
+            let entry = entry
+                .map_err(|e| Problem::error(ProblemKind::Io, describe_io(&e)).in_file(&dir_name))?;
+            let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+                continue;
+            };
+            // Follow symlinks: a Kubernetes ConfigMap's files are links into `..data`.
+            let is_dir = fs::metadata(entry.path()).is_ok_and(|m| m.is_dir());
+            if !is_dir && self.selects(&name) {
+                files.push(entry.path());
+            }
+        }
+        files.sort();
+        Ok(files)
+    }
+}
+
+impl Source for Dir {
+    fn read(&self, limits: &Limits) -> Result<Vec<Document>, Problem> {
+        self.list()?
+            .into_iter()
+            .map(|path| {
+                let bytes = read_file(&path, limits)?;
+                let format = Format::from_path(&path).unwrap_or(Format::Yaml);
+                let mut document = Document::new(Origin::File(path), format, bytes);
+                document.allow_empty = self.allow_empty;
+                Ok(document)
+            })
+            .collect()
+    }
+
+    fn files(&self) -> Vec<PathBuf> {
+        self.list().unwrap_or_default()
+    }
+
+    fn watch_targets(&self) -> Vec<WatchTarget> {
+        vec![WatchTarget::Dir(self.clone())]
+    }
+}
+
+/// A minimal glob over file names: `*` (any run), `?` (one character) and `{a,b}`
+/// alternatives.
+pub(crate) fn glob_match(glob: &str, name: &str) -> bool {
+    if let Some(open) = glob.find('{')
+        && let Some(close) = glob[open..].find('}').map(|c| open + c)
+    {
+        let (head, tail) = (&glob[..open], &glob[close + 1..]);
+        return glob[open + 1..close]
+            .split(',')
+            .any(|alt| glob_match(&format!("{head}{alt}{tail}"), name));
+    }
+    let pattern: Vec<char> = glob.chars().collect();
+    let text: Vec<char> = name.chars().collect();
+    // Iterative wildcard matching with one backtrack point.
+    let (mut p, mut t) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while t < text.len() {
+        if p < pattern.len() && (pattern[p] == '?' || pattern[p] == text[t]) {
+            p += 1;
+            t += 1;
+        } else if p < pattern.len() && pattern[p] == '*' {
+            star = Some((p, t));
+            p += 1;
+        } else if let Some((sp, st)) = star {
+            p = sp + 1;
+            t = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
+        }
+    }
+    pattern[p..].iter().all(|&c| c == '*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs() {
+        let cases = [
+            ("*.yaml", "a.yaml", true),
+            ("*.yaml", "a.yml", false),
+            ("*.{yaml,yml}", "a.yml", true),
+            ("app-?.toml", "app-1.toml", true),
+            ("app-?.toml", "app-12.toml", false),
+            ("*", "", true),
+            ("#*#", "#notes#", true),
+            ("*~", "app.toml~", true),
+        ];
+        for (glob, name, expected) in cases {
+            assert_eq!(glob_match(glob, name), expected, "{glob} vs {name}");
+        }
+    }
+
+    #[test]
+    fn litter_is_recognised() {
+        for name in [
+            ".app.toml.swp",
+            "app.toml~",
+            "4913",
+            "..data_tmp",
+            ".#app.toml",
+            "x.tmp",
+        ] {
+            assert!(is_litter(name), "{name}");
+        }
+        assert!(!is_litter("app.toml"));
+    }
+
+    #[cfg(all(feature = "yaml", feature = "json"))]
+    #[test]
+    fn dir_lists_config_files_in_name_order() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in [
+            "b.yaml",
+            "a.toml",
+            "c.json",
+            "notes.txt",
+            "a.toml~",
+            ".hidden.yaml",
+        ] {
+            fs::write(dir.path().join(name), "x = 1").unwrap();
+        }
+        fs::create_dir(dir.path().join("sub.yaml")).unwrap();
+        let names: Vec<_> = Dir::new(dir.path())
+            .list()
+            .unwrap()
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["a.toml", "b.yaml", "c.json"]);
+        let yaml_only = Dir::new(dir.path()).glob("*.yaml").list().unwrap();
+        assert_eq!(yaml_only.len(), 1);
+    }
+
+    #[cfg(all(feature = "toml", not(feature = "yaml"), not(feature = "json")))]
+    #[test]
+    fn dir_default_glob_takes_only_compiled_in_formats() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["b.yaml", "a.toml", "c.json", "d.yml"] {
+            fs::write(dir.path().join(name), "x = 1").unwrap();
+        }
+        let names: Vec<_> = Dir::new(dir.path())
+            .list()
+            .unwrap()
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["a.toml"]);
+        // An explicit glob still takes what it names; reading it then says why it fails.
+        let yaml = Dir::new(dir.path()).glob("*.yaml").list().unwrap();
+        assert_eq!(yaml.len(), 1);
+        assert_eq!(Format::from_path(&yaml[0]), Some(Format::Yaml));
+    }
+}
