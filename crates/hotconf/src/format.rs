@@ -34,6 +34,7 @@ pub(crate) fn parse(document: &Document, index: u32, limits: &Limits) -> Result<
         doc: index,
         line: 1,
         column: 1,
+        ..Span::default()
     };
     if is_blank(text, document.format) {
         if document.allow_empty {

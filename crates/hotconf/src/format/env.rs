@@ -11,6 +11,7 @@ pub(super) fn parse(text: &str, doc: u32, prefix: &str, separator: &str) -> Resu
             doc,
             line: 1,
             column: 1,
+            ..Span::default()
         },
     );
     for (i, line) in text.lines().enumerate() {
@@ -18,6 +19,7 @@ pub(super) fn parse(text: &str, doc: u32, prefix: &str, separator: &str) -> Resu
             doc,
             line: crate::tree::saturate(i + 1),
             column: 1,
+            ..Span::default()
         };
         let Some((name, raw)) = line.split_once('=') else {
             continue;

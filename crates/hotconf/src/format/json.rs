@@ -76,6 +76,7 @@ impl Parser<'_> {
             doc: self.doc,
             line,
             column,
+            ..Span::default()
         };
         Ok(Node::new(value, span))
     }

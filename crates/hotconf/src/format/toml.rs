@@ -181,7 +181,6 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::tree::Span;
 
     /// A bad document: its text, the problem's kind, line and column, a fragment of its
     /// message, and its path.
@@ -217,14 +216,7 @@ mod tests {
             ["title", "server", "routes", "a"],
             "written order, not sorted"
         );
-        assert_eq!(
-            node.span,
-            Span {
-                doc: 1,
-                line: 1,
-                column: 1
-            }
-        );
+        assert_eq!((node.span.doc, node.span.line, node.span.column), (1, 1, 1));
         for (path, position) in [
             ("title", (2, 9)),
             ("server", (4, 1)),

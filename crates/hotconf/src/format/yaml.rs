@@ -281,6 +281,7 @@ fn span(doc: u32, at: Location) -> Span {
         doc,
         line: line(at),
         column: column(at),
+        ..Span::default()
     }
 }
 

@@ -47,14 +47,7 @@ fn nested_mappings_and_sequences_keep_their_positions() {
     ] {
         assert_eq!(at(&node, path), position, "{path}");
     }
-    assert_eq!(
-        node.span,
-        Span {
-            doc: 2,
-            line: 2,
-            column: 1
-        }
-    );
+    assert_eq!((node.span.doc, node.span.line, node.span.column), (2, 2, 1));
 }
 
 #[test]
