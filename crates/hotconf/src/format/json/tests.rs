@@ -67,6 +67,30 @@ fn columns_count_characters_on_long_lines() {
 }
 
 #[test]
+fn ranges_cover_whole_values() {
+    let text = "{\n  \"name\": \"a \\\"b\\\" é\",\n  \"port\": -8.5e1, \"on\": true, \"off\": null,\n  \"tls\": {\"cert\": \"c\", \"deep\": {\"x\": []}},\n  \"list\": [\n    1,\n    {\"k\": [2]}\n  ] }\n";
+    let node = ok(text);
+    // The path, the bytes its range covers, and the lines those take.
+    for (path, written, lines) in [
+        ("name", "\"a \\\"b\\\" é\"", 2..=2),
+        ("port", "-8.5e1", 3..=3),
+        ("on", "true", 3..=3),
+        ("off", "null", 3..=3),
+        ("tls", "{\"cert\": \"c\", \"deep\": {\"x\": []}}", 4..=4),
+        ("tls.deep", "{\"x\": []}", 4..=4),
+        ("tls.deep.x", "[]", 4..=4),
+        ("list", "[\n    1,\n    {\"k\": [2]}\n  ]", 5..=8),
+        ("list[1]", "{\"k\": [2]}", 7..=7),
+        ("list[1].k[0]", "2", 7..=7),
+        ("", text.trim_end(), 1..=8),
+    ] {
+        let span = node.get(&path.parse().unwrap()).unwrap().span;
+        assert_eq!(&text[span.range()], written, "{path}");
+        assert_eq!(span.lines(text.as_bytes()), lines, "{path}");
+    }
+}
+
+#[test]
 fn strings_decode_every_escape() {
     for (written, expected) in [
         (r#""plain""#, "plain"),
