@@ -251,15 +251,17 @@ impl<'a> LineIndex<'a> {
         (saturate(line + 1), saturate(column + 1))
     }
 
-    /// A span for the byte offset in document `doc` (the TOML parser locates by offset).
+    /// A span in document `doc` located at byte `offset` and covering `range` (the TOML
+    /// parser locates by offset).
     #[cfg(feature = "toml")]
-    pub(crate) fn span(&self, doc: u32, offset: usize) -> Span {
+    pub(crate) fn span(&self, doc: u32, offset: usize, range: std::ops::Range<usize>) -> Span {
         let (line, column) = self.locate(offset);
         Span {
             doc,
             line,
             column,
-            ..Span::default()
+            start: range.start,
+            end: range.end,
         }
     }
 }
