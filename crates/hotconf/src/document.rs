@@ -156,10 +156,12 @@ impl fmt::Debug for Document {
 /// `line` and `column` point where messages point: the value itself (for a YAML block
 /// scalar, its first line of content). `start..end` is half-open, in bytes of
 /// [`Document::bytes`] (a byte-order mark counted): for a scalar, its whole token, quotes
-/// included; for a table or an array, from its opening token (`{`, `[`, a TOML `[table]`
-/// header, the first key of a YAML block mapping, the first `-` of a block sequence) to the
-/// end of its last item. A range holds the ranges of everything in it. `0..0` means "not
-/// known": values made by the program, and spans from before ranges were recorded.
+/// and a YAML block scalar's `|` or `>` header included; for a table or an array, from its
+/// opening token (`{`, `[`, a TOML `[table]` header, the first key of a YAML block mapping or
+/// of the TOML root, the first `-` of a block sequence) to the end of its last item; for an
+/// environment variable, the text after its `=`. A range holds the ranges of everything in
+/// it; a YAML alias's, the alias alone. `0..0` means "not known", as for values the program
+/// made rather than read.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Span {
     /// Index of the document in [`Layers::documents`](crate::Layers::documents).
