@@ -1,8 +1,9 @@
 //! The ground every stage stands on: a [`Document`] (raw bytes with an [`Origin`] and a
-//! [`Format`]) and the [`Limits`] on what one may cost. Sources produce documents, parsers
-//! read them; neither imports the other.
+//! [`Format`]), the [`Span`] that locates a value in it, and the [`Limits`] on what one may
+//! cost. Sources produce documents, parsers read them; neither imports the other.
 
 use std::fmt;
+use std::ops::{Range, RangeInclusive};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -149,6 +150,68 @@ impl fmt::Debug for Document {
     }
 }
 
+/// Where a value was written: which document of the load, the 1-based line and column (in
+/// characters) of its first character, and the bytes it covers in that document.
+///
+/// `line` and `column` point where messages point: the value itself (for a YAML block
+/// scalar, its first line of content). `start..end` is half-open, in bytes of
+/// [`Document::bytes`] (a byte-order mark counted): for a scalar, its whole token, quotes
+/// and a YAML block scalar's `|` or `>` header included; for a table or an array, from its
+/// opening token (`{`, `[`, a TOML `[table]` header, the first key of a YAML block mapping or
+/// of the TOML root, the first `-` of a block sequence) to the end of its last item; for an
+/// environment variable, the text after its `=`. A range holds the ranges of everything in
+/// it; a YAML alias's, the alias alone. `0..0` means "not known", as for values the program
+/// made rather than read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub(crate) struct Span {
+    /// Index of the document in [`Layers::documents`](crate::Layers::documents).
+    pub doc: u32,
+    /// 1-based line; 0 when not known.
+    pub line: u32,
+    /// 1-based column in characters; 0 when not known.
+    pub column: u32,
+    /// Byte offset in [`Document::bytes`] where the value starts.
+    pub start: usize,
+    /// Byte offset in [`Document::bytes`] just past the value's end; `0` with `start` when
+    /// not known.
+    pub end: usize,
+}
+
+impl Span {
+    /// The value's bytes in [`Document::bytes`], as a range to slice them with.
+    pub fn range(&self) -> Range<usize> {
+        self.start..self.end
+    }
+
+    /// Whether the byte range is known: `false` for `0..0`.
+    pub fn has_range(&self) -> bool {
+        self.end > 0
+    }
+
+    /// The first and the last 1-based line the value covers in `bytes`, its document's bytes
+    /// (lines end at `\n`): every line a snippet must hide to hide the value. Without a
+    /// known range, the span's own `line` alone (`0..=0` when that is unknown too).
+    // Read by the masking of secret lines in caret snippets.
+    #[allow(dead_code)]
+    pub fn lines(&self, bytes: &[u8]) -> RangeInclusive<u32> {
+        if !self.has_range() {
+            return self.line..=self.line;
+        }
+        let start = self.start.min(bytes.len());
+        // The last byte of the value; an empty range covers the line it sits on.
+        let last = self.end.min(bytes.len()).saturating_sub(1).max(start);
+        let breaks = |range: Range<usize>| bytes[range].iter().filter(|&&b| b == b'\n').count();
+        let first = breaks(0..start) + 1;
+        let last = first + breaks(start..last);
+        (saturate(first))..=(saturate(last))
+    }
+}
+
+#[allow(dead_code)]
+fn saturate(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
 /// FNV-1a: stable across runs and Rust versions, and fast for config-sized inputs.
 pub(crate) fn revision(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| {
@@ -194,5 +257,47 @@ mod tests {
     fn revision_changes_with_content() {
         assert_eq!(revision(b"a = 1"), revision(b"a = 1"));
         assert_ne!(revision(b"a = 1"), revision(b"a = 2"));
+    }
+
+    fn span(start: usize, end: usize) -> Span {
+        Span {
+            doc: 0,
+            line: 9,
+            column: 9,
+            start,
+            end,
+        }
+    }
+
+    #[test]
+    fn lines_are_the_first_and_last_a_range_touches() {
+        let bytes = b"a = 1\nb = \"\"\"\nx\ny\"\"\"\n\nc = [\n  1,\n]\n";
+        for (start, end, expected, written) in [
+            (4, 5, 1..=1, "1"),
+            (10, 20, 2..=4, "\"\"\"\nx\ny\"\"\""),
+            // A range that ends with its line break stays on that line.
+            (0, 6, 1..=1, "a = 1\n"),
+            (26, 34, 6..=8, "[\n  1,\n]"),
+            // An empty range covers the line it sits on.
+            (22, 22, 6..=6, ""),
+            // Past the end: clamped to the bytes.
+            (33, 99, 8..=8, "]\n"),
+        ] {
+            let span = span(start, end);
+            assert_eq!(
+                String::from_utf8_lossy(&bytes[span.start..span.end.min(bytes.len())]),
+                written
+            );
+            assert_eq!(span.lines(bytes), expected, "{start}..{end}");
+        }
+    }
+
+    #[test]
+    fn without_a_range_lines_fall_back_to_the_line() {
+        assert_eq!(span(0, 0).lines(b"a\nb\n"), 9..=9);
+        assert_eq!(Span::default().lines(b"a\nb\n"), 0..=0);
+        assert!(!Span::default().has_range());
+        assert!(span(0, 1).has_range());
+        assert_eq!(span(2, 3).range(), 2..3);
     }
 }

@@ -34,6 +34,7 @@ pub(crate) fn parse(document: &Document, index: u32, limits: &Limits) -> Result<
         doc: index,
         line: 1,
         column: 1,
+        ..Span::default()
     };
     if is_blank(text, document.format) {
         if document.allow_empty {
@@ -46,7 +47,7 @@ pub(crate) fn parse(document: &Document, index: u32, limits: &Limits) -> Result<
         )
         .at_location(&file, 1, 1));
     }
-    let node = match document.format {
+    let mut node = match document.format {
         #[cfg(feature = "toml")]
         Format::Toml => toml::parse(text, index, limits),
         #[cfg(feature = "yaml")]
@@ -79,7 +80,25 @@ pub(crate) fn parse(document: &Document, index: u32, limits: &Limits) -> Result<
     if node.depth() > limits.max_depth {
         return Err(depth_problem(limits).at_location(&file, 1, 1));
     }
+    // Parsers count bytes of the text; spans count bytes of the document.
+    shift(&mut node, document.bytes.len() - text.len());
     Ok(node)
+}
+
+/// Moves every known byte range of a tree `by` bytes on (past a byte-order mark).
+fn shift(node: &mut Node, by: usize) {
+    if by == 0 {
+        return;
+    }
+    if node.span.has_range() {
+        node.span.start += by;
+        node.span.end += by;
+    }
+    match &mut node.value {
+        Value::Table(table) => table.values_mut().for_each(|child| shift(child, by)),
+        Value::Array(items) => items.iter_mut().for_each(|child| shift(child, by)),
+        _ => {}
+    }
 }
 
 /// The problem for a document whose format's cargo feature is off.
@@ -226,6 +245,31 @@ mod tests {
         )
         .unwrap();
         assert_eq!(node.to_json(), serde_json::json!({"a": 1}));
+    }
+
+    #[cfg(all(feature = "yaml", feature = "json"))]
+    #[test]
+    fn ranges_are_in_the_document_bytes_past_a_byte_order_mark() {
+        for (format, text) in [
+            (Format::Toml, "a = 1\nt = { s = \"x\" }\n"),
+            (Format::Yaml, "a: 1\nt: {s: \"x\"}\n"),
+            (Format::Json, "{\"a\": 1,\n\"t\": {\"s\": \"x\"}}"),
+            (Format::Env, "__A=1\n__T__S=\"x\"\n"),
+        ] {
+            for bom in [&b""[..], b"\xEF\xBB\xBF"] {
+                let document = doc(format, &[bom, text.as_bytes()].concat());
+                let node = parse(&document, 0, &Limits::default()).unwrap();
+                for (path, written, line) in [("a", "1", 1), ("t.s", "\"x\"", 2)] {
+                    let span = node.get(&path.parse().unwrap()).unwrap().span;
+                    assert_eq!(
+                        &document.bytes[span.range()],
+                        written.as_bytes(),
+                        "{format} {bom:?} {path}"
+                    );
+                    assert_eq!(span.lines(&document.bytes), line..=line, "{format} {path}");
+                }
+            }
+        }
     }
 
     #[cfg(all(feature = "yaml", feature = "json"))]

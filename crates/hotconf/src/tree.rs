@@ -6,19 +6,8 @@
 use indexmap::IndexMap;
 
 use crate::diff::{Change, ChangeKind};
+pub(crate) use crate::document::Span;
 use crate::path::{ConfigPath, Segment};
-
-/// Where a value was written: which document of the load, and the 1-based line and column
-/// (in characters) of its first character. Line 0 means "not known".
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub struct Span {
-    /// Index of the document in [`Layers::documents`](crate::Layers::documents).
-    pub doc: u32,
-    /// 1-based line; 0 when not known.
-    pub line: u32,
-    /// 1-based column in characters; 0 when not known.
-    pub column: u32,
-}
 
 /// A table of a [`Node`] tree, in the order the keys were written.
 pub type Table = IndexMap<String, Node>;
@@ -262,11 +251,18 @@ impl<'a> LineIndex<'a> {
         (saturate(line + 1), saturate(column + 1))
     }
 
-    /// A span for the byte offset in document `doc` (the TOML parser locates by offset).
+    /// A span in document `doc` located at byte `offset` and covering `range` (the TOML
+    /// parser locates by offset).
     #[cfg(feature = "toml")]
-    pub(crate) fn span(&self, doc: u32, offset: usize) -> Span {
+    pub(crate) fn span(&self, doc: u32, offset: usize, range: std::ops::Range<usize>) -> Span {
         let (line, column) = self.locate(offset);
-        Span { doc, line, column }
+        Span {
+            doc,
+            line,
+            column,
+            start: range.start,
+            end: range.end,
+        }
     }
 }
 
@@ -297,6 +293,7 @@ mod tests {
                 doc,
                 line: 1,
                 column: 1,
+                ..Span::default()
             },
         )
     }

@@ -1,4 +1,9 @@
 //! Environment overrides: `PREFIX__A__B=value` lines into `{a: {b: value}}`.
+//!
+//! Byte ranges: a value covers the text after its `=` (all of it, for every item of a JSON
+//! array or object written there: serde_json gives no positions); a table made by a variable
+//! covers that variable's line, widened to every line that adds to it; the root covers the
+//! text.
 
 use crate::error::{Problem, ProblemKind};
 use crate::tree::{Node, Span, Table, Value};
@@ -11,16 +16,32 @@ pub(super) fn parse(text: &str, doc: u32, prefix: &str, separator: &str) -> Resu
             doc,
             line: 1,
             column: 1,
+            start: 0,
+            end: text.trim_end().len(),
         },
     );
-    for (i, line) in text.lines().enumerate() {
+    let mut line_start = 0;
+    // Lines as `str::lines` splits them, with where each starts.
+    for (i, with_break) in text.split_inclusive('\n').enumerate() {
+        let start = line_start;
+        line_start += with_break.len();
+        let line = match with_break.strip_suffix('\n') {
+            Some(line) => line.strip_suffix('\r').unwrap_or(line),
+            None => with_break,
+        };
         let span = Span {
             doc,
             line: crate::tree::saturate(i + 1),
             column: 1,
+            start,
+            end: start + line.len(),
         };
         let Some((name, raw)) = line.split_once('=') else {
             continue;
+        };
+        let value_span = Span {
+            start: start + name.len() + 1,
+            ..span
         };
         let Some(rest) = name.strip_prefix(&lead) else {
             continue;
@@ -35,8 +56,8 @@ pub(super) fn parse(text: &str, doc: u32, prefix: &str, separator: &str) -> Resu
         }
         // A value that reads as JSON keeps its type; anything else is a string.
         let value = match serde_json::from_str::<serde_json::Value>(raw) {
-            Ok(json) => from_json(json, span),
-            Err(_) => Node::new(Value::String(raw.to_owned()), span),
+            Ok(json) => from_json(json, value_span),
+            Err(_) => Node::new(Value::String(raw.to_owned()), value_span),
         };
         let mut overlay = value;
         for key in keys.into_iter().rev() {
@@ -46,7 +67,20 @@ pub(super) fn parse(text: &str, doc: u32, prefix: &str, separator: &str) -> Resu
         }
         root.merge(overlay);
     }
+    widen(&mut root);
     Ok(root)
+}
+
+/// Widens each table made by variables to the lines of all the variables that add to it
+/// (merging keeps the span of the first).
+fn widen(node: &mut Node) {
+    if let Value::Table(table) = &mut node.value {
+        for child in table.values_mut() {
+            widen(child);
+            node.span.start = node.span.start.min(child.span.start);
+            node.span.end = node.span.end.max(child.span.end);
+        }
+    }
 }
 
 fn from_json(json: serde_json::Value, span: Span) -> Node {
@@ -90,6 +124,32 @@ mod tests {
         );
         let rpm = node.get(&"limits.rpm".parse().unwrap()).unwrap();
         assert_eq!((rpm.span.doc, rpm.span.line), (2, 1));
+    }
+
+    #[test]
+    fn ranges_cover_values_and_the_lines_of_tables() {
+        let text = "APP__LIMITS__RPM=120\r\nAPP__NAME=edge 1\nAPP__LIMITS__BURST=true\nAPP__HOSTS=[\"a\",\"b\"]\nOTHER=1\nAPP__Q=\n";
+        let node = parse(text, 0, "APP", "__").unwrap();
+        // The path, the bytes its range covers, and the lines those take.
+        for (path, written, lines) in [
+            ("limits.rpm", "120", 1..=1),
+            ("name", "edge 1", 2..=2),
+            ("limits.burst", "true", 3..=3),
+            (
+                "limits",
+                "APP__LIMITS__RPM=120\r\nAPP__NAME=edge 1\nAPP__LIMITS__BURST=true",
+                1..=3,
+            ),
+            ("hosts", "[\"a\",\"b\"]", 4..=4),
+            // No positions inside a JSON value: its items cover all of it.
+            ("hosts[1]", "[\"a\",\"b\"]", 4..=4),
+            ("q", "", 6..=6),
+            ("", text.trim_end(), 1..=6),
+        ] {
+            let span = node.get(&path.parse().unwrap()).unwrap().span;
+            assert_eq!(&text[span.range()], written, "{path}");
+            assert_eq!(span.lines(text.as_bytes()), lines, "{path}");
+        }
     }
 
     #[test]

@@ -61,6 +61,7 @@ impl Parser<'_> {
 
     /// A value; were it an object or an array, it would sit `depth` levels deep.
     fn value(&mut self, depth: usize) -> Result<Node, Problem> {
+        let start = self.pos;
         let (line, column) = self.here();
         let value = match self.bytes.get(self.pos) {
             Some(b'{') => self.object(depth)?,
@@ -76,6 +77,10 @@ impl Parser<'_> {
             doc: self.doc,
             line,
             column,
+            // Every value ends where the parser stands after it: past the closing quote,
+            // bracket or brace, or the last character of a number or literal.
+            start,
+            end: self.pos,
         };
         Ok(Node::new(value, span))
     }

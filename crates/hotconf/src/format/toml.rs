@@ -4,6 +4,8 @@
 //! tables and dotted keys, unless its `unbounded` feature is on); the conversion below checks
 //! `Limits::max_depth` before each level, so it is bounded either way.
 
+use std::ops::Range;
+
 use toml::Spanned;
 use toml::de::{DeString, DeTable, DeValue};
 
@@ -22,9 +24,9 @@ pub(super) fn parse(text: &str, doc: u32, limits: &Limits) -> Result<Node, Probl
         limits,
         trail: Vec::new(),
     };
-    let start = root.span().start;
+    let span = root.span();
     convert
-        .table(root.into_inner(), start, 1)
+        .table(root.into_inner(), span, 1)
         .map_err(|mut problem| {
             if !convert.trail.is_empty() {
                 // The trail is innermost first.
@@ -36,6 +38,14 @@ pub(super) fn parse(text: &str, doc: u32, limits: &Limits) -> Result<Node, Probl
 
 /// Turns the crate's tree into ours: byte spans into lines and columns, raw numbers into
 /// checked ones.
+///
+/// The crate's spans are byte ranges: a scalar's whole token (quotes and `"""` included), an
+/// inline table's or array's brackets and all between, a `[table]`'s or `[[array]]` item's
+/// header alone, a dotted key's table the key alone, and the root `0..0`. A table's or
+/// array's range here is the smallest one that holds its own span, its keys and its values'
+/// ranges: a `[table]` runs from its header to its last value, the root from its first key.
+/// A table written in parts (`[a.b]` before `[a]`) gets the hull of the parts, which takes in
+/// whatever was written between them.
 struct Convert<'a> {
     text: &'a str,
     index: &'a LineIndex<'a>,
@@ -46,18 +56,26 @@ struct Convert<'a> {
 }
 
 impl Convert<'_> {
-    /// The table starting at byte `start`, which sits `depth` levels deep (the root is 1).
-    fn table(&mut self, table: DeTable<'_>, start: usize, depth: usize) -> Result<Node, Problem> {
-        self.check_depth(start, depth)?;
+    /// The table the crate located at `own`, which sits `depth` levels deep (the root is 1).
+    fn table(
+        &mut self,
+        table: DeTable<'_>,
+        own: Range<usize>,
+        depth: usize,
+    ) -> Result<Node, Problem> {
+        self.check_depth(own.start, depth)?;
+        let mut covered = own.clone();
         let mut entries: Vec<(Spanned<DeString<'_>>, Spanned<DeValue<'_>>)> =
             table.into_iter().collect();
         // The crate keeps keys sorted by name; the config keeps the order they were written.
         entries.sort_by_key(|(key, _)| key.span().start);
         let mut out = Table::with_capacity(entries.len());
         for (key, value) in entries {
+            covered = hull(covered, key.span());
             let key = key.into_inner().into_owned();
             match self.value(value, depth + 1) {
                 Ok(node) => {
+                    covered = hull(covered, node.span.range());
                     out.insert(key, node);
                 }
                 Err(problem) => {
@@ -68,21 +86,26 @@ impl Convert<'_> {
         }
         Ok(Node::new(
             Value::Table(out),
-            self.index.span(self.doc, start),
+            self.index.span(self.doc, own.start, covered),
         ))
     }
 
     /// A value; were it a table or an array, it would sit `depth` levels deep.
     fn value(&mut self, value: Spanned<DeValue<'_>>, depth: usize) -> Result<Node, Problem> {
         let span = value.span();
+        let mut covered = span.clone();
         let value = match value.into_inner() {
-            DeValue::Table(table) => return self.table(table, span.start, depth),
+            DeValue::Table(table) => return self.table(table, span, depth),
             DeValue::Array(array) => {
                 self.check_depth(span.start, depth)?;
                 let mut items = Vec::with_capacity(array.len());
                 for item in array {
                     match self.value(item, depth + 1) {
-                        Ok(node) => items.push(node),
+                        Ok(node) => {
+                            // The items of an array of tables sit below its first header.
+                            covered = hull(covered, node.span.range());
+                            items.push(node);
+                        }
                         Err(problem) => {
                             self.trail.push(Segment::Index(items.len()));
                             return Err(problem);
@@ -126,7 +149,10 @@ impl Convert<'_> {
                 }
             },
         };
-        Ok(Node::new(value, self.index.span(self.doc, span.start)))
+        Ok(Node::new(
+            value,
+            self.index.span(self.doc, span.start, covered),
+        ))
     }
 
     fn check_depth(&self, start: usize, depth: usize) -> Result<(), Problem> {
@@ -144,6 +170,17 @@ impl Convert<'_> {
     fn error(&self, message: String, offset: usize) -> Problem {
         let (line, column) = self.index.locate(offset);
         Problem::error(ProblemKind::Syntax, message).at_location(String::new(), line, column)
+    }
+}
+
+/// The smallest range that holds both; an empty range (the root's `0..0`) holds nothing.
+fn hull(a: Range<usize>, b: Range<usize>) -> Range<usize> {
+    if a.is_empty() {
+        b
+    } else if b.is_empty() {
+        a
+    } else {
+        a.start.min(b.start)..a.end.max(b.end)
     }
 }
 
@@ -181,7 +218,6 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::tree::Span;
 
     /// A bad document: its text, the problem's kind, line and column, a fragment of its
     /// message, and its path.
@@ -217,14 +253,7 @@ mod tests {
             ["title", "server", "routes", "a"],
             "written order, not sorted"
         );
-        assert_eq!(
-            node.span,
-            Span {
-                doc: 1,
-                line: 1,
-                column: 1
-            }
-        );
+        assert_eq!((node.span.doc, node.span.line, node.span.column), (1, 1, 1));
         for (path, position) in [
             ("title", (2, 9)),
             ("server", (4, 1)),
@@ -249,6 +278,56 @@ mod tests {
                 "{path}"
             );
         }
+    }
+
+    #[test]
+    fn ranges_cover_whole_values() {
+        let text = "# head\nname = \"a \\\"b\\\" é\" # c\nport = -8_080\non = true\nwhen = 1979-05-27T07:32:00Z\nkey = \"\"\"\nline one\nline two\"\"\"\nraw = '''\nx\n'''\ntls = { cert = \"c\", deep = { x = [] } }\nlist = [\n  1,\n  { k = [2] },\n]\nd.e = 2\n\n[server]\nhost = 'h'\n\n[a.b]\nc = 1 # c\n\n[[routes]]\npath = \"/a\"\n[[routes]]\npath = \"/b\"\n";
+        let node = ok(text);
+        // The path, the bytes its range covers, and the lines those take.
+        for (path, written, lines) in [
+            ("name", "\"a \\\"b\\\" é\"", 2..=2),
+            ("port", "-8_080", 3..=3),
+            ("on", "true", 4..=4),
+            ("when", "1979-05-27T07:32:00Z", 5..=5),
+            ("key", "\"\"\"\nline one\nline two\"\"\"", 6..=8),
+            ("raw", "'''\nx\n'''", 9..=11),
+            ("tls", "{ cert = \"c\", deep = { x = [] } }", 12..=12),
+            ("tls.cert", "\"c\"", 12..=12),
+            ("tls.deep", "{ x = [] }", 12..=12),
+            ("tls.deep.x", "[]", 12..=12),
+            ("list", "[\n  1,\n  { k = [2] },\n]", 13..=16),
+            ("list[1]", "{ k = [2] }", 15..=15),
+            ("list[1].k[0]", "2", 15..=15),
+            // A dotted key's table: from the key to the value.
+            ("d", "d.e = 2", 17..=17),
+            // A [table]: from its header to its last value.
+            ("server", "[server]\nhost = 'h'", 19..=20),
+            ("a", "[a.b]\nc = 1", 22..=23),
+            ("a.b", "[a.b]\nc = 1", 22..=23),
+            (
+                "routes",
+                "[[routes]]\npath = \"/a\"\n[[routes]]\npath = \"/b\"",
+                25..=28,
+            ),
+            ("routes[1]", "[[routes]]\npath = \"/b\"", 27..=28),
+            // The root: from its first key to its last value.
+            ("", &text[7..text.len() - 1], 2..=28),
+        ] {
+            let span = node.get(&path.parse().unwrap()).unwrap().span;
+            assert_eq!(&text[span.range()], written, "{path}");
+            assert_eq!(span.lines(text.as_bytes()), lines, "{path}");
+        }
+    }
+
+    #[test]
+    fn a_table_written_in_parts_covers_them_all() {
+        let text = "[a.b]\nc = 1\n[x]\ny = 2\n[a]\nz = 3\n";
+        let node = ok(text);
+        let a = node.get(&"a".parse().unwrap()).unwrap().span;
+        // The hull takes in `[x]`, written between the parts.
+        assert_eq!(&text[a.range()], "[a.b]\nc = 1\n[x]\ny = 2\n[a]\nz = 3");
+        assert_eq!((a.line, a.column), (5, 1), "located at its own header");
     }
 
     #[test]

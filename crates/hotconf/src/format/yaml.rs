@@ -5,6 +5,9 @@
 //! only way serde-saphyr hands out locations. Serde gives a `Deserialize` impl no way to
 //! receive context, so the state of the build (document index, node and depth budgets, the
 //! first problem found) lives in a thread-local of the thread that parses.
+//!
+//! The byte range of a node's first event is all serde-saphyr gives; [`range`] widens it to
+//! the whole value once the tree is built.
 
 use std::cell::RefCell;
 use std::fmt;
@@ -68,7 +71,8 @@ fn parse_here(text: &str, doc: u32, limits: &Limits) -> Result<Node, Problem> {
     let build = BUILD.with_borrow_mut(std::mem::take);
     let err = match result {
         Ok(root) => {
-            let root = Node::new(root.value.0, span(doc, root.referenced));
+            let mut root = Node::new(root.value.0, span(doc, root.referenced));
+            range::cover(&mut root, text);
             return match overflowed(&root, text, &mut ConfigPath::root()) {
                 Some(problem) => Err(problem),
                 None => Ok(root),
@@ -276,11 +280,21 @@ fn unwind(segment: Segment, at: Option<Location>) {
     });
 }
 
+/// The span of a node at `at`, with the byte range of its first event (see [`range`]).
 fn span(doc: u32, at: Location) -> Span {
+    let bytes = at.span();
+    let offset = bytes.byte_offset().and_then(|o| usize::try_from(o).ok());
+    let len = bytes.byte_len().and_then(|l| usize::try_from(l).ok());
+    let (start, end) = match (offset, len) {
+        (Some(offset), Some(len)) => (offset, offset.saturating_add(len)),
+        _ => (0, 0),
+    };
     Span {
         doc,
         line: line(at),
         column: column(at),
+        start,
+        end,
     }
 }
 
@@ -574,5 +588,6 @@ fn printable(text: &str) -> String {
     out
 }
 
+mod range;
 #[cfg(test)]
 mod tests;

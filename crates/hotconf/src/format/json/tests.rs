@@ -18,12 +18,8 @@ fn positions(node: &Node, expected: &[(&str, (u32, u32))]) {
             .get(&path.parse().unwrap())
             .unwrap_or_else(|| panic!("no {path}"));
         assert_eq!(
-            found.span,
-            Span {
-                doc: 4,
-                line: *line,
-                column: *column
-            },
+            (found.span.doc, found.span.line, found.span.column),
+            (4, *line, *column),
             "{path}"
         );
     }
@@ -41,14 +37,7 @@ fn nested_objects_and_arrays_keep_their_positions() {
             "empty": {},
         })
     );
-    assert_eq!(
-        node.span,
-        Span {
-            doc: 4,
-            line: 1,
-            column: 1
-        }
-    );
+    assert_eq!((node.span.doc, node.span.line, node.span.column), (4, 1, 1));
     positions(
         &node,
         &[
@@ -75,6 +64,30 @@ fn columns_count_characters_on_long_lines() {
     );
     let node = ok("{\r\n  \"a\": 1\r\n}\r\n");
     positions(&node, &[("a", (2, 8))]);
+}
+
+#[test]
+fn ranges_cover_whole_values() {
+    let text = "{\n  \"name\": \"a \\\"b\\\" é\",\n  \"port\": -8.5e1, \"on\": true, \"off\": null,\n  \"tls\": {\"cert\": \"c\", \"deep\": {\"x\": []}},\n  \"list\": [\n    1,\n    {\"k\": [2]}\n  ] }\n";
+    let node = ok(text);
+    // The path, the bytes its range covers, and the lines those take.
+    for (path, written, lines) in [
+        ("name", "\"a \\\"b\\\" é\"", 2..=2),
+        ("port", "-8.5e1", 3..=3),
+        ("on", "true", 3..=3),
+        ("off", "null", 3..=3),
+        ("tls", "{\"cert\": \"c\", \"deep\": {\"x\": []}}", 4..=4),
+        ("tls.deep", "{\"x\": []}", 4..=4),
+        ("tls.deep.x", "[]", 4..=4),
+        ("list", "[\n    1,\n    {\"k\": [2]}\n  ]", 5..=8),
+        ("list[1]", "{\"k\": [2]}", 7..=7),
+        ("list[1].k[0]", "2", 7..=7),
+        ("", text.trim_end(), 1..=8),
+    ] {
+        let span = node.get(&path.parse().unwrap()).unwrap().span;
+        assert_eq!(&text[span.range()], written, "{path}");
+        assert_eq!(span.lines(text.as_bytes()), lines, "{path}");
+    }
 }
 
 #[test]

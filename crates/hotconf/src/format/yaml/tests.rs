@@ -47,14 +47,7 @@ fn nested_mappings_and_sequences_keep_their_positions() {
     ] {
         assert_eq!(at(&node, path), position, "{path}");
     }
-    assert_eq!(
-        node.span,
-        Span {
-            doc: 2,
-            line: 2,
-            column: 1
-        }
-    );
+    assert_eq!((node.span.doc, node.span.line, node.span.column), (2, 2, 1));
 }
 
 #[test]
@@ -414,4 +407,95 @@ fn billion_laughs_fails_on_the_node_limit() {
         (Some(4), Some(20)),
         "{problem:?}"
     );
+}
+
+#[test]
+fn ranges_cover_whole_values() {
+    let text = "# head\nname: \"a \\\"b\\\" é\"  # c\nsingle: 'it''s'\nport: -8080\non: true\nnone: ~\nempty:\nplain: several\n  words here\nkey: |\n  line one\n  line two\n\nfolded: >-  # c\n\n  more\n  text\ntls: {cert: c, deep: {x: [ ]}, q: \"}\" }\nmulti: [\n  1,  # one\n  {k: [2]}\n]\nserver:\n  host: h\n  tls:\n    on: true\nlist:\n- - a\n  - b\n- &x c\n- !!str d\n-\n  e\n- k: v\n  w: 1\n";
+    let node = ok(text);
+    // The path, the bytes its range covers, and the lines those take.
+    for (path, written, lines) in [
+        ("name", "\"a \\\"b\\\" é\"", 2..=2),
+        ("single", "'it''s'", 3..=3),
+        ("port", "-8080", 4..=4),
+        ("on", "true", 5..=5),
+        ("none", "~", 6..=6),
+        // An empty value: an empty range at the `:`.
+        ("empty", "", 7..=7),
+        ("plain", "several\n  words here", 8..=9),
+        // A block scalar: from its header to its last character.
+        ("key", "|\n  line one\n  line two", 10..=12),
+        ("folded", ">-  # c\n\n  more\n  text", 14..=17),
+        ("tls", "{cert: c, deep: {x: [ ]}, q: \"}\" }", 18..=18),
+        ("tls.cert", "c", 18..=18),
+        ("tls.deep", "{x: [ ]}", 18..=18),
+        ("tls.deep.x", "[ ]", 18..=18),
+        ("multi", "[\n  1,  # one\n  {k: [2]}\n]", 19..=22),
+        ("multi[1]", "{k: [2]}", 21..=21),
+        ("multi[1].k[0]", "2", 21..=21),
+        // A block mapping: from its first key to its last value.
+        ("server", "host: h\n  tls:\n    on: true", 24..=26),
+        ("server.tls", "on: true", 26..=26),
+        // A block sequence: from its first `-` to its last item's end.
+        (
+            "list",
+            &text[text.find("- - a").unwrap()..text.len() - 1],
+            28..=35,
+        ),
+        ("list[0]", "- a\n  - b", 28..=29),
+        ("list[0][1]", "b", 29..=29),
+        ("list[1]", "c", 30..=30),
+        ("list[2]", "d", 31..=31),
+        ("list[3]", "e", 33..=33),
+        ("list[4]", "k: v\n  w: 1", 34..=35),
+        // The root: from its first key to its last value.
+        ("", &text[7..text.len() - 1], 2..=35),
+    ] {
+        let span = node.get(&path.parse().unwrap()).unwrap().span;
+        assert_eq!(&text[span.range()], written, "{path}");
+        assert_eq!(span.lines(text.as_bytes()), lines, "{path}");
+    }
+}
+
+#[test]
+fn aliases_and_merges_keep_their_own_ranges() {
+    let text = "base: &b {x: 1,\n  y: [2]}\nother: *b\ns: &s str\nt: *s\nm:\n  <<: *b\n  z: 3\n";
+    let node = ok(text);
+    for (path, written) in [
+        ("base", "{x: 1,\n  y: [2]}"),
+        ("other", "*b"),
+        // What an alias brings in is where the alias is.
+        ("other.y", "*b"),
+        ("t", "*s"),
+        // A merge key's entries too.
+        ("m", "<<: *b\n  z: 3"),
+        ("m.x", "*b"),
+    ] {
+        let span = node.get(&path.parse().unwrap()).unwrap().span;
+        assert_eq!(&text[span.range()], written, "{path}");
+    }
+}
+
+#[test]
+fn block_scalar_headers_are_found_on_any_line_ending() {
+    for (text, written) in [
+        ("k: |\r\n  a\r\n  b\r\n", "|\r\n  a\r\n  b"),
+        ("k: &a !!str |+ # c\n\n  a\n\n", "|+ # c\n\n  a"),
+        ("k:\n- >2\n   a\n", ">2\n   a"),
+        // The header is after a comment mark in a key: the range starts with the content.
+        ("\"k #\": |\n  a\n", "a"),
+        // Not a block scalar: a `|` in a comment before a plain value on the next line.
+        ("k: # a |\n  plain\n", "plain"),
+    ] {
+        let node = ok(text);
+        let value = match &node.value {
+            Value::Table(table) => table[0].clone(),
+            _ => panic!("{text:?}"),
+        };
+        let value = match value.value {
+            Value::Array(items) => items[0].clone(),
+            _ => value,
+        };
+        assert_eq!(&text[value.span.range()], written, "{text:?}");
+    }
 }
