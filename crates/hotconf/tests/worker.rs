@@ -473,6 +473,11 @@ fn a_pushing_source_applies_exactly_what_it_pushed() {
     );
     assert_eq!(reloader.current().rpm, 70);
 
+    assert_eq!(format!("{pusher:?}"), "Pusher { source: 0, .. }");
+    assert_eq!(
+        format!("{:?}", reloader.trigger_handle()),
+        "TriggerHandle { .. }"
+    );
     assert!(pusher.health(SourceHealth::Degraded("reconnecting".into())));
     let deadline = Instant::now() + DEADLINE;
     while reloader.status().sources[0].health == SourceHealth::Connected {
@@ -673,6 +678,10 @@ fn secrets_are_redacted_on_every_path() {
     fixture.write("rpm = 61\n[db]\npassword = 1234\n");
     let rejected = reloader.reload().unwrap_err();
     let callback = got.recv_timeout(DEADLINE).unwrap();
+    assert!(
+        callback.starts_with("Update { old: 1, new: 2, changes: [Change { path: ConfigPath"),
+        "Debug shows versions and changes: {callback}"
+    );
     let history = serde_json::to_string(&reloader.history()).unwrap();
     let observed: Vec<String> = events.try_iter().map(|e| e.to_json()).collect();
     let everything = [
