@@ -110,6 +110,7 @@ impl fmt::Display for Origin {
 
 /// One unit of raw config: origin, format, bytes and revision.
 #[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Document {
     /// Where it came from.
     pub origin: Origin,
@@ -122,6 +123,10 @@ pub struct Document {
     /// Whether an empty document (nothing but whitespace and comments) is accepted as an
     /// empty table rather than rejected.
     pub allow_empty: bool,
+    /// The key this document's content is mounted under, when its source mounts each file
+    /// under its name ([`Dir::sections`](crate::source::Dir::sections)): `rate_limits.yaml`
+    /// then holds `rate_limits` without repeating the name.
+    pub section: Option<String>,
 }
 
 impl Document {
@@ -134,6 +139,7 @@ impl Document {
             format,
             bytes,
             allow_empty: false,
+            section: None,
         }
     }
 }

@@ -222,7 +222,7 @@ impl fmt::Display for Problems {
 pub enum Error {
     /// The config was rejected: it could not be read, parsed, typed or validated, or a
     /// policy forbade it. Nothing was applied; the previous config (if any) stays active.
-    #[error("config rejected, previous config kept:\n{0}")]
+    #[error("config rejected:\n{0}")]
     Invalid(Problems),
     /// A path or pattern given to the API does not parse.
     #[error("invalid config path '{path}': {reason}")]
@@ -250,7 +250,7 @@ pub enum Error {
     },
     /// The config was rejected and the old one kept, but aborting the components that had
     /// already prepared failed: they may hold state for a config that never went live.
-    #[error("config rejected, previous config kept, but rolling back failed: {}\n{problems}", failures.join("; "))]
+    #[error("config rejected, but rolling back failed: {}\n{problems}", failures.join("; "))]
     RollbackFailed {
         /// Why the config was rejected.
         problems: Problems,

@@ -44,7 +44,17 @@ impl Layers {
         let mut problems = Vec::new();
         for (index, document) in documents.iter().enumerate() {
             let index = crate::tree::saturate(index);
-            match (format::parse(document, index, limits), &mut root) {
+            let parsed =
+                format::parse(document, index, limits).map(|tree| match &document.section {
+                    Some(section) => {
+                        let span = tree.span;
+                        let mut table = Table::new();
+                        table.insert(section.clone(), tree);
+                        Node::new(Value::Table(table), span)
+                    }
+                    None => tree,
+                });
+            match (parsed, &mut root) {
                 (Ok(tree), Some(root)) => root.merge(tree),
                 // The first document's root locates problems about the whole config.
                 (Ok(tree), None) => root = Some(tree),

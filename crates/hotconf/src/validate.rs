@@ -133,7 +133,14 @@ impl Report {
             self.entries
                 .iter()
                 .map(|(path, severity, message)| {
-                    layers.locate(problem(path, *severity, message), path)
+                    let mut located = layers.locate(problem(path, *severity, message), path);
+                    // A rule may speak of a value that is absent (a required field left
+                    // out), or its path may be a typo: say so rather than point at the
+                    // table as if the value were there.
+                    if layers.root().get(path).is_none() {
+                        located.message = format!("{message} (`{path}` is not set in the config)");
+                    }
+                    located
                 })
                 .collect(),
         )

@@ -92,6 +92,12 @@ fn no_secret_value_is_logged_at_any_level() {
         "the log was captured: {log}"
     );
     assert!(log.contains("config rejected"), "{log}");
+    // Each applied change is logged at info, redacted.
+    assert!(
+        log.contains(r#"change=~ db.password: "***" -> "***""#),
+        "{log}"
+    );
+    assert!(log.contains("change=~ rpm: 60 -> 61"), "{log}");
     for secret in [
         "hunter2",
         "swordfish",

@@ -204,7 +204,7 @@ fn a_directory_source_removed_and_created_again_is_picked_up() {
     fs::create_dir(&conf).unwrap();
     let reloader = builder()
         .file(root.path().join("app.toml"))
-        .source(Dir::new(&conf))
+        .source(Dir::new(&conf).allow_no_files(true))
         .build()
         .unwrap();
     let events = Events::new(&reloader);

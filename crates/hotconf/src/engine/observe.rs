@@ -234,6 +234,14 @@ fn log(event: &Event) {
         }
         Outcome::Applied => {
             tracing::info!(target: "hotconf", seq, version, trigger, changes = event.changes.len(), pending = event.pending.len(), elapsed_us = event.elapsed.as_micros() as u64, "config applied");
+            for change in &event.changes {
+                tracing::info!(target: "hotconf", seq, version, %change, "config changed");
+            }
+        }
+        Outcome::Rejected if version == 0 => {
+            for problem in &event.errors {
+                tracing::warn!(target: "hotconf", seq, trigger, %problem, "config rejected");
+            }
         }
         Outcome::Rejected => {
             for problem in &event.errors {

@@ -8,8 +8,8 @@ use super::{Source, WatchTarget};
 use crate::document::{Document, Format, Limits, Origin};
 use crate::error::{Problem, ProblemKind};
 
-/// The file names a directory source skips: editor swap and backup files, temp files,
-/// vim's probe file and Kubernetes' staging link.
+/// The file names a directory source skips: editor swap and backup files, temp files and
+/// lock files (`~$report.yaml`, `~lock`), vim's probe file and Kubernetes' staging link.
 pub const DEFAULT_IGNORES: &[&str] = &[
     "*.swp",
     "*.swx",
@@ -19,6 +19,7 @@ pub const DEFAULT_IGNORES: &[&str] = &[
     "*.tmp",
     "4913",
     "..data_tmp",
+    "~*",
 ];
 
 /// Whether a file name is editor or tool litter by [`DEFAULT_IGNORES`].
@@ -44,6 +45,8 @@ pub struct Dir {
     path: PathBuf,
     glob: Option<String>,
     allow_empty: bool,
+    allow_none: bool,
+    sections: bool,
 }
 
 impl Dir {
@@ -53,6 +56,8 @@ impl Dir {
             path: path.into(),
             glob: None,
             allow_empty: false,
+            allow_none: false,
+            sections: false,
         }
     }
 
@@ -67,6 +72,24 @@ impl Dir {
     #[must_use]
     pub fn allow_empty(mut self, allow: bool) -> Self {
         self.allow_empty = allow;
+        self
+    }
+
+    /// Accept a directory with no matching file as an empty layer. By default it is an
+    /// error: a directory whose files were all deleted (or whose only file was replaced by a
+    /// directory) would otherwise apply a config with every key removed.
+    #[must_use]
+    pub fn allow_no_files(mut self, allow: bool) -> Self {
+        self.allow_none = allow;
+        self
+    }
+
+    /// Mounts each file under its name without the extension: `rate_limits.yaml` holds the
+    /// `rate_limits` section without repeating its name, and errors in it are still located
+    /// in it (`rate_limits.default.rpm`). Saving does not split the config back into files.
+    #[must_use]
+    pub fn sections(mut self, sections: bool) -> Self {
+        self.sections = sections;
         self
     }
 
@@ -115,15 +138,54 @@ impl Dir {
     }
 }
 
+impl Dir {
+    /// The glob as a reader would write it: the one given, or the compiled-in formats.
+    fn glob_text(&self) -> String {
+        match &self.glob {
+            Some(glob) => glob.clone(),
+            None => {
+                let extensions: Vec<&str> = [
+                    (Format::Toml, &["toml"][..]),
+                    (Format::Yaml, &["yaml", "yml"]),
+                    (Format::Json, &["json"]),
+                ]
+                .into_iter()
+                .filter(|(format, _)| format.is_compiled_in())
+                .flat_map(|(_, extensions)| extensions.iter().copied())
+                .collect();
+                format!("*.{{{}}}", extensions.join(","))
+            }
+        }
+    }
+}
+
 impl Source for Dir {
     fn read(&self, limits: &Limits) -> Result<Vec<Document>, Problem> {
-        self.list()?
+        let files = self.list()?;
+        if files.is_empty() && !self.allow_none {
+            let message = format!(
+                "no file matching `{}` in this directory (an empty config would remove every key)",
+                self.glob_text()
+            );
+            return Err(
+                Problem::error(ProblemKind::Io, message).in_file(self.path.display().to_string())
+            );
+        }
+        files
             .into_iter()
             .map(|path| {
                 let bytes = read_file(&path, limits)?;
                 let format = Format::from_path(&path).unwrap_or(Format::Yaml);
+                let section = self
+                    .sections
+                    .then(|| {
+                        path.file_stem()
+                            .map(|stem| stem.to_string_lossy().into_owned())
+                    })
+                    .flatten();
                 let mut document = Document::new(Origin::File(path), format, bytes);
                 document.allow_empty = self.allow_empty;
+                document.section = section;
                 Ok(document)
             })
             .collect()
