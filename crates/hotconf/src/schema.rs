@@ -78,7 +78,7 @@ impl Schema {
     pub(crate) fn violations(&self, instance: &serde_json::Value) -> Vec<(ConfigPath, String)> {
         self.validator
             .iter_errors(instance)
-            .map(|error| {
+            .flat_map(|error| {
                 let mut path = ConfigPath::root();
                 for segment in error.instance_path().iter() {
                     path = match segment {
@@ -86,14 +86,25 @@ impl Schema {
                         jsonschema::paths::LocationSegment::Index(index) => path.index(index),
                     };
                 }
-                // A missing property is named by its full path, like a missing field.
-                if let jsonschema::error::ValidationErrorKind::Required {
-                    property: serde_json::Value::String(name),
-                } = error.kind()
-                {
-                    path = path.key(name.as_str());
+                match error.kind() {
+                    // A missing property is named by its full path, like a missing field.
+                    jsonschema::error::ValidationErrorKind::Required {
+                        property: serde_json::Value::String(name),
+                    } => path = path.key(name.as_str()),
+                    // An unknown key is located at the key itself, not at its table.
+                    jsonschema::error::ValidationErrorKind::AdditionalProperties { unexpected } => {
+                        return unexpected
+                            .iter()
+                            .map(|name| {
+                                let message =
+                                    format!("`{name}` is not allowed here (additionalProperties)");
+                                (path.clone().key(name.as_str()), message)
+                            })
+                            .collect::<Vec<_>>();
+                    }
+                    _ => {}
                 }
-                (path, error.to_string())
+                vec![(path, error.to_string())]
             })
             .collect()
     }
@@ -102,6 +113,34 @@ impl Schema {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unknown_key_is_located_at_the_key() {
+        let schema = Schema::from_json(&serde_json::json!({
+            "type": "object",
+            "properties": {"limits": {"type": "object", "additionalProperties": false,
+                "properties": {"rpm": {"type": "integer"}}}}
+        }))
+        .unwrap();
+        let sources = [crate::source::Defaults::text(
+            crate::source::Format::Toml,
+            "[limits]\nrpm = 1\nrsp = 2\nburst = 3\n",
+        )];
+        let layers = Layers::load(&sources, &crate::Limits::default()).unwrap();
+        let problems: Vec<String> = schema
+            .check(&layers)
+            .0
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            problems,
+            [
+                "<defaults>:3:7: limits.rsp: `rsp` is not allowed here (additionalProperties)",
+                "<defaults>:4:9: limits.burst: `burst` is not allowed here (additionalProperties)",
+            ]
+        );
+    }
 
     #[test]
     fn invalid_schema_is_an_option_error() {
