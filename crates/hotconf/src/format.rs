@@ -120,6 +120,14 @@ pub(crate) fn depth_problem(limits: &Limits) -> Problem {
 /// The text of a document: UTF-8, with a leading byte-order mark dropped.
 fn decode(bytes: &[u8]) -> Result<&str, Problem> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    // Parsers skip a mark at the start of what they are given: a second one would pass.
+    if bytes.starts_with(b"\xEF\xBB\xBF") {
+        return Err(Problem::error(
+            ProblemKind::Syntax,
+            "a second byte-order mark: one is allowed, at the very start of the document",
+        )
+        .at_location(String::new(), 1, 1));
+    }
     std::str::from_utf8(bytes).map_err(|e| {
         let valid = e.valid_up_to();
         // The prefix up to `valid` is UTF-8 by definition of `valid_up_to`.
@@ -187,6 +195,30 @@ mod tests {
             let node = parse(&allowed, 0, &Limits::default()).unwrap();
             assert_eq!(node.to_json(), serde_json::json!({}));
         }
+    }
+
+    #[cfg(feature = "toml")]
+    #[test]
+    fn a_byte_order_mark_is_allowed_once_at_the_start_only() {
+        // toml-test invalid/encoding/bom-not-at-start-{01,02,03}.
+        let bom = "\u{feff}";
+        for text in [
+            format!("# a mark between = and 1\na={bom}1\n"),
+            format!("{bom}{bom}# two marks at the start\na=1\n"),
+            format!("{bom}{bom}a=1\n# two marks at the start\n"),
+        ] {
+            let problem =
+                parse(&doc(Format::Toml, text.as_bytes()), 0, &Limits::default()).expect_err(&text);
+            assert_eq!(problem.kind, ProblemKind::Syntax, "{text:?}");
+        }
+        assert!(
+            parse(
+                &doc(Format::Toml, format!("{bom}a=1\n").as_bytes()),
+                0,
+                &Limits::default()
+            )
+            .is_ok()
+        );
     }
 
     #[cfg(feature = "yaml")]

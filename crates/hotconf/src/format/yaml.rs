@@ -73,7 +73,9 @@ fn parse_here(text: &str, doc: u32, limits: &Limits) -> Result<Node, Problem> {
         Ok(root) => {
             let mut root = Node::new(root.value.0, span(doc, root.referenced));
             range::cover(&mut root, text);
-            return match overflowed(&root, text, &mut ConfigPath::root()) {
+            let problem = indent::misindented_flow(&root, text)
+                .or_else(|| overflowed(&root, text, &mut ConfigPath::root()));
+            return match problem {
                 Some(problem) => Err(problem),
                 None => Ok(root),
             };
@@ -588,6 +590,7 @@ fn printable(text: &str) -> String {
     out
 }
 
+mod indent;
 mod range;
 #[cfg(test)]
 mod tests;

@@ -411,7 +411,7 @@ fn billion_laughs_fails_on_the_node_limit() {
 
 #[test]
 fn ranges_cover_whole_values() {
-    let text = "# head\nname: \"a \\\"b\\\" é\"  # c\nsingle: 'it''s'\nport: -8080\non: true\nnone: ~\nempty:\nplain: several\n  words here\nkey: |\n  line one\n  line two\n\nfolded: >-  # c\n\n  more\n  text\ntls: {cert: c, deep: {x: [ ]}, q: \"}\" }\nmulti: [\n  1,  # one\n  {k: [2]}\n]\nserver:\n  host: h\n  tls:\n    on: true\nlist:\n- - a\n  - b\n- &x c\n- !!str d\n-\n  e\n- k: v\n  w: 1\n";
+    let text = "# head\nname: \"a \\\"b\\\" é\"  # c\nsingle: 'it''s'\nport: -8080\non: true\nnone: ~\nempty:\nplain: several\n  words here\nkey: |\n  line one\n  line two\n\nfolded: >-  # c\n\n  more\n  text\ntls: {cert: c, deep: {x: [ ]}, q: \"}\" }\nmulti: [\n  1,  # one\n  {k: [2]}\n ]\nserver:\n  host: h\n  tls:\n    on: true\nlist:\n- - a\n  - b\n- &x c\n- !!str d\n-\n  e\n- k: v\n  w: 1\n";
     let node = ok(text);
     // The path, the bytes its range covers, and the lines those take.
     for (path, written, lines) in [
@@ -430,7 +430,7 @@ fn ranges_cover_whole_values() {
         ("tls.cert", "c", 18..=18),
         ("tls.deep", "{x: [ ]}", 18..=18),
         ("tls.deep.x", "[ ]", 18..=18),
-        ("multi", "[\n  1,  # one\n  {k: [2]}\n]", 19..=22),
+        ("multi", "[\n  1,  # one\n  {k: [2]}\n ]", 19..=22),
         ("multi[1]", "{k: [2]}", 21..=21),
         ("multi[1].k[0]", "2", 21..=21),
         // A block mapping: from its first key to its last value.
@@ -497,5 +497,32 @@ fn block_scalar_headers_are_found_on_any_line_ending() {
             _ => value,
         };
         assert_eq!(&text[value.span.range()], written, "{text:?}");
+    }
+}
+
+#[test]
+fn a_flow_collection_continues_indented_more_than_its_block() {
+    // yaml-test-suite 9C9N: the continuation lines are not indented.
+    let problem = parse("---\nflow: [a,\nb,\nc]\n", 2, &Limits::default()).unwrap_err();
+    assert_eq!(problem.kind, ProblemKind::Syntax);
+    assert_eq!((problem.line, problem.column), (Some(3), Some(1)));
+    assert!(
+        problem.message.contains("continues a flow collection"),
+        "{problem}"
+    );
+    // Under a nested mapping, the bar is that mapping's indentation.
+    let problem = parse("outer:\n  flow: {a: 1,\n  b: 2}\n", 2, &Limits::default()).unwrap_err();
+    assert_eq!((problem.line, problem.column), (Some(3), Some(3)));
+    // yaml-test-suite VJP3: the closing bracket is a continuation line too.
+    assert!(parse("k: {\n k: v\n}\n", 2, &Limits::default()).is_err());
+    // Indented more, on any number of lines, with blank lines between: fine.
+    for text in [
+        "flow: [a,\n b,\n\n  c]\n",
+        "outer:\n  flow: {a: 1,\n     b: 2}\n",
+        "- [a,\n  b]\n",
+        "[a,\nb]\n",
+        "flow: [a, b]\nnext: 1\n",
+    ] {
+        ok(text);
     }
 }
