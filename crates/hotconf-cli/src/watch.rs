@@ -26,6 +26,10 @@ pub(crate) struct WatchArgs {
     /// Print JSON Lines, one object per event, flushed at once.
     #[arg(long)]
     json: bool,
+    /// Which events to print: `attempts` (one per reload attempt) or `all` (also
+    /// `detected`, the files that changed, before each attempt).
+    #[arg(long, value_name = "WHICH", default_value = "attempts", value_parser = ["attempts", "all"])]
+    events: String,
     /// How long the files must be quiet before a batch of changes becomes one reload, in
     /// milliseconds (10 to 60000).
     #[arg(long, value_name = "MS", default_value_t = 100)]
@@ -135,6 +139,9 @@ fn print_loop(
     for input in received {
         match input {
             Input::Event(event) => {
+                if event.outcome == Outcome::Detected && args.events != "all" {
+                    continue;
+                }
                 printer.event(&event)?;
                 if let (Some(on_apply), Outcome::Applied) = (on_apply, event.outcome) {
                     // The worker lives as long as this loop.
@@ -345,6 +352,17 @@ fn human(event: &Event) -> String {
             join(&event.pending)
         ),
         Outcome::Deferred => format!("{at} deferred: version {version} ({trigger}), held\n"),
+        Outcome::Detected => {
+            let changed: Vec<String> = event
+                .changed
+                .iter()
+                .map(|change| {
+                    let kind = serde_json::to_value(change.kind).unwrap_or_default();
+                    format!("{} {}", kind.as_str().unwrap_or_default(), change.file)
+                })
+                .collect();
+            format!("{at} detected: {} ({trigger})\n", changed.join(", "))
+        }
         other => format!("{at} {other}: version {version} ({trigger})\n"),
     };
     for change in &event.changes {

@@ -26,6 +26,10 @@ pub enum Outcome {
     RestartRequired,
     /// A hold is in place: the reload waits and runs when the last hold is released.
     Deferred,
+    /// The sources changed: sent before the attempt's own event, with
+    /// [`changed`](Event::changed) saying which documents and how (seed-style
+    /// "file changed"). `hotconf watch` prints it only with `--events all`.
+    Detected,
     /// Returned, never sent as an event: a method that would wait for the reload worker was
     /// called on the worker itself (from a callback or an observer). Its request was queued
     /// and runs after the current event has gone out; its outcome is reported as an event.
@@ -42,6 +46,7 @@ impl Outcome {
             Self::Unchanged => "unchanged",
             Self::RestartRequired => "restart_required",
             Self::Deferred => "deferred",
+            Self::Detected => "detected",
             Self::Queued => "queued",
         }
     }
@@ -129,6 +134,9 @@ pub struct Event {
     pub trigger: Trigger,
     /// The documents read, lowest layer first.
     pub files: Vec<String>,
+    /// The documents that changed since the last attempt, and how: the reason for a reload
+    /// of the sources. Empty for programmatic changes and the first load.
+    pub changed: Vec<FileChange>,
     /// What changed (applied), redacted.
     pub changes: Vec<Change>,
     /// Warnings (applied, loaded).
@@ -156,6 +164,7 @@ impl Event {
             at: SystemTime::now(),
             trigger,
             files,
+            changed: Vec::new(),
             changes: Vec::new(),
             warnings: Vec::new(),
             errors: Vec::new(),
@@ -187,6 +196,7 @@ impl serde::Serialize for Event {
             map.serialize_entry("trigger", self.trigger.as_str())?;
         }
         map.serialize_entry("files", &self.files)?;
+        map.serialize_entry("changed", &self.changed)?;
         match self.outcome {
             Outcome::Applied => {
                 map.serialize_entry("changes", &self.changes)?;
@@ -215,6 +225,83 @@ impl serde::Serialize for Event {
 
 fn duration_us(duration: Duration) -> u64 {
     u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
+}
+
+/// How a document changed between two attempts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum FileChangeKind {
+    /// It is new.
+    Created,
+    /// Its bytes changed.
+    Modified,
+    /// It is gone.
+    Removed,
+    /// It is gone under one name and back, with the same bytes, under another.
+    Renamed,
+}
+
+/// One document that changed: `{"file":"conf.d/limits.yaml","kind":"modified"}`; a rename
+/// adds `"from"`, the old name.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct FileChange {
+    /// The document's origin (its path, or its key).
+    pub file: String,
+    /// How it changed.
+    pub kind: FileChangeKind,
+    /// The name it had, for a rename.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+}
+
+impl FileChange {
+    /// How the documents of one attempt differ from those of the one before, in the order of
+    /// the new documents, then the removed ones. Content hashes decide: a name gone and a
+    /// name new with the same bytes is a rename.
+    pub(crate) fn between(
+        before: &[(crate::document::Origin, u64)],
+        after: &[(crate::document::Origin, u64)],
+    ) -> Vec<FileChange> {
+        let mut removed: Vec<&(crate::document::Origin, u64)> = before
+            .iter()
+            .filter(|(origin, _)| !after.iter().any(|(o, _)| o == origin))
+            .collect();
+        let mut changes = Vec::new();
+        for (origin, revision) in after {
+            let file = origin.to_string();
+            match before.iter().find(|(o, _)| o == origin) {
+                Some((_, old)) if old == revision => {}
+                Some(_) => changes.push(FileChange {
+                    file,
+                    kind: FileChangeKind::Modified,
+                    from: None,
+                }),
+                None => match removed.iter().position(|(_, r)| r == revision) {
+                    Some(index) => {
+                        let (old, _) = removed.remove(index);
+                        changes.push(FileChange {
+                            file,
+                            kind: FileChangeKind::Renamed,
+                            from: Some(old.to_string()),
+                        });
+                    }
+                    None => changes.push(FileChange {
+                        file,
+                        kind: FileChangeKind::Created,
+                        from: None,
+                    }),
+                },
+            }
+        }
+        changes.extend(removed.into_iter().map(|(origin, _)| FileChange {
+            file: origin.to_string(),
+            kind: FileChangeKind::Removed,
+            from: None,
+        }));
+        changes
+    }
 }
 
 /// A UTC time printed as RFC 3339 with milliseconds: `2026-11-22T10:00:00.000Z`.
@@ -259,6 +346,29 @@ mod tests {
     use crate::diff::ChangeKind;
 
     #[test]
+    fn file_changes_between_two_attempts() {
+        use crate::document::Origin;
+        let file = |name: &str, revision: u64| (Origin::File(name.into()), revision);
+        let before = [file("a", 1), file("b", 2), file("c", 3), file("d", 4)];
+        let after = [file("a", 1), file("b", 20), file("e", 3), file("f", 5)];
+        let changes: Vec<(String, FileChangeKind, Option<String>)> =
+            FileChange::between(&before, &after)
+                .into_iter()
+                .map(|c| (c.file, c.kind, c.from))
+                .collect();
+        assert_eq!(
+            changes,
+            [
+                ("b".into(), FileChangeKind::Modified, None),
+                ("e".into(), FileChangeKind::Renamed, Some("c".into())),
+                ("f".into(), FileChangeKind::Created, None),
+                ("d".into(), FileChangeKind::Removed, None),
+            ]
+        );
+        assert!(FileChange::between(&after, &after).is_empty());
+    }
+
+    #[test]
     fn timestamps_are_rfc3339_utc_with_millis() {
         let cases = [
             (0, "1970-01-01T00:00:00.000Z"),
@@ -284,13 +394,13 @@ mod tests {
         });
         assert_eq!(
             event.to_json(),
-            r#"{"event":"applied","seq":0,"version":2,"at":"1970-01-01T00:00:00.000Z","trigger":"watch","files":["app.toml"],"changes":[{"path":"limits.rpm","kind":"modified","old":60,"new":120}],"warnings":[],"elapsed_us":412}"#
+            r#"{"event":"applied","seq":0,"version":2,"at":"1970-01-01T00:00:00.000Z","trigger":"watch","files":["app.toml"],"changed":[],"changes":[{"path":"limits.rpm","kind":"modified","old":60,"new":120}],"warnings":[],"elapsed_us":412}"#
         );
         let mut loaded = Event::new(Outcome::Loaded, 1, Trigger::Load, vec!["app.toml".into()]);
         loaded.at = UNIX_EPOCH;
         assert_eq!(
             loaded.to_json(),
-            r#"{"event":"loaded","seq":0,"version":1,"at":"1970-01-01T00:00:00.000Z","files":["app.toml"]}"#
+            r#"{"event":"loaded","seq":0,"version":1,"at":"1970-01-01T00:00:00.000Z","files":["app.toml"],"changed":[]}"#
         );
     }
 }

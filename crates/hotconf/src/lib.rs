@@ -215,7 +215,7 @@ pub use document::Limits;
 pub use engine::pipeline::Pipeline;
 pub use engine::{Hold, Observer, Record, Reloader, ReloaderBuilder, SourceStatus, Status, Update};
 pub use error::{Error, Problem, ProblemKind, Problems, Result, Severity};
-pub use event::{Event, Outcome, Timestamp, Trigger};
+pub use event::{Event, FileChange, FileChangeKind, Outcome, Timestamp, Trigger};
 pub use path::{ConfigPath, Pattern, Segment};
 pub use plan::{Plan, PlannedChange};
 pub use policy::{Policy, REDACTED, RestartMode, Rule, Secrets};

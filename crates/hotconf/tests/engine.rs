@@ -175,11 +175,22 @@ fn reload_applies_a_valid_change_with_a_diff_and_a_new_version() {
     assert_eq!(handle.load().version(), 2);
     assert!(snapshots.has_changed().unwrap());
     assert_eq!(snapshots.borrow_and_update().version(), 2);
+    // The attempt is announced with the file that changed, then reported.
+    let detected = events.try_recv().unwrap();
+    assert_eq!((detected.outcome, detected.version), (Outcome::Detected, 1));
+    assert_eq!(detected.changed.len(), 1);
+    assert_eq!(detected.changed[0].kind, hotconf::FileChangeKind::Modified);
+    assert!(
+        detected.changed[0].file.ends_with(".toml"),
+        "{}",
+        detected.to_json()
+    );
     let broadcast = events.try_recv().unwrap();
     assert_eq!(
-        (broadcast.outcome, broadcast.version),
-        (Outcome::Applied, 2)
+        (broadcast.outcome, broadcast.version, broadcast.seq),
+        (Outcome::Applied, 2, detected.seq + 1)
     );
+    assert_eq!(broadcast.changed, detected.changed);
 }
 
 #[test]
@@ -214,6 +225,7 @@ fn rejected_reload_keeps_the_old_snapshot_and_reports_every_error() {
         "the old snapshot stays, untouched"
     );
 
+    assert_eq!(events.try_recv().unwrap().outcome, Outcome::Detected);
     let event = events.try_recv().unwrap();
     assert_eq!(event.outcome, Outcome::Rejected);
     assert_eq!(event.version, 1);

@@ -46,11 +46,19 @@ impl Events {
         Self(receiver)
     }
 
-    /// The next event, which must arrive before the deadline.
+    /// The next attempt's event, which must arrive before the deadline; the `detected`
+    /// event that announces it must name a changed file.
     fn next(&self) -> Event {
-        self.0
-            .recv_timeout(DEADLINE)
-            .expect("an event before the deadline")
+        loop {
+            let event = self
+                .0
+                .recv_timeout(DEADLINE)
+                .expect("an event before the deadline");
+            if event.outcome != Outcome::Detected {
+                return event;
+            }
+            assert!(!event.changed.is_empty(), "{}", event.to_json());
+        }
     }
 
     /// The next event, which must be `outcome`.

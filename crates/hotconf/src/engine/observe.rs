@@ -229,6 +229,12 @@ impl<T> Exit<T> {
 fn log(event: &Event) {
     let (seq, version, trigger) = (event.seq, event.version, event.trigger.as_str());
     match event.outcome {
+        Outcome::Detected => {
+            for change in &event.changed {
+                let kind = serde_json::to_value(change.kind).unwrap_or_default();
+                tracing::info!(target: "hotconf", seq, trigger, file = %change.file, kind = %kind.as_str().unwrap_or_default(), "config file changed");
+            }
+        }
         Outcome::Loaded => {
             tracing::info!(target: "hotconf", seq, files = ?event.files, "config loaded, version 1");
         }

@@ -23,7 +23,7 @@ use super::{Shared, lock};
 use crate::component::panic_message;
 use crate::diff::Change;
 use crate::error::{Problem, ProblemKind, Problems};
-use crate::event::{Event, Outcome, Trigger};
+use crate::event::{Event, FileChange, Outcome, Trigger};
 use crate::snapshot::Snapshot;
 use crate::source::Origin;
 use crate::trigger::{self, Answer, Mode, Rejection, Reply};
@@ -118,6 +118,8 @@ impl<T> Coalesce for Work<T> {
 
 /// The outcome of one attempt, before it goes out.
 struct Finished<T> {
+    /// The `detected` event that announces the attempt, when documents changed.
+    detected: Option<Event>,
     event: Option<Event>,
     applied: Option<Applied<T>>,
     answer: AnswerKind,
@@ -338,6 +340,9 @@ where
             self.reject(trigger, self.shared.source_files(), problem.into())
         });
         drop(lock);
+        if let Some(detected) = finished.detected {
+            self.shared.exit.emit(detected, None);
+        }
         let event = finished.event.map(|mut event| {
             event.elapsed = started.elapsed();
             self.shared.exit.emit(event, finished.applied)
@@ -372,28 +377,35 @@ where
         if mode <= Mode::IfChanged && revisions == self.seen {
             tracing::debug!(target: "hotconf", "sources have the bytes of the last attempt");
             return Finished {
+                detected: None,
                 event: None,
                 applied: None,
                 answer: AnswerKind::Event,
             };
         }
+        let changed = FileChange::between(&self.seen, &revisions);
+        let detected = (!changed.is_empty()).then(|| {
+            let mut detected = self.event(Outcome::Detected, trigger);
+            detected.changed.clone_from(&changed);
+            detected
+        });
         let base = self.shared.effective.load_full();
         let attempt = pipeline::run(
             &self.shared.stages(),
             Some(&*base),
             Input::Documents(documents),
         );
-        match attempt.result {
-            Err(_) if mode == Mode::Settling => unsettled(),
-            Err(problems) => {
-                self.seen = revisions;
-                self.reject(trigger, attempt.files, problems)
-            }
-            Ok(planned) => {
-                self.seen = revisions;
-                self.transact(planned, attempt.origins, attempt.files, trigger)
-            }
+        let mut finished = match attempt.result {
+            Err(_) if mode == Mode::Settling => return unsettled(),
+            Err(problems) => self.reject(trigger, attempt.files, problems),
+            Ok(planned) => self.transact(planned, attempt.origins, attempt.files, trigger),
+        };
+        self.seen = revisions;
+        finished.detected = detected;
+        if let Some(event) = &mut finished.event {
+            event.changed = changed;
         }
+        finished
     }
 
     fn change_config(&mut self, change: ConfigChange<T>, trigger: Trigger) -> Finished<T> {
@@ -431,6 +443,7 @@ where
         let mut event = Event::new(Outcome::Rejected, version, trigger, files);
         event.errors = problems.errors().cloned().collect();
         Finished {
+            detected: None,
             event: Some(event),
             applied: None,
             answer: AnswerKind::Rejected(Rejection::Invalid(problems)),
@@ -457,6 +470,7 @@ where
             event.pending = pending;
             event.warnings = planned.warnings;
             return Finished {
+                detected: None,
                 event: Some(event),
                 applied: None,
                 answer: AnswerKind::Event,
@@ -509,6 +523,7 @@ where
             changes: event.changes.clone(),
         };
         Finished {
+            detected: None,
             event: Some(event),
             applied: Some(applied),
             answer: AnswerKind::Event,
@@ -518,6 +533,7 @@ where
 
 fn unsettled<T>() -> Finished<T> {
     Finished {
+        detected: None,
         event: None,
         applied: None,
         answer: AnswerKind::Unsettled,
@@ -527,6 +543,7 @@ fn unsettled<T>() -> Finished<T> {
 /// Refused before any attempt: the caller is told, no event goes out.
 fn quiet<T>(rejection: Rejection) -> Finished<T> {
     Finished {
+        detected: None,
         event: None,
         applied: None,
         answer: AnswerKind::Rejected(rejection),
