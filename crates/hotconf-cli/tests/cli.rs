@@ -508,3 +508,23 @@ fn check_does_not_show_secret_values_in_errors() {
     );
     assert!(!stderr.contains("918273"), "the secret leaked: {stderr}");
 }
+
+/// Help wraps to the terminal's width (`COLUMNS` when there is no terminal), up to 100.
+#[test]
+fn help_wraps_to_the_terminal_width() {
+    let widest = |columns: &str| {
+        let output = Command::cargo_bin("hotconf")
+            .unwrap()
+            .args(["watch", "--help"])
+            .env("COLUMNS", columns)
+            .timeout(Duration::from_secs(60))
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(0));
+        let stdout = String::from_utf8(output.stdout).unwrap();
+        stdout.lines().map(|l| l.chars().count()).max().unwrap()
+    };
+    assert_eq!(widest("60"), 60);
+    assert_eq!(widest("80"), 80);
+    assert_eq!(widest("200"), 100, "max_term_width");
+}
