@@ -6,7 +6,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Output;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use assert_cmd::Command;
 use serde_json::{Value, json};
@@ -72,7 +72,8 @@ fn check_reports_a_syntax_error_with_its_location() {
     let error = &report["errors"][0];
     assert_eq!(error["file"], json!(path_str(&file)));
     assert_eq!(error["line"], json!(3));
-    assert!(error["column"].as_u64().unwrap() >= 7, "{error}");
+    // The second `=` of `burst = = 5`, as the README shows.
+    assert_eq!(error["column"], json!(9), "{error}");
 
     let output = hotconf(&["check", path_str(&file)]);
     assert_eq!(output.status.code(), Some(1));
@@ -226,50 +227,48 @@ fn check_rejects_every_kind_of_bad_input_with_one_clear_error() {
             code: 1,
             message: "duplicate",
         },
+        // Aliases expand 9^9 values: the node limit stops it.
         BadInput {
             name: "laughs.yaml",
             bytes: billion_laughs(),
             code: 1,
-            message: "",
+            message: "more than 100000 values (Limits::max_nodes)",
         },
         BadInput {
             name: "deep.json",
             bytes: format!("{{\"a\": {}{}}}", "[".repeat(10_000), "]".repeat(10_000)).into_bytes(),
             code: 1,
-            message: "",
+            message: "nesting deeper than 128 levels (Limits::max_depth)",
         },
         BadInput {
             name: "deep.toml",
             bytes: format!("a = {}{}\n", "[".repeat(10_000), "]".repeat(10_000)).into_bytes(),
             code: 1,
-            message: "",
+            message: "nesting deeper than the TOML parser allows",
         },
         BadInput {
             name: "deep.yaml",
             bytes: format!("a: {}{}\n", "[".repeat(10_000), "]".repeat(10_000)).into_bytes(),
             code: 1,
-            message: "",
+            message: "nesting deeper than 128 levels (Limits::max_depth)",
         },
     ];
     let dir = tempfile::tempdir().unwrap();
     for case in cases {
         let file = dir.path().join(case.name);
         fs::write(&file, &case.bytes).unwrap();
-        let started = Instant::now();
         let (code, report) = run_json(&["check", "--json", path_str(&file)]);
         assert_eq!(code, case.code, "{}: {report}", case.name);
         let errors = report["errors"].as_array().unwrap();
         assert_eq!(errors.len(), 1, "{}: {report}", case.name);
         assert_eq!(errors[0]["file"], json!(path_str(&file)), "{}", case.name);
         let message = errors[0]["message"].as_str().unwrap();
-        assert!(message.contains(case.message), "{}: {message}", case.name);
-        // Not a timing target: a generous bound that only a hang or an explosion would break.
         assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "{} took {:?}",
-            case.name,
-            started.elapsed()
+            !case.message.is_empty(),
+            "{}: every string contains \"\"",
+            case.name
         );
+        assert!(message.contains(case.message), "{}: {message}", case.name);
     }
 }
 
