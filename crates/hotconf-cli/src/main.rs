@@ -3,7 +3,7 @@
 mod render;
 mod watch;
 
-use std::io::Write;
+use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -84,6 +84,7 @@ struct DiffArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    init_logging();
     let result = match cli.command {
         Command::Check(args) => check(&args),
         Command::Diff(args) => diff(&args),
@@ -96,6 +97,21 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// Logs go to standard error, never into the output a script reads. The watcher's warnings
+/// (a fallback to polling, lost events) show by default; the engine's own reports are the
+/// events. `RUST_LOG=hotconf=debug` shows every stage of every load, in every command.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("hotconf::watch=warn"));
+    let ansi = std::env::var_os("NO_COLOR").is_none() && io::stderr().is_terminal();
+    // Only fails when a subscriber is already set, which then keeps logging.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(io::stderr)
+        .with_ansi(ansi)
+        .try_init();
 }
 
 /// A file or directory given on the command line, as a source.

@@ -7,7 +7,7 @@
 //! time on their own thread, in the order of the reloads, so a slow command delays the next
 //! command but never the event stream.
 
-use std::io::{self, IsTerminal, Write};
+use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::{Command, ExitCode, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver, Sender};
@@ -68,7 +68,6 @@ struct OnApplyFailure {
 }
 
 pub(crate) fn run(args: &WatchArgs) -> anyhow::Result<ExitCode> {
-    init_logging();
     let schema = args.schema.as_deref().map(crate::load_schema).transpose()?;
     // Refuse to start on what `check` refuses, reported the same way.
     let empty = crate::empty_dirs(&args.paths);
@@ -180,21 +179,6 @@ fn report_start_failure(problems: &hotconf::Problems) -> anyhow::Result<ExitCode
         crate::plural(problems.errors().count(), "error")
     )?;
     Ok(crate::exit_for(problems))
-}
-
-/// The watcher's warnings (a fallback to polling, lost events) go to standard error; the
-/// engine's own reports are the events. `RUST_LOG=hotconf=debug` shows every stage of
-/// every reload.
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("hotconf::watch=warn"));
-    let ansi = std::env::var_os("NO_COLOR").is_none() && io::stderr().is_terminal();
-    // Only fails when a subscriber is already set, which then keeps logging.
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(io::stderr)
-        .with_ansi(ansi)
-        .try_init();
 }
 
 /// Passes every event to the printing thread, losslessly and in order: an observer runs

@@ -508,6 +508,38 @@ fn check_does_not_show_secret_values_in_errors() {
     assert!(!stderr.contains("918273"), "the secret leaked: {stderr}");
 }
 
+/// `RUST_LOG` shows the engine's stages on standard error, never in the output read by
+/// scripts.
+#[test]
+fn rust_log_is_honoured_by_check_and_diff() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("app.toml");
+    fs::write(&file, "a = 1\n").unwrap();
+    for args in [
+        vec!["check", "--json", path_str(&file)],
+        vec!["diff", "--json", path_str(&file), path_str(&file)],
+    ] {
+        let output = Command::cargo_bin("hotconf")
+            .unwrap()
+            .args(&args)
+            .env("NO_COLOR", "1")
+            .env("RUST_LOG", "hotconf=debug")
+            .timeout(Duration::from_secs(60))
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(0), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("DEBUG hotconf: merged layers"),
+            "{args:?}: {stderr}"
+        );
+        serde_json::from_slice::<Value>(&output.stdout).unwrap();
+
+        let quiet = hotconf(&args);
+        assert!(quiet.stderr.is_empty(), "no RUST_LOG, no log");
+    }
+}
+
 /// Help wraps to the terminal's width (`COLUMNS` when there is no terminal), up to 100.
 #[test]
 fn help_wraps_to_the_terminal_width() {
