@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use hotconf::{Event, Outcome, Reloader, Timestamp, Trigger};
+use hotconf::{Event, Outcome, Pattern, Reloader, Secrets, Timestamp, Trigger};
 use serde_json::{Value, json};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
@@ -28,7 +28,12 @@ pub(crate) struct WatchArgs {
     json: bool,
     /// How long the files must be quiet before a batch of changes becomes one reload, in
     /// milliseconds (10 to 60000).
-    #[arg(long, value_name = "MS", default_value_t = 100)]
+    #[arg(
+        long,
+        value_name = "MS",
+        default_value_t = 100,
+        value_parser = clap::value_parser!(u64).range(10..=60_000)
+    )]
     debounce: u64,
     /// Also validate every config against this JSON Schema.
     #[arg(long, value_name = "FILE")]
@@ -36,11 +41,11 @@ pub(crate) struct WatchArgs {
     /// Changes at paths matching PATTERN take effect only after a restart: the rest of the
     /// reload applies and these paths are reported as pending (`server.listen`).
     #[arg(long = "restart-required", value_name = "PATTERN")]
-    restart_required: Vec<String>,
+    restart_required: Vec<Pattern>,
     /// Also redact values at paths matching PATTERN (`db.*.dsn`); keys named like password,
     /// secret, token, api_key, private_key or credential always are.
     #[arg(long = "secret", value_name = "PATTERN")]
-    secrets: Vec<String>,
+    secrets: Vec<Pattern>,
     /// After each applied reload, run CMD with `sh -c`, the event's JSON on its standard
     /// input and its output on standard error. A command that fails or cannot start is
     /// reported as an `on_apply_failed` event and the watch goes on.
@@ -72,24 +77,24 @@ pub(crate) fn run(args: &WatchArgs) -> anyhow::Result<ExitCode> {
     // Refuse to start on what `check` refuses, reported the same way.
     let empty = crate::empty_dirs(&args.paths);
     if !empty.is_empty() {
-        return report_start_failure(&hotconf::Problems(empty));
+        return report_start_failure(&hotconf::Problems(empty), args);
     }
     let mut builder = Reloader::<Value>::builder().debounce(Duration::from_millis(args.debounce));
     for path in &args.paths {
         builder = builder.source(crate::source_for(path));
     }
     for pattern in &args.restart_required {
-        builder = builder.restart_required(pattern);
+        builder = builder.restart_required(pattern.as_str());
     }
     for pattern in &args.secrets {
-        builder = builder.secret(pattern);
+        builder = builder.secret(pattern.as_str());
     }
     if let Some(schema) = schema {
         builder = with_schema(builder, schema);
     }
     let reloader = match builder.build() {
         Ok(reloader) => reloader,
-        Err(hotconf::Error::Invalid(problems)) => return report_start_failure(&problems),
+        Err(hotconf::Error::Invalid(problems)) => return report_start_failure(&problems, args),
         Err(error) => return Err(error).context("cannot start watching"),
     };
 
@@ -167,14 +172,29 @@ fn with_schema(
     match schema {}
 }
 
-/// The config does not load: the same report and exit status as `check`.
-fn report_start_failure(problems: &hotconf::Problems) -> anyhow::Result<ExitCode> {
-    let mut err = io::stderr().lock();
-    for problem in &problems.0 {
-        write!(err, "{}", crate::render::problem(problem))?;
+/// The config does not load: the same report and exit status as `check` (with `--json`,
+/// its JSON on standard output).
+fn report_start_failure(
+    problems: &hotconf::Problems,
+    args: &WatchArgs,
+) -> anyhow::Result<ExitCode> {
+    if let Some(trouble) = crate::trouble::Trouble::of_problems(problems) {
+        return Err(trouble.into());
     }
+    if args.json {
+        let report = crate::report(&crate::files_of(&args.paths), problems);
+        writeln!(io::stdout().lock(), "{report}")?;
+        return Ok(crate::exit_for(problems));
+    }
+    let secrets = args
+        .secrets
+        .iter()
+        .fold(Secrets::new(), |secrets, pattern| {
+            secrets.pattern(pattern.clone())
+        });
+    crate::print_problems(problems, &secrets)?;
     writeln!(
-        err,
+        io::stderr().lock(),
         "hotconf: not watching: the config does not load ({})",
         crate::plural(problems.errors().count(), "error")
     )?;

@@ -284,58 +284,192 @@ fn check_rejects_a_100_mb_file_without_reading_it() {
     assert!(message.contains("over the limit"), "{message}");
 }
 
+/// The `{"error":{"kind","message"}}` object that `--json` prints for trouble; its kind and
+/// message. Nothing else is in it.
+fn trouble(code: i32, report: &Value) -> (&str, &str) {
+    assert_eq!(code, 2, "trouble exits 2: {report}");
+    let keys: Vec<&String> = report.as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["error"], "{report}");
+    let error = report["error"].as_object().unwrap();
+    let keys: Vec<&String> = error.keys().collect();
+    assert_eq!(keys, ["kind", "message"], "{report}");
+    (
+        error["kind"].as_str().unwrap(),
+        error["message"].as_str().unwrap(),
+    )
+}
+
 #[test]
 fn check_reports_io_trouble_with_exit_2() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("missing.toml");
     let (code, report) = run_json(&["check", "--json", path_str(&missing)]);
-    assert_eq!(code, 2);
-    assert!(
-        report["errors"][0]["message"]
-            .as_str()
-            .unwrap()
-            .contains("no such file")
+    assert_eq!(
+        trouble(code, &report),
+        (
+            "not_found",
+            format!("{}: no such file or directory", missing.display()).as_str()
+        )
     );
 
     let unknown = dir.path().join("app.conf");
     fs::write(&unknown, "a = 1").unwrap();
     let (code, report) = run_json(&["check", "--json", path_str(&unknown)]);
-    assert_eq!(code, 2);
+    let (kind, message) = trouble(code, &report);
+    assert_eq!(kind, "io");
     assert!(
-        report["errors"][0]["message"]
-            .as_str()
-            .unwrap()
-            .contains("unknown config format")
+        message.starts_with(&format!("{}: unknown config format", unknown.display())),
+        "{message}"
     );
 
     let empty_dir = dir.path().join("conf.d");
     fs::create_dir(&empty_dir).unwrap();
     let (code, report) = run_json(&["check", "--json", path_str(&empty_dir)]);
-    assert_eq!(code, 2, "{report}");
-    assert!(
-        report["errors"][0]["message"]
-            .as_str()
-            .unwrap()
-            .contains("no config files")
-    );
+    let (kind, message) = trouble(code, &report);
+    assert_eq!(kind, "io");
+    assert!(message.contains("no config files"), "{message}");
 
     let output = hotconf(&["check"]);
     assert_eq!(output.status.code(), Some(2), "usage error");
+    assert!(
+        output.stdout.is_empty(),
+        "without --json, usage goes to stderr"
+    );
 }
 
 #[test]
-fn check_reports_an_unreadable_file() {
-    use std::os::unix::fs::PermissionsExt;
+fn json_usage_errors_are_json() {
     let dir = tempfile::tempdir().unwrap();
-    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
-    let file = dir.path().join("secret.toml");
+    let file = dir.path().join("app.toml");
     fs::write(&file, "a = 1\n").unwrap();
-    fs::set_permissions(&file, fs::Permissions::from_mode(0o000)).unwrap();
-    // Root reads a mode-000 file anyway: then run the binary as `nobody`, from a copy it can
-    // execute wherever the build directory is.
-    let as_root = fs::read(&file).is_ok();
-    let binary = dir.path().join("hotconf");
-    fs::copy(assert_cmd::cargo::cargo_bin("hotconf"), &binary).unwrap();
+    let cases: [(&[&str], &str); 7] = [
+        (
+            &["check", "--json", "--bogus", path_str(&file)],
+            "unexpected argument '--bogus' found",
+        ),
+        (
+            &["check", "--json"],
+            "the following required arguments were not provided: <PATH>...",
+        ),
+        (
+            &["diff", "--json", path_str(&file)],
+            "the following required arguments were not provided: <NEW>",
+        ),
+        (
+            &[
+                "diff",
+                "--json",
+                "--deny",
+                "a..b",
+                path_str(&file),
+                path_str(&file),
+            ],
+            "invalid value 'a..b' for '--deny <PATTERN>'",
+        ),
+        (
+            &["watch", "--json", "--bogus", path_str(&file)],
+            "unexpected argument '--bogus' found",
+        ),
+        (
+            &["watch", "--json", "--secret", "a..b", path_str(&file)],
+            "invalid value 'a..b' for '--secret <PATTERN>'",
+        ),
+        (
+            &["watch", "--json", "--debounce", "5", path_str(&file)],
+            "invalid value '5' for '--debounce <MS>': 5 is not in 10..=60000",
+        ),
+    ];
+    for (args, expected) in cases {
+        let (code, report) = run_json(args);
+        let (kind, message) = trouble(code, &report);
+        assert_eq!(kind, "usage", "{args:?}: {report}");
+        assert!(message.starts_with(expected), "{args:?}: {message}");
+    }
+
+    // Help and version are not failures: text, exit 0.
+    for args in [&["check", "--json", "--help"][..], &["--version", "--json"]] {
+        let output = hotconf(args);
+        assert_eq!(output.status.code(), Some(0), "{args:?}");
+        let stdout = String::from_utf8(output.stdout).unwrap();
+        assert!(serde_json::from_str::<Value>(&stdout).is_err(), "{stdout}");
+        assert!(stdout.contains("hotconf"), "{stdout}");
+    }
+}
+
+#[test]
+fn json_missing_paths_are_not_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("app.toml");
+    fs::write(&file, "a = 1\n").unwrap();
+    let missing = dir.path().join("missing.toml");
+    let expected = format!("{}: no such file or directory", missing.display());
+    for args in [
+        vec!["check", "--json", path_str(&file), path_str(&missing)],
+        vec!["diff", "--json", path_str(&file), path_str(&missing)],
+        vec!["diff", "--json", path_str(&missing), path_str(&file)],
+        vec!["watch", "--json", path_str(&missing)],
+    ] {
+        let (code, report) = run_json(&args);
+        assert_eq!(
+            trouble(code, &report),
+            ("not_found", expected.as_str()),
+            "{args:?}"
+        );
+    }
+    let schema = dir.path().join("schema.json");
+    let expected = format!("--schema {}: no such file or directory", schema.display());
+    for command in ["check", "watch"] {
+        let (code, report) = run_json(&[
+            command,
+            "--json",
+            "--schema",
+            path_str(&schema),
+            path_str(&file),
+        ]);
+        assert_eq!(
+            trouble(code, &report),
+            ("not_found", expected.as_str()),
+            "{command}"
+        );
+    }
+}
+
+#[test]
+fn json_invalid_configs_keep_the_check_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.toml");
+    let bad = dir.path().join("bad.toml");
+    fs::write(&good, "a = 1\n").unwrap();
+    fs::write(&bad, "a = 1\nb = = 2\n").unwrap();
+    let located = json!([{
+        "file": path_str(&bad), "line": 2, "column": 5, "message": "extra `=`, expected nothing"
+    }]);
+    let invalid = |files: &[&Path]| {
+        let files: Vec<&str> = files.iter().map(|f| path_str(f)).collect();
+        json!({"valid": false, "files": files, "errors": located, "warnings": []})
+    };
+
+    let (code, report) = run_json(&["check", "--json", path_str(&bad)]);
+    assert_eq!((code, report), (1, invalid(&[&bad])));
+    // `watch` refuses to start on it, with the same report and exit status.
+    let (code, report) = run_json(&["watch", "--json", path_str(&bad)]);
+    assert_eq!((code, report), (1, invalid(&[&bad])));
+    // `diff` has nothing to compare: the same report, with the contract's exit 2.
+    let (code, report) = run_json(&["diff", "--json", path_str(&good), path_str(&bad)]);
+    assert_eq!((code, report), (2, invalid(&[&good, &bad])));
+}
+
+/// Runs a copy of the binary that cannot read `file` (mode 000): as `nobody` when the tests
+/// run as root, who reads it anyway. The copy can be executed wherever the build directory is.
+fn run_unreadable(dir: &Path, file: &Path, args: &[&str]) -> Output {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).unwrap();
+    fs::set_permissions(file, fs::Permissions::from_mode(0o000)).unwrap();
+    let as_root = fs::read(file).is_ok();
+    let binary = dir.join("hotconf");
+    if !binary.exists() {
+        fs::copy(assert_cmd::cargo::cargo_bin("hotconf"), &binary).unwrap();
+    }
     let mut command = if as_root {
         let mut command = std::process::Command::new("setpriv");
         command
@@ -345,15 +479,37 @@ fn check_reports_an_unreadable_file() {
     } else {
         std::process::Command::new(&binary)
     };
-    let output = command
-        .args(["check", "--json", path_str(&file)])
+    command
+        .args(args)
+        .stdin(std::process::Stdio::null())
         .output()
-        .unwrap();
-    let report: Value = serde_json::from_slice(&output.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stderr)));
-    assert_eq!(output.status.code(), Some(2), "{report}");
-    let message = report["errors"][0]["message"].as_str().unwrap();
-    assert_eq!(message, "permission denied");
+        .unwrap()
+}
+
+#[test]
+fn json_unreadable_files_are_io_trouble() {
+    let dir = tempfile::tempdir().unwrap();
+    let readable = dir.path().join("app.toml");
+    fs::write(&readable, "a = 1\n").unwrap();
+    let file = dir.path().join("secret.toml");
+    fs::write(&file, "a = 1\n").unwrap();
+    let expected = format!("{}: permission denied", file.display());
+    for args in [
+        vec!["check", "--json", path_str(&file)],
+        vec!["diff", "--json", path_str(&readable), path_str(&file)],
+        vec!["watch", "--json", path_str(&file)],
+    ] {
+        let output = run_unreadable(dir.path(), &file, &args);
+        let report: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+            panic!("{args:?}: {e}: {}", String::from_utf8_lossy(&output.stderr))
+        });
+        let code = output.status.code().unwrap();
+        assert_eq!(
+            trouble(code, &report),
+            ("io", expected.as_str()),
+            "{args:?}"
+        );
+    }
 }
 
 #[test]
@@ -506,6 +662,68 @@ fn check_does_not_show_secret_values_in_errors() {
         "{stderr}"
     );
     assert!(!stderr.contains("918273"), "the secret leaked: {stderr}");
+}
+
+#[test]
+fn a_secret_pattern_hides_the_value_from_check_and_diff() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = dir.path().join("old.toml");
+    let new = dir.path().join("new.toml");
+    fs::write(&old, "[db]\ndsn = \"postgres://u:hunter2@db\"\n").unwrap();
+    fs::write(&new, "[db]\ndsn = \"postgres://u:hunter3@db\"\n").unwrap();
+    let schema = dir.path().join("schema.json");
+    fs::write(
+        &schema,
+        r#"{"properties": {"db": {"properties": {"dsn": {"type": "integer"}}}}}"#,
+    )
+    .unwrap();
+    let all_output = |output: &Output| {
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    };
+
+    // `dsn` is no secret by name: without the pattern the schema error shows the value.
+    let check = ["check", "--schema", path_str(&schema), path_str(&old)];
+    let output = hotconf(&check);
+    assert!(all_output(&output).contains("hunter2"), "the baseline");
+
+    let mut check = check.to_vec();
+    check.splice(1..1, ["--secret", "db.dsn"]);
+    let output = hotconf(&check);
+    assert_eq!(output.status.code(), Some(1));
+    let text = all_output(&output);
+    assert!(!text.contains("hunter"), "the secret leaked: {text}");
+    assert!(
+        text.contains(&format!(
+            "{}:2:7: db.dsn: invalid value (secret, not shown)",
+            old.display()
+        )),
+        "{text}"
+    );
+    check.insert(1, "--json");
+    let output = hotconf(&check);
+    let text = all_output(&output);
+    assert!(!text.contains("hunter"), "the secret leaked: {text}");
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        report["errors"],
+        json!([{"file": path_str(&old), "line": 2, "column": 7, "path": "db.dsn",
+                "message": "invalid value (secret, not shown)"}])
+    );
+
+    let diff = ["diff", "--secret", "db.dsn", path_str(&old), path_str(&new)];
+    let output = hotconf(&diff);
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(all_output(&output), "~ db.dsn: \"***\" -> \"***\"\n");
+    let (code, report) = run_json(&[&["diff", "--json"][..], &diff[1..]].concat());
+    assert_eq!(code, 1);
+    assert_eq!(
+        report,
+        json!({"changes": [{"path": "db.dsn", "kind": "modified", "old": "***", "new": "***"}]})
+    );
 }
 
 /// `RUST_LOG` shows the engine's stages on standard error, never in the output read by
