@@ -15,8 +15,8 @@ use std::thread;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::Args;
-use hotconf::{Event, Outcome, Pattern, Reloader, Secrets, Timestamp, Trigger};
+use clap::{Args, ValueEnum};
+use hotconf::{Event, Outcome, Pattern, Reloader, RestartMode, Secrets, Timestamp, Trigger};
 use serde_json::{Value, json};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
@@ -42,6 +42,14 @@ pub(crate) struct WatchArgs {
     /// reload applies and these paths are reported as pending (`server.listen`).
     #[arg(long = "restart-required", value_name = "PATTERN")]
     restart_required: Vec<Pattern>,
+    /// What a reload that changes a restart-required path does: `pending` applies the rest
+    /// and keeps the old values there; `reject` rejects the whole reload.
+    #[arg(long, value_enum, value_name = "MODE", default_value_t = RestartModeArg::Pending)]
+    restart_mode: RestartModeArg,
+    /// A reload that changes a path matching PATTERN is rejected whole, with the change's
+    /// location, and the old config kept (`tenants.*.id`).
+    #[arg(long = "deny", value_name = "PATTERN")]
+    deny: Vec<Pattern>,
     /// Also redact values at paths matching PATTERN (`db.*.dsn`); keys named like password,
     /// secret, token, api_key, private_key or credential always are.
     #[arg(long = "secret", value_name = "PATTERN")]
@@ -55,6 +63,24 @@ pub(crate) struct WatchArgs {
     /// layered in the order given: later ones override earlier ones.
     #[arg(required = true, value_name = "PATH")]
     paths: Vec<PathBuf>,
+}
+
+/// `--restart-mode`, named as the contract names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum RestartModeArg {
+    /// Apply the hot part; the restart-required paths stay pending.
+    Pending,
+    /// Reject the whole reload.
+    Reject,
+}
+
+impl From<RestartModeArg> for RestartMode {
+    fn from(mode: RestartModeArg) -> Self {
+        match mode {
+            RestartModeArg::Pending => Self::ApplyHot,
+            RestartModeArg::Reject => Self::Reject,
+        }
+    }
 }
 
 /// What the printing thread is told.
@@ -79,12 +105,17 @@ pub(crate) fn run(args: &WatchArgs) -> anyhow::Result<ExitCode> {
     if !empty.is_empty() {
         return report_start_failure(&hotconf::Problems(empty), args);
     }
-    let mut builder = Reloader::<Value>::builder().debounce(Duration::from_millis(args.debounce));
+    let mut builder = Reloader::<Value>::builder()
+        .debounce(Duration::from_millis(args.debounce))
+        .restart_mode(args.restart_mode.into());
     for path in &args.paths {
         builder = builder.source(crate::source_for(path));
     }
     for pattern in &args.restart_required {
         builder = builder.restart_required(pattern.as_str());
+    }
+    for pattern in &args.deny {
+        builder = builder.deny(pattern.as_str());
     }
     for pattern in &args.secrets {
         builder = builder.secret(pattern.as_str());

@@ -587,7 +587,98 @@ fn a_config_that_does_not_load_is_not_watched() {
     assert_eq!(Watch::start(&[path_str(&file)]).exit_code(), Some(1));
     let missing = root.path().join("missing.toml");
     assert_eq!(Watch::start(&[path_str(&missing)]).exit_code(), Some(2));
-    fs::write(&file, "n = 1\n").unwrap();
-    let watch = Watch::start(&["--debounce", "5", path_str(&file)]);
-    assert_eq!(watch.exit_code(), Some(2), "debounce below 10 ms");
+}
+
+/// The keys of a JSON object, in order.
+fn keys(value: &Value) -> Vec<&str> {
+    value
+        .as_object()
+        .unwrap_or_else(|| panic!("not an object: {value}"))
+        .keys()
+        .map(String::as_str)
+        .collect()
+}
+
+#[test]
+fn a_denied_change_is_rejected_with_its_location_and_the_old_config_kept() {
+    let root = tempfile::tempdir().unwrap();
+    let file = root.path().join("app.toml");
+    fs::write(&file, "rpm = 1\n[tenants.acme]\nid = 7\n").unwrap();
+    let watch = Watch::json(&["--deny", "tenants.*.id", path_str(&file)]);
+
+    fs::write(&file, "rpm = 2\n[tenants.acme]\nid = 8\n").unwrap();
+    let event = watch.event();
+    assert_eq!(event["event"], "rejected", "{event}");
+    assert_eq!(event["version"], 1, "{event}");
+    let errors = event["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1, "{event}");
+    assert_eq!(
+        keys(&errors[0]),
+        ["file", "line", "column", "path", "message"]
+    );
+    assert_eq!(
+        (&errors[0]["file"], &errors[0]["line"], &errors[0]["column"]),
+        (&json!(path_str(&file)), &json!(3), &json!(6)),
+        "{event}"
+    );
+    assert_eq!(errors[0]["path"], "tenants.acme.id", "{event}");
+
+    // The rejected rpm = 2 never applied: the next change starts from rpm = 1.
+    fs::write(&file, "rpm = 3\n[tenants.acme]\nid = 7\n").unwrap();
+    let event = watch.event();
+    assert_eq!(event["event"], "applied", "{event}");
+    assert_eq!(event["version"], 2, "{event}");
+    assert_eq!(
+        event["changes"],
+        json!([{"path": "rpm", "kind": "modified", "old": 1, "new": 3}])
+    );
+}
+
+#[test]
+fn restart_mode_reject_rejects_a_restart_required_change_whole() {
+    let root = tempfile::tempdir().unwrap();
+    let file = root.path().join("app.toml");
+    fs::write(&file, "listen = ':80'\nrpm = 1\n").unwrap();
+    let watch = Watch::json(&[
+        "--restart-required",
+        "listen",
+        "--restart-mode",
+        "reject",
+        path_str(&file),
+    ]);
+
+    fs::write(&file, "listen = ':81'\nrpm = 2\n").unwrap();
+    let event = watch.event();
+    assert_eq!(event["event"], "rejected", "{event}");
+    assert_eq!(event["version"], 1, "{event}");
+    assert!(event.get("pending").is_none(), "{event}");
+    let errors = event["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1, "{event}");
+    assert_eq!(errors[0]["path"], "listen", "{event}");
+    assert_eq!(errors[0]["line"], 1, "{event}");
+
+    // Nothing of it applied, not even the hot rpm.
+    fs::write(&file, "listen = ':80'\nrpm = 3\n").unwrap();
+    let event = watch.event();
+    assert_eq!(event["event"], "applied", "{event}");
+    assert_eq!(
+        event["changes"],
+        json!([{"path": "rpm", "kind": "modified", "old": 1, "new": 3}])
+    );
+    assert!(event.get("pending").is_none(), "{event}");
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let (_root, conf) = conf();
+    let file = conf.join("app.toml");
+    for args in [
+        &["--bogus", path_str(&file)][..],
+        &[],
+        &["--debounce", "5", path_str(&file)],
+        &["--restart-mode", "later", path_str(&file)],
+    ] {
+        let watch = Watch::start(args);
+        assert_eq!(watch.exit_code(), Some(2), "{args:?}");
+    }
 }
