@@ -1,16 +1,18 @@
 //! `hotconf`: check and diff configuration files the way a running service would load them.
 
 mod render;
+mod trouble;
 mod watch;
 
-use std::io::Write;
+use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::Context;
+use clap::error::ErrorKind;
 use clap::{Args, Parser, Subcommand};
 use hotconf::source::{Dir, File, Source};
-use hotconf::{Pattern, Pipeline, Policy, Problem, ProblemKind, Problems, Rule};
+use hotconf::{Pattern, Pipeline, Policy, Problem, ProblemKind, Problems, Rule, Secrets};
+use trouble::{Kind, Trouble};
 
 /// Check and diff configuration files the way a running service would load them.
 #[derive(Debug, Parser)]
@@ -24,13 +26,15 @@ struct Cli {
 enum Command {
     /// Parse, merge and validate config files; report every problem with file:line:column.
     ///
-    /// Exit status: 0 valid (warnings allowed), 1 invalid, 2 usage or I/O trouble.
+    /// Exit status: 0 valid (warnings allowed), 1 invalid, 2 usage or I/O trouble. With
+    /// --json, trouble prints {"error":{"kind":"usage|io|not_found","message":…}}.
     Check(CheckArgs),
     /// Show what changes between two configs, by dotted path, secrets redacted, and how a
     /// running service would treat each change (--restart-required, --deny).
     ///
     /// Exit status: 0 no differences, 1 differences, 2 trouble (either side unreadable or
-    /// invalid).
+    /// invalid). With --json, an invalid side prints check's {"valid":false,…} report and
+    /// other trouble {"error":{"kind":"usage|io|not_found","message":…}}.
     Diff(DiffArgs),
     /// Load a config, then watch its files and print one event per reload attempt: loaded
     /// (once every watch is armed), applied, rejected, unchanged, restart_required,
@@ -43,7 +47,7 @@ enum Command {
     /// fallback to polling when the inotify watch limit is reached) go to standard error.
     ///
     /// Exit status: 0 after SIGINT or SIGTERM; at start, like check: 1 the config is
-    /// invalid, 2 usage or I/O trouble.
+    /// invalid, 2 usage or I/O trouble (with --json, the same JSON as check).
     Watch(watch::WatchArgs),
 }
 
@@ -55,6 +59,10 @@ struct CheckArgs {
     /// Also validate the merged config against this JSON Schema.
     #[arg(long, value_name = "FILE")]
     schema: Option<PathBuf>,
+    /// Also redact values at paths matching PATTERN (`db.*.dsn`, `**.key`) in errors; keys
+    /// named like password, secret, token, api_key, private_key or credential always are.
+    #[arg(long = "secret", value_name = "PATTERN")]
+    secrets: Vec<Pattern>,
     /// Config files or directories (their .toml/.yaml/.yml/.json files in name order),
     /// layered in the order given: later ones override earlier ones.
     #[arg(required = true, value_name = "PATH")]
@@ -69,13 +77,13 @@ struct DiffArgs {
     /// Also redact values at paths matching PATTERN (`db.*.dsn`, `**.key`); keys named like
     /// password, secret, token, api_key, private_key or credential always are.
     #[arg(long = "secret", value_name = "PATTERN")]
-    secrets: Vec<String>,
+    secrets: Vec<Pattern>,
     /// Mark changes at paths matching PATTERN as needing a restart (`server.listen`).
     #[arg(long = "restart-required", value_name = "PATTERN")]
-    restart_required: Vec<String>,
+    restart_required: Vec<Pattern>,
     /// Mark changes at paths matching PATTERN as denied while running (`tenants.*.id`).
     #[arg(long = "deny", value_name = "PATTERN")]
-    deny: Vec<String>,
+    deny: Vec<Pattern>,
     /// The old config: a file or a directory.
     old: PathBuf,
     /// The new config: a file or a directory.
@@ -83,7 +91,19 @@ struct DiffArgs {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // Known before parsing, so that a usage error prints as JSON when JSON was asked for.
+    let json = trouble::json_requested(std::env::args_os());
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => match error.kind() {
+            ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => error.exit(),
+            _ if json => return Trouble::of_clap(&error).report(true),
+            _ => error.exit(),
+        },
+    };
+    init_logging();
     let result = match cli.command {
         Command::Check(args) => check(&args),
         Command::Diff(args) => diff(&args),
@@ -91,11 +111,23 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(code) => code,
-        Err(error) => {
-            eprintln!("hotconf: error: {error:#}");
-            ExitCode::from(2)
-        }
+        Err(error) => Trouble::of_error(&error).report(json),
     }
+}
+
+/// Logs go to standard error, never into the output a script reads. The watcher's warnings
+/// (a fallback to polling, lost events) show by default; the engine's own reports are the
+/// events. `RUST_LOG=hotconf=debug` shows every stage of every load, in every command.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("hotconf::watch=warn"));
+    let ansi = std::env::var_os("NO_COLOR").is_none() && io::stderr().is_terminal();
+    // Only fails when a subscriber is already set, which then keeps logging.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(io::stderr)
+        .with_ansi(ansi)
+        .try_init();
 }
 
 /// A file or directory given on the command line, as a source.
@@ -123,7 +155,9 @@ fn empty_dirs(paths: &[PathBuf]) -> Vec<Problem> {
 }
 
 fn check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
-    let mut pipeline = Pipeline::new();
+    let policy = policy(&args.secrets, &[], &[]);
+    let secrets = policy.secrets().clone();
+    let mut pipeline = Pipeline::new().policy(policy);
     if let Some(schema) = &args.schema {
         pipeline = with_schema(pipeline, load_schema(schema)?);
     }
@@ -135,42 +169,59 @@ fn check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
         problems.extend(plan.warnings);
         (plan.files, Problems(problems))
     } else {
-        let files = sources.iter().flat_map(|s| s.files());
-        (
-            files.map(|p| p.display().to_string()).collect(),
-            Problems(empty),
-        )
+        (files_of(&args.paths), Problems(empty))
     };
+    if let Some(trouble) = Trouble::of_problems(&problems) {
+        return Err(trouble.into());
+    }
     let valid = !problems.has_errors();
-    let mut out = std::io::stdout().lock();
     if args.json {
-        let errors: Vec<&Problem> = problems.errors().collect();
-        let warnings: Vec<&Problem> = problems.warnings().collect();
-        let report = serde_json::json!({
-            "valid": valid,
-            "files": files,
-            "errors": errors,
-            "warnings": warnings,
-        });
-        writeln!(out, "{report}")?;
+        writeln!(io::stdout().lock(), "{}", report(&files, &problems))?;
     } else {
-        let mut err = std::io::stderr().lock();
-        for problem in &problems.0 {
-            write!(err, "{}", render::problem(problem))?;
-        }
+        print_problems(&problems, &secrets)?;
         if valid {
             writeln!(
-                out,
+                io::stdout().lock(),
                 "ok: {} valid ({})",
                 plural(files.len(), "file"),
                 files.join(", ")
             )?;
         } else {
             let count = problems.errors().count();
-            writeln!(err, "invalid: {}", plural(count, "error"))?;
+            writeln!(io::stderr().lock(), "invalid: {}", plural(count, "error"))?;
         }
     }
     Ok(exit_for(&problems))
+}
+
+/// The files the PATHs stand for, as they are now.
+fn files_of(paths: &[PathBuf]) -> Vec<String> {
+    paths
+        .iter()
+        .flat_map(|p| source_for(p).files())
+        .map(|p| p.display().to_string())
+        .collect()
+}
+
+/// `check --json`'s report: `{"valid":bool,"files":[…],"errors":[…],"warnings":[…]}`.
+fn report(files: &[String], problems: &Problems) -> serde_json::Value {
+    let errors: Vec<&Problem> = problems.errors().collect();
+    let warnings: Vec<&Problem> = problems.warnings().collect();
+    serde_json::json!({
+        "valid": !problems.has_errors(),
+        "files": files,
+        "errors": errors,
+        "warnings": warnings,
+    })
+}
+
+/// Every problem as a compiler-style diagnostic, on standard error.
+fn print_problems(problems: &Problems, secrets: &Secrets) -> io::Result<()> {
+    let mut err = io::stderr().lock();
+    for problem in &problems.0 {
+        write!(err, "{}", render::problem(problem, secrets))?;
+    }
+    Ok(())
 }
 
 fn exit_for(problems: &Problems) -> ExitCode {
@@ -196,14 +247,30 @@ type Schema = hotconf::schema::Schema;
 #[cfg(not(feature = "json-schema"))]
 type Schema = std::convert::Infallible;
 
-#[cfg(feature = "json-schema")]
+/// The `--schema` file: a missing or unreadable file is trouble of its kind; one that is
+/// not a JSON Schema is a usage error.
 fn load_schema(path: &Path) -> anyhow::Result<Schema> {
+    if let Err(error) = std::fs::File::open(path) {
+        let (kind, why) = match error.kind() {
+            io::ErrorKind::NotFound => (Kind::NotFound, "no such file or directory".to_owned()),
+            io::ErrorKind::PermissionDenied => (Kind::Io, "permission denied".to_owned()),
+            _ => (Kind::Io, error.to_string()),
+        };
+        let message = format!("--schema {}: {why}", path.display());
+        return Err(Trouble::new(kind, message).into());
+    }
+    parse_schema(path)
+}
+
+#[cfg(feature = "json-schema")]
+fn parse_schema(path: &Path) -> anyhow::Result<Schema> {
     Ok(Schema::from_file(path)?)
 }
 
 #[cfg(not(feature = "json-schema"))]
-fn load_schema(_path: &Path) -> anyhow::Result<Schema> {
-    anyhow::bail!("--schema needs hotconf built with the `json-schema` feature")
+fn parse_schema(_path: &Path) -> anyhow::Result<Schema> {
+    let message = "--schema needs hotconf built with the `json-schema` feature";
+    Err(Trouble::new(Kind::Usage, message).into())
 }
 
 #[cfg(feature = "json-schema")]
@@ -216,45 +283,47 @@ fn with_schema(_pipeline: Pipeline, schema: Schema) -> Pipeline {
     match schema {}
 }
 
-/// The policy the diff options describe.
-fn policy(args: &DiffArgs) -> anyhow::Result<Policy> {
+/// The policy of the command line's patterns (clap has parsed them).
+fn policy(secrets: &[Pattern], restart_required: &[Pattern], deny: &[Pattern]) -> Policy {
     type AddRule = fn(Policy, Pattern) -> Policy;
     let mut policy = Policy::new();
-    let rules: [(&str, &[String], AddRule); 3] = [
-        ("--secret", &args.secrets, Policy::secret),
-        (
-            "--restart-required",
-            &args.restart_required,
-            Policy::restart_required,
-        ),
-        ("--deny", &args.deny, Policy::deny),
+    let rules: [(&[Pattern], AddRule); 3] = [
+        (secrets, Policy::secret),
+        (restart_required, Policy::restart_required),
+        (deny, Policy::deny),
     ];
-    for (flag, patterns, add) in rules {
+    for (patterns, add) in rules {
         for pattern in patterns {
-            let pattern = pattern
-                .parse()
-                .with_context(|| format!("{flag} {pattern}"))?;
-            policy = add(policy, pattern);
+            policy = add(policy, pattern.clone());
         }
     }
-    Ok(policy)
+    policy
 }
 
 fn diff(args: &DiffArgs) -> anyhow::Result<ExitCode> {
-    let pipeline = Pipeline::new().policy(policy(args)?);
+    let policy = policy(&args.secrets, &args.restart_required, &args.deny);
+    let secrets = policy.secrets().clone();
+    let pipeline = Pipeline::new().policy(policy);
     let sides = [&args.old, &args.new].map(|path| vec![source_for(path)]);
     let plan = match pipeline.diff::<serde_json::Value>(&sides[0], &sides[1]) {
         Ok(plan) => plan,
         Err(problems) => {
-            let mut err = std::io::stderr().lock();
-            for problem in &problems.0 {
-                write!(err, "{}", render::problem(problem))?;
+            if let Some(trouble) = Trouble::of_problems(&problems) {
+                return Err(trouble.into());
             }
-            eprintln!("hotconf: cannot diff: a side is unreadable or invalid");
+            // An invalid side is reported as check reports it; the exit status stays 2:
+            // there is nothing to compare.
+            if args.json {
+                let files = files_of(&[args.old.clone(), args.new.clone()]);
+                writeln!(io::stdout().lock(), "{}", report(&files, &problems))?;
+            } else {
+                print_problems(&problems, &secrets)?;
+                eprintln!("hotconf: cannot diff: a side is invalid");
+            }
             return Ok(ExitCode::from(2));
         }
     };
-    let mut out = std::io::stdout().lock();
+    let mut out = io::stdout().lock();
     if args.json {
         let changes: Vec<serde_json::Value> = plan
             .changes

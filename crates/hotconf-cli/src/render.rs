@@ -1,11 +1,13 @@
 //! Human output: problems rendered like compiler diagnostics, with the offending line.
 
 use annotate_snippets::{AnnotationKind, Group, Level, Renderer, Snippet};
-use hotconf::{Problem, Severity};
+use hotconf::{Problem, Secrets, Severity};
 
 /// A problem as a compiler-style diagnostic. When the file can be read again, the line is
 /// shown with a caret under the column; otherwise the plain `file:line:col: message`.
-pub(crate) fn problem(problem: &Problem) -> String {
+/// `secrets` are the built-in names and the user's `--secret` patterns: the line of a
+/// secret value is never shown.
+pub(crate) fn problem(problem: &Problem, secrets: &Secrets) -> String {
     let title = match &problem.path {
         Some(path) if !path.is_root() => format!("{path}: {}", problem.message),
         _ => problem.message.clone(),
@@ -23,7 +25,7 @@ pub(crate) fn problem(problem: &Problem) -> String {
     let secret = problem
         .path
         .as_ref()
-        .is_some_and(|path| hotconf::Secrets::new().is_secret(path));
+        .is_some_and(|path| secrets.is_secret(path));
     let located = match (&problem.file, problem.line, problem.column) {
         (Some(file), Some(line), Some(column)) if line > 0 && !secret => {
             source_line(file, line).map(|text| (file, line, column, text))

@@ -7,7 +7,7 @@
 //! time on their own thread, in the order of the reloads, so a slow command delays the next
 //! command but never the event stream.
 
-use std::io::{self, IsTerminal, Write};
+use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::{Command, ExitCode, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver, Sender};
@@ -15,8 +15,8 @@ use std::thread;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::Args;
-use hotconf::{Event, Outcome, Reloader, Timestamp, Trigger};
+use clap::{Args, ValueEnum};
+use hotconf::{Event, Outcome, Pattern, Reloader, RestartMode, Secrets, Timestamp, Trigger};
 use serde_json::{Value, json};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
@@ -32,7 +32,12 @@ pub(crate) struct WatchArgs {
     events: String,
     /// How long the files must be quiet before a batch of changes becomes one reload, in
     /// milliseconds (10 to 60000).
-    #[arg(long, value_name = "MS", default_value_t = 100)]
+    #[arg(
+        long,
+        value_name = "MS",
+        default_value_t = 100,
+        value_parser = clap::value_parser!(u64).range(10..=60_000)
+    )]
     debounce: u64,
     /// Also validate every config against this JSON Schema.
     #[arg(long, value_name = "FILE")]
@@ -40,11 +45,19 @@ pub(crate) struct WatchArgs {
     /// Changes at paths matching PATTERN take effect only after a restart: the rest of the
     /// reload applies and these paths are reported as pending (`server.listen`).
     #[arg(long = "restart-required", value_name = "PATTERN")]
-    restart_required: Vec<String>,
+    restart_required: Vec<Pattern>,
+    /// What a reload that changes a restart-required path does: `pending` applies the rest
+    /// and keeps the old values there; `reject` rejects the whole reload.
+    #[arg(long, value_enum, value_name = "MODE", default_value_t = RestartModeArg::Pending)]
+    restart_mode: RestartModeArg,
+    /// A reload that changes a path matching PATTERN is rejected whole, with the change's
+    /// location, and the old config kept (`tenants.*.id`).
+    #[arg(long = "deny", value_name = "PATTERN")]
+    deny: Vec<Pattern>,
     /// Also redact values at paths matching PATTERN (`db.*.dsn`); keys named like password,
     /// secret, token, api_key, private_key or credential always are.
     #[arg(long = "secret", value_name = "PATTERN")]
-    secrets: Vec<String>,
+    secrets: Vec<Pattern>,
     /// After each applied reload, run CMD with `sh -c`, the event's JSON on its standard
     /// input and its output on standard error. A command that fails or cannot start is
     /// reported as an `on_apply_failed` event and the watch goes on.
@@ -54,6 +67,24 @@ pub(crate) struct WatchArgs {
     /// layered in the order given: later ones override earlier ones.
     #[arg(required = true, value_name = "PATH")]
     paths: Vec<PathBuf>,
+}
+
+/// `--restart-mode`, named as the contract names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum RestartModeArg {
+    /// Apply the hot part; the restart-required paths stay pending.
+    Pending,
+    /// Reject the whole reload.
+    Reject,
+}
+
+impl From<RestartModeArg> for RestartMode {
+    fn from(mode: RestartModeArg) -> Self {
+        match mode {
+            RestartModeArg::Pending => Self::ApplyHot,
+            RestartModeArg::Reject => Self::Reject,
+        }
+    }
 }
 
 /// What the printing thread is told.
@@ -72,29 +103,33 @@ struct OnApplyFailure {
 }
 
 pub(crate) fn run(args: &WatchArgs) -> anyhow::Result<ExitCode> {
-    init_logging();
     let schema = args.schema.as_deref().map(crate::load_schema).transpose()?;
     // Refuse to start on what `check` refuses, reported the same way.
     let empty = crate::empty_dirs(&args.paths);
     if !empty.is_empty() {
-        return report_start_failure(&hotconf::Problems(empty));
+        return report_start_failure(&hotconf::Problems(empty), args);
     }
-    let mut builder = Reloader::<Value>::builder().debounce(Duration::from_millis(args.debounce));
+    let mut builder = Reloader::<Value>::builder()
+        .debounce(Duration::from_millis(args.debounce))
+        .restart_mode(args.restart_mode.into());
     for path in &args.paths {
         builder = builder.source(crate::source_for(path));
     }
     for pattern in &args.restart_required {
-        builder = builder.restart_required(pattern);
+        builder = builder.restart_required(pattern.as_str());
+    }
+    for pattern in &args.deny {
+        builder = builder.deny(pattern.as_str());
     }
     for pattern in &args.secrets {
-        builder = builder.secret(pattern);
+        builder = builder.secret(pattern.as_str());
     }
     if let Some(schema) = schema {
         builder = with_schema(builder, schema);
     }
     let reloader = match builder.build() {
         Ok(reloader) => reloader,
-        Err(hotconf::Error::Invalid(problems)) => return report_start_failure(&problems),
+        Err(hotconf::Error::Invalid(problems)) => return report_start_failure(&problems, args),
         Err(error) => return Err(error).context("cannot start watching"),
     };
 
@@ -175,33 +210,33 @@ fn with_schema(
     match schema {}
 }
 
-/// The config does not load: the same report and exit status as `check`.
-fn report_start_failure(problems: &hotconf::Problems) -> anyhow::Result<ExitCode> {
-    let mut err = io::stderr().lock();
-    for problem in &problems.0 {
-        write!(err, "{}", crate::render::problem(problem))?;
+/// The config does not load: the same report and exit status as `check` (with `--json`,
+/// its JSON on standard output).
+fn report_start_failure(
+    problems: &hotconf::Problems,
+    args: &WatchArgs,
+) -> anyhow::Result<ExitCode> {
+    if let Some(trouble) = crate::trouble::Trouble::of_problems(problems) {
+        return Err(trouble.into());
     }
+    if args.json {
+        let report = crate::report(&crate::files_of(&args.paths), problems);
+        writeln!(io::stdout().lock(), "{report}")?;
+        return Ok(crate::exit_for(problems));
+    }
+    let secrets = args
+        .secrets
+        .iter()
+        .fold(Secrets::new(), |secrets, pattern| {
+            secrets.pattern(pattern.clone())
+        });
+    crate::print_problems(problems, &secrets)?;
     writeln!(
-        err,
+        io::stderr().lock(),
         "hotconf: not watching: the config does not load ({})",
         crate::plural(problems.errors().count(), "error")
     )?;
     Ok(crate::exit_for(problems))
-}
-
-/// The watcher's warnings (a fallback to polling, lost events) go to standard error; the
-/// engine's own reports are the events. `RUST_LOG=hotconf=debug` shows every stage of
-/// every reload.
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("hotconf::watch=warn"));
-    let ansi = std::env::var_os("NO_COLOR").is_none() && io::stderr().is_terminal();
-    // Only fails when a subscriber is already set, which then keeps logging.
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(io::stderr)
-        .with_ansi(ansi)
-        .try_init();
 }
 
 /// Passes every event to the printing thread, losslessly and in order: an observer runs

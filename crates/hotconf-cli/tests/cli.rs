@@ -6,7 +6,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Output;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use assert_cmd::Command;
 use serde_json::{Value, json};
@@ -72,7 +72,8 @@ fn check_reports_a_syntax_error_with_its_location() {
     let error = &report["errors"][0];
     assert_eq!(error["file"], json!(path_str(&file)));
     assert_eq!(error["line"], json!(3));
-    assert!(error["column"].as_u64().unwrap() >= 7, "{error}");
+    // The second `=` of `burst = = 5`, as the README shows.
+    assert_eq!(error["column"], json!(9), "{error}");
 
     let output = hotconf(&["check", path_str(&file)]);
     assert_eq!(output.status.code(), Some(1));
@@ -226,50 +227,48 @@ fn check_rejects_every_kind_of_bad_input_with_one_clear_error() {
             code: 1,
             message: "duplicate",
         },
+        // Aliases expand 9^9 values: the node limit stops it.
         BadInput {
             name: "laughs.yaml",
             bytes: billion_laughs(),
             code: 1,
-            message: "",
+            message: "more than 100000 values (Limits::max_nodes)",
         },
         BadInput {
             name: "deep.json",
             bytes: format!("{{\"a\": {}{}}}", "[".repeat(10_000), "]".repeat(10_000)).into_bytes(),
             code: 1,
-            message: "",
+            message: "nesting deeper than 128 levels (Limits::max_depth)",
         },
         BadInput {
             name: "deep.toml",
             bytes: format!("a = {}{}\n", "[".repeat(10_000), "]".repeat(10_000)).into_bytes(),
             code: 1,
-            message: "",
+            message: "nesting deeper than the TOML parser allows",
         },
         BadInput {
             name: "deep.yaml",
             bytes: format!("a: {}{}\n", "[".repeat(10_000), "]".repeat(10_000)).into_bytes(),
             code: 1,
-            message: "",
+            message: "nesting deeper than 128 levels (Limits::max_depth)",
         },
     ];
     let dir = tempfile::tempdir().unwrap();
     for case in cases {
         let file = dir.path().join(case.name);
         fs::write(&file, &case.bytes).unwrap();
-        let started = Instant::now();
         let (code, report) = run_json(&["check", "--json", path_str(&file)]);
         assert_eq!(code, case.code, "{}: {report}", case.name);
         let errors = report["errors"].as_array().unwrap();
         assert_eq!(errors.len(), 1, "{}: {report}", case.name);
         assert_eq!(errors[0]["file"], json!(path_str(&file)), "{}", case.name);
         let message = errors[0]["message"].as_str().unwrap();
-        assert!(message.contains(case.message), "{}: {message}", case.name);
-        // Not a timing target: a generous bound that only a hang or an explosion would break.
         assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "{} took {:?}",
-            case.name,
-            started.elapsed()
+            !case.message.is_empty(),
+            "{}: every string contains \"\"",
+            case.name
         );
+        assert!(message.contains(case.message), "{}: {message}", case.name);
     }
 }
 
@@ -285,58 +284,192 @@ fn check_rejects_a_100_mb_file_without_reading_it() {
     assert!(message.contains("over the limit"), "{message}");
 }
 
+/// The `{"error":{"kind","message"}}` object that `--json` prints for trouble; its kind and
+/// message. Nothing else is in it.
+fn trouble(code: i32, report: &Value) -> (&str, &str) {
+    assert_eq!(code, 2, "trouble exits 2: {report}");
+    let keys: Vec<&String> = report.as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["error"], "{report}");
+    let error = report["error"].as_object().unwrap();
+    let keys: Vec<&String> = error.keys().collect();
+    assert_eq!(keys, ["kind", "message"], "{report}");
+    (
+        error["kind"].as_str().unwrap(),
+        error["message"].as_str().unwrap(),
+    )
+}
+
 #[test]
 fn check_reports_io_trouble_with_exit_2() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("missing.toml");
     let (code, report) = run_json(&["check", "--json", path_str(&missing)]);
-    assert_eq!(code, 2);
-    assert!(
-        report["errors"][0]["message"]
-            .as_str()
-            .unwrap()
-            .contains("no such file")
+    assert_eq!(
+        trouble(code, &report),
+        (
+            "not_found",
+            format!("{}: no such file or directory", missing.display()).as_str()
+        )
     );
 
     let unknown = dir.path().join("app.conf");
     fs::write(&unknown, "a = 1").unwrap();
     let (code, report) = run_json(&["check", "--json", path_str(&unknown)]);
-    assert_eq!(code, 2);
+    let (kind, message) = trouble(code, &report);
+    assert_eq!(kind, "io");
     assert!(
-        report["errors"][0]["message"]
-            .as_str()
-            .unwrap()
-            .contains("unknown config format")
+        message.starts_with(&format!("{}: unknown config format", unknown.display())),
+        "{message}"
     );
 
     let empty_dir = dir.path().join("conf.d");
     fs::create_dir(&empty_dir).unwrap();
     let (code, report) = run_json(&["check", "--json", path_str(&empty_dir)]);
-    assert_eq!(code, 2, "{report}");
-    assert!(
-        report["errors"][0]["message"]
-            .as_str()
-            .unwrap()
-            .contains("no config files")
-    );
+    let (kind, message) = trouble(code, &report);
+    assert_eq!(kind, "io");
+    assert!(message.contains("no config files"), "{message}");
 
     let output = hotconf(&["check"]);
     assert_eq!(output.status.code(), Some(2), "usage error");
+    assert!(
+        output.stdout.is_empty(),
+        "without --json, usage goes to stderr"
+    );
 }
 
 #[test]
-fn check_reports_an_unreadable_file() {
-    use std::os::unix::fs::PermissionsExt;
+fn json_usage_errors_are_json() {
     let dir = tempfile::tempdir().unwrap();
-    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
-    let file = dir.path().join("secret.toml");
+    let file = dir.path().join("app.toml");
     fs::write(&file, "a = 1\n").unwrap();
-    fs::set_permissions(&file, fs::Permissions::from_mode(0o000)).unwrap();
-    // Root reads a mode-000 file anyway: then run the binary as `nobody`, from a copy it can
-    // execute wherever the build directory is.
-    let as_root = fs::read(&file).is_ok();
-    let binary = dir.path().join("hotconf");
-    fs::copy(assert_cmd::cargo::cargo_bin("hotconf"), &binary).unwrap();
+    let cases: [(&[&str], &str); 7] = [
+        (
+            &["check", "--json", "--bogus", path_str(&file)],
+            "unexpected argument '--bogus' found",
+        ),
+        (
+            &["check", "--json"],
+            "the following required arguments were not provided: <PATH>...",
+        ),
+        (
+            &["diff", "--json", path_str(&file)],
+            "the following required arguments were not provided: <NEW>",
+        ),
+        (
+            &[
+                "diff",
+                "--json",
+                "--deny",
+                "a..b",
+                path_str(&file),
+                path_str(&file),
+            ],
+            "invalid value 'a..b' for '--deny <PATTERN>'",
+        ),
+        (
+            &["watch", "--json", "--bogus", path_str(&file)],
+            "unexpected argument '--bogus' found",
+        ),
+        (
+            &["watch", "--json", "--secret", "a..b", path_str(&file)],
+            "invalid value 'a..b' for '--secret <PATTERN>'",
+        ),
+        (
+            &["watch", "--json", "--debounce", "5", path_str(&file)],
+            "invalid value '5' for '--debounce <MS>': 5 is not in 10..=60000",
+        ),
+    ];
+    for (args, expected) in cases {
+        let (code, report) = run_json(args);
+        let (kind, message) = trouble(code, &report);
+        assert_eq!(kind, "usage", "{args:?}: {report}");
+        assert!(message.starts_with(expected), "{args:?}: {message}");
+    }
+
+    // Help and version are not failures: text, exit 0.
+    for args in [&["check", "--json", "--help"][..], &["--version", "--json"]] {
+        let output = hotconf(args);
+        assert_eq!(output.status.code(), Some(0), "{args:?}");
+        let stdout = String::from_utf8(output.stdout).unwrap();
+        assert!(serde_json::from_str::<Value>(&stdout).is_err(), "{stdout}");
+        assert!(stdout.contains("hotconf"), "{stdout}");
+    }
+}
+
+#[test]
+fn json_missing_paths_are_not_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("app.toml");
+    fs::write(&file, "a = 1\n").unwrap();
+    let missing = dir.path().join("missing.toml");
+    let expected = format!("{}: no such file or directory", missing.display());
+    for args in [
+        vec!["check", "--json", path_str(&file), path_str(&missing)],
+        vec!["diff", "--json", path_str(&file), path_str(&missing)],
+        vec!["diff", "--json", path_str(&missing), path_str(&file)],
+        vec!["watch", "--json", path_str(&missing)],
+    ] {
+        let (code, report) = run_json(&args);
+        assert_eq!(
+            trouble(code, &report),
+            ("not_found", expected.as_str()),
+            "{args:?}"
+        );
+    }
+    let schema = dir.path().join("schema.json");
+    let expected = format!("--schema {}: no such file or directory", schema.display());
+    for command in ["check", "watch"] {
+        let (code, report) = run_json(&[
+            command,
+            "--json",
+            "--schema",
+            path_str(&schema),
+            path_str(&file),
+        ]);
+        assert_eq!(
+            trouble(code, &report),
+            ("not_found", expected.as_str()),
+            "{command}"
+        );
+    }
+}
+
+#[test]
+fn json_invalid_configs_keep_the_check_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.toml");
+    let bad = dir.path().join("bad.toml");
+    fs::write(&good, "a = 1\n").unwrap();
+    fs::write(&bad, "a = 1\nb = = 2\n").unwrap();
+    let located = json!([{
+        "file": path_str(&bad), "line": 2, "column": 5, "message": "extra `=`, expected nothing"
+    }]);
+    let invalid = |files: &[&Path]| {
+        let files: Vec<&str> = files.iter().map(|f| path_str(f)).collect();
+        json!({"valid": false, "files": files, "errors": located, "warnings": []})
+    };
+
+    let (code, report) = run_json(&["check", "--json", path_str(&bad)]);
+    assert_eq!((code, report), (1, invalid(&[&bad])));
+    // `watch` refuses to start on it, with the same report and exit status.
+    let (code, report) = run_json(&["watch", "--json", path_str(&bad)]);
+    assert_eq!((code, report), (1, invalid(&[&bad])));
+    // `diff` has nothing to compare: the same report, with the contract's exit 2.
+    let (code, report) = run_json(&["diff", "--json", path_str(&good), path_str(&bad)]);
+    assert_eq!((code, report), (2, invalid(&[&good, &bad])));
+}
+
+/// Runs a copy of the binary that cannot read `file` (mode 000): as `nobody` when the tests
+/// run as root, who reads it anyway. The copy can be executed wherever the build directory is.
+fn run_unreadable(dir: &Path, file: &Path, args: &[&str]) -> Output {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).unwrap();
+    fs::set_permissions(file, fs::Permissions::from_mode(0o000)).unwrap();
+    let as_root = fs::read(file).is_ok();
+    let binary = dir.join("hotconf");
+    if !binary.exists() {
+        fs::copy(assert_cmd::cargo::cargo_bin("hotconf"), &binary).unwrap();
+    }
     let mut command = if as_root {
         let mut command = std::process::Command::new("setpriv");
         command
@@ -346,15 +479,37 @@ fn check_reports_an_unreadable_file() {
     } else {
         std::process::Command::new(&binary)
     };
-    let output = command
-        .args(["check", "--json", path_str(&file)])
+    command
+        .args(args)
+        .stdin(std::process::Stdio::null())
         .output()
-        .unwrap();
-    let report: Value = serde_json::from_slice(&output.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stderr)));
-    assert_eq!(output.status.code(), Some(2), "{report}");
-    let message = report["errors"][0]["message"].as_str().unwrap();
-    assert_eq!(message, "permission denied");
+        .unwrap()
+}
+
+#[test]
+fn json_unreadable_files_are_io_trouble() {
+    let dir = tempfile::tempdir().unwrap();
+    let readable = dir.path().join("app.toml");
+    fs::write(&readable, "a = 1\n").unwrap();
+    let file = dir.path().join("secret.toml");
+    fs::write(&file, "a = 1\n").unwrap();
+    let expected = format!("{}: permission denied", file.display());
+    for args in [
+        vec!["check", "--json", path_str(&file)],
+        vec!["diff", "--json", path_str(&readable), path_str(&file)],
+        vec!["watch", "--json", path_str(&file)],
+    ] {
+        let output = run_unreadable(dir.path(), &file, &args);
+        let report: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+            panic!("{args:?}: {e}: {}", String::from_utf8_lossy(&output.stderr))
+        });
+        let code = output.status.code().unwrap();
+        assert_eq!(
+            trouble(code, &report),
+            ("io", expected.as_str()),
+            "{args:?}"
+        );
+    }
 }
 
 #[test]
@@ -507,4 +662,118 @@ fn check_does_not_show_secret_values_in_errors() {
         "{stderr}"
     );
     assert!(!stderr.contains("918273"), "the secret leaked: {stderr}");
+}
+
+#[test]
+fn a_secret_pattern_hides_the_value_from_check_and_diff() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = dir.path().join("old.toml");
+    let new = dir.path().join("new.toml");
+    fs::write(&old, "[db]\ndsn = \"postgres://u:hunter2@db\"\n").unwrap();
+    fs::write(&new, "[db]\ndsn = \"postgres://u:hunter3@db\"\n").unwrap();
+    let schema = dir.path().join("schema.json");
+    fs::write(
+        &schema,
+        r#"{"properties": {"db": {"properties": {"dsn": {"type": "integer"}}}}}"#,
+    )
+    .unwrap();
+    let all_output = |output: &Output| {
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    };
+
+    // `dsn` is no secret by name: without the pattern the schema error shows the value.
+    let check = ["check", "--schema", path_str(&schema), path_str(&old)];
+    let output = hotconf(&check);
+    assert!(all_output(&output).contains("hunter2"), "the baseline");
+
+    let mut check = check.to_vec();
+    check.splice(1..1, ["--secret", "db.dsn"]);
+    let output = hotconf(&check);
+    assert_eq!(output.status.code(), Some(1));
+    let text = all_output(&output);
+    assert!(!text.contains("hunter"), "the secret leaked: {text}");
+    assert!(
+        text.contains(&format!(
+            "{}:2:7: db.dsn: invalid value (secret, not shown)",
+            old.display()
+        )),
+        "{text}"
+    );
+    check.insert(1, "--json");
+    let output = hotconf(&check);
+    let text = all_output(&output);
+    assert!(!text.contains("hunter"), "the secret leaked: {text}");
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        report["errors"],
+        json!([{"file": path_str(&old), "line": 2, "column": 7, "path": "db.dsn",
+                "message": "invalid value (secret, not shown)"}])
+    );
+
+    let diff = ["diff", "--secret", "db.dsn", path_str(&old), path_str(&new)];
+    let output = hotconf(&diff);
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(all_output(&output), "~ db.dsn: \"***\" -> \"***\"\n");
+    let (code, report) = run_json(&[&["diff", "--json"][..], &diff[1..]].concat());
+    assert_eq!(code, 1);
+    assert_eq!(
+        report,
+        json!({"changes": [{"path": "db.dsn", "kind": "modified", "old": "***", "new": "***"}]})
+    );
+}
+
+/// `RUST_LOG` shows the engine's stages on standard error, never in the output read by
+/// scripts.
+#[test]
+fn rust_log_is_honoured_by_check_and_diff() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("app.toml");
+    fs::write(&file, "a = 1\n").unwrap();
+    for args in [
+        vec!["check", "--json", path_str(&file)],
+        vec!["diff", "--json", path_str(&file), path_str(&file)],
+    ] {
+        let output = Command::cargo_bin("hotconf")
+            .unwrap()
+            .args(&args)
+            .env("NO_COLOR", "1")
+            .env("RUST_LOG", "hotconf=debug")
+            .timeout(Duration::from_secs(60))
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(0), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("DEBUG hotconf: merged layers"),
+            "{args:?}: {stderr}"
+        );
+        serde_json::from_slice::<Value>(&output.stdout).unwrap();
+
+        let quiet = hotconf(&args);
+        assert!(quiet.stderr.is_empty(), "no RUST_LOG, no log");
+    }
+}
+
+/// Help wraps to the terminal's width (`COLUMNS` when there is no terminal), up to 100.
+#[test]
+fn help_wraps_to_the_terminal_width() {
+    let widest = |columns: &str| {
+        let output = Command::cargo_bin("hotconf")
+            .unwrap()
+            .args(["watch", "--help"])
+            .env("COLUMNS", columns)
+            .timeout(Duration::from_secs(60))
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(0));
+        let stdout = String::from_utf8(output.stdout).unwrap();
+        stdout.lines().map(|l| l.chars().count()).max().unwrap()
+    };
+    assert_eq!(widest("60"), 60);
+    assert_eq!(widest("80"), 80);
+    assert_eq!(widest("200"), 100, "max_term_width");
 }

@@ -587,7 +587,375 @@ fn a_config_that_does_not_load_is_not_watched() {
     assert_eq!(Watch::start(&[path_str(&file)]).exit_code(), Some(1));
     let missing = root.path().join("missing.toml");
     assert_eq!(Watch::start(&[path_str(&missing)]).exit_code(), Some(2));
-    fs::write(&file, "n = 1\n").unwrap();
-    let watch = Watch::start(&["--debounce", "5", path_str(&file)]);
-    assert_eq!(watch.exit_code(), Some(2), "debounce below 10 ms");
+}
+
+/// The keys of a JSON object, in order.
+fn keys(value: &Value) -> Vec<&str> {
+    value
+        .as_object()
+        .unwrap_or_else(|| panic!("not an object: {value}"))
+        .keys()
+        .map(String::as_str)
+        .collect()
+}
+
+/// Waits until `file` holds a line containing `marker`; its lines then.
+fn wait_for_line(file: &Path, marker: &str) -> Vec<String> {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let text = fs::read_to_string(file).unwrap_or_default();
+        if text.ends_with('\n') && text.lines().any(|line| line.contains(marker)) {
+            return text.lines().map(str::to_owned).collect();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no line with {marker} in {}: {text:?}",
+            file.display()
+        );
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn a_denied_change_is_rejected_with_its_location_and_the_old_config_kept() {
+    let root = tempfile::tempdir().unwrap();
+    let file = root.path().join("app.toml");
+    fs::write(&file, "rpm = 1\n[tenants.acme]\nid = 7\n").unwrap();
+    let watch = Watch::json(&["--deny", "tenants.*.id", path_str(&file)]);
+
+    fs::write(&file, "rpm = 2\n[tenants.acme]\nid = 8\n").unwrap();
+    let event = watch.event();
+    assert_eq!(event["event"], "rejected", "{event}");
+    assert_eq!(event["version"], 1, "{event}");
+    let errors = event["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1, "{event}");
+    assert_eq!(
+        keys(&errors[0]),
+        ["file", "line", "column", "path", "message"]
+    );
+    assert_eq!(
+        (&errors[0]["file"], &errors[0]["line"], &errors[0]["column"]),
+        (&json!(path_str(&file)), &json!(3), &json!(6)),
+        "{event}"
+    );
+    assert_eq!(errors[0]["path"], "tenants.acme.id", "{event}");
+
+    // The rejected rpm = 2 never applied: the next change starts from rpm = 1.
+    fs::write(&file, "rpm = 3\n[tenants.acme]\nid = 7\n").unwrap();
+    let event = watch.event();
+    assert_eq!(event["event"], "applied", "{event}");
+    assert_eq!(event["version"], 2, "{event}");
+    assert_eq!(
+        event["changes"],
+        json!([{"path": "rpm", "kind": "modified", "old": 1, "new": 3}])
+    );
+}
+
+#[test]
+fn restart_mode_reject_rejects_a_restart_required_change_whole() {
+    let root = tempfile::tempdir().unwrap();
+    let file = root.path().join("app.toml");
+    fs::write(&file, "listen = ':80'\nrpm = 1\n").unwrap();
+    let watch = Watch::json(&[
+        "--restart-required",
+        "listen",
+        "--restart-mode",
+        "reject",
+        path_str(&file),
+    ]);
+
+    fs::write(&file, "listen = ':81'\nrpm = 2\n").unwrap();
+    let event = watch.event();
+    assert_eq!(event["event"], "rejected", "{event}");
+    assert_eq!(event["version"], 1, "{event}");
+    assert!(event.get("pending").is_none(), "{event}");
+    let errors = event["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1, "{event}");
+    assert_eq!(errors[0]["path"], "listen", "{event}");
+    assert_eq!(errors[0]["line"], 1, "{event}");
+
+    // Nothing of it applied, not even the hot rpm.
+    fs::write(&file, "listen = ':80'\nrpm = 3\n").unwrap();
+    let event = watch.event();
+    assert_eq!(event["event"], "applied", "{event}");
+    assert_eq!(
+        event["changes"],
+        json!([{"path": "rpm", "kind": "modified", "old": 1, "new": 3}])
+    );
+    assert!(event.get("pending").is_none(), "{event}");
+}
+
+#[test]
+fn a_save_that_violates_the_schema_is_rejected_with_its_location() {
+    let root = tempfile::tempdir().unwrap();
+    let file = root.path().join("app.toml");
+    fs::write(&file, "name = 'svc'\nrpm = 1\n").unwrap();
+    let schema = root.path().join("schema.json");
+    fs::write(
+        &schema,
+        r#"{"properties": {"rpm": {"type": "integer", "minimum": 1}}}"#,
+    )
+    .unwrap();
+    let watch = Watch::json(&["--schema", path_str(&schema), path_str(&file)]);
+
+    fs::write(&file, "name = 'svc'\nrpm = 0\n").unwrap();
+    let event = watch.event();
+    assert_eq!(event["event"], "rejected", "{event}");
+    assert_eq!(event["version"], 1, "{event}");
+    let error = &event["errors"][0];
+    assert_eq!(
+        (
+            &error["file"],
+            &error["line"],
+            &error["column"],
+            &error["path"]
+        ),
+        (&json!(path_str(&file)), &json!(2), &json!(7), &json!("rpm")),
+        "{event}"
+    );
+    assert!(
+        error["message"].as_str().unwrap().contains("minimum"),
+        "{event}"
+    );
+
+    fs::write(&file, "name = 'svc'\nrpm = 5\n").unwrap();
+    let event = watch.event();
+    assert_eq!(event["event"], "applied", "{event}");
+    assert_eq!(event["version"], 2, "{event}");
+    assert_eq!(
+        event["changes"],
+        json!([{"path": "rpm", "kind": "modified", "old": 1, "new": 5}])
+    );
+}
+
+/// A long debounce keeps the watcher from reloading on its own: each reload here is the
+/// signal's.
+#[test]
+fn sighup_applies_a_changed_file_and_rejects_an_invalid_one() {
+    let (_root, conf) = conf();
+    let file = conf.join("app.toml");
+    let watch = Watch::json(&["--debounce", "60000", path_str(&file)]);
+
+    fs::write(&file, config(1)).unwrap();
+    watch.signal("HUP");
+    let event = watch.event();
+    assert_eq!(event["event"], "applied", "{event}");
+    assert_eq!(event["trigger"], "signal", "{event}");
+    assert_eq!(event["version"], 2, "{event}");
+    assert_eq!(
+        event["changes"],
+        json!([{"path": "n", "kind": "modified", "old": 0, "new": 1}])
+    );
+
+    fs::write(&file, "name = \"svc\"\nn = = 2\n").unwrap();
+    watch.signal("HUP");
+    let event = watch.event();
+    assert_eq!(event["event"], "rejected", "{event}");
+    assert_eq!(event["trigger"], "signal", "{event}");
+    assert_eq!(event["version"], 2, "{event}");
+    assert_eq!(event["errors"][0]["line"], 2, "{event}");
+
+    // Still running, still on n = 1.
+    fs::write(&file, config(3)).unwrap();
+    watch.signal("HUP");
+    let event = watch.event();
+    assert_eq!(event["event"], "applied", "{event}");
+    assert_eq!(event["version"], 3, "{event}");
+    assert_eq!(
+        event["changes"],
+        json!([{"path": "n", "kind": "modified", "old": 1, "new": 3}])
+    );
+}
+
+#[test]
+fn on_apply_that_cannot_start_or_is_killed_is_reported() {
+    let cases = [
+        (
+            "hotconf-no-such-program-anywhere",
+            json!(127),
+            "the command exited with status 127",
+        ),
+        (
+            "kill -KILL $$",
+            Value::Null,
+            "the command was killed by signal 9",
+        ),
+    ];
+    for (command, status, message) in cases {
+        let (_root, conf) = conf();
+        let file = conf.join("app.toml");
+        let watch = Watch::json(&["--on-apply", command, path_str(&file)]);
+        fs::write(&file, config(1)).unwrap();
+        let applied = watch.event();
+        assert_eq!(applied["event"], "applied", "{applied}");
+        let failed = watch.event();
+        assert_eq!(
+            keys(&failed),
+            ["event", "version", "at", "command", "status", "message"],
+            "{failed}"
+        );
+        assert_eq!(failed["event"], "on_apply_failed", "{failed}");
+        assert_eq!(failed["version"], 2, "{failed}");
+        assert_eq!(failed["command"], command, "{failed}");
+        assert_eq!(failed["status"], status, "{failed}");
+        assert_eq!(failed["message"], message, "{failed}");
+        // The watch goes on.
+        fs::write(&file, config(2)).unwrap();
+        let event = watch.event();
+        assert_eq!(event["event"], "applied", "{command}: {event}");
+        assert_eq!(event["version"], 3, "{command}: {event}");
+    }
+}
+
+#[test]
+fn on_apply_never_runs_after_a_rejection() {
+    let (root, conf) = conf();
+    let file = conf.join("app.toml");
+    let ran = root.path().join("ran.jsonl");
+    let command = format!("cat >> {}", path_str(&ran));
+    let watch = Watch::json(&["--on-apply", &command, path_str(&file)]);
+
+    fs::write(&file, config(1)).unwrap();
+    let first = watch.event();
+    assert_eq!(first["event"], "applied", "{first}");
+    fs::write(&file, "n = = 2\n").unwrap();
+    assert_eq!(watch.event()["event"], "rejected");
+    // The marker: commands run in the order of the reloads, so once its event is in the
+    // file, a command for the rejection would be there too.
+    fs::write(&file, config(3)).unwrap();
+    let marker = watch.event();
+    assert_eq!(marker["event"], "applied", "{marker}");
+    assert_eq!(marker["version"], 3, "{marker}");
+
+    let lines = wait_for_line(&ran, "\"version\":3");
+    let ran: Vec<Value> = lines
+        .iter()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(ran, [first, marker]);
+}
+
+#[test]
+fn event_json_shapes() {
+    let (root, conf) = conf();
+    let file = conf.join("app.toml");
+    let schema = root.path().join("schema.json");
+    fs::write(
+        &schema,
+        r#"{"properties": {"name": {"type": "string"}, "n": {"type": "integer", "minimum": 0}}}"#,
+    )
+    .unwrap();
+    let watch = Watch::json(&[
+        "--restart-required",
+        "name",
+        "--schema",
+        path_str(&schema),
+        path_str(&file),
+    ]);
+    let mut seqs = Vec::new();
+
+    // Other bytes, the same effective config.
+    fs::write(&file, "name = 'svc'\nn = 0 # same value, other bytes\n").unwrap();
+    let event = watch.event();
+    assert_eq!(
+        keys(&event),
+        ["event", "seq", "version", "at", "trigger", "files"],
+        "{event}"
+    );
+    assert_eq!(event["event"], "unchanged", "{event}");
+    assert_eq!(event["files"], json!([path_str(&file)]), "{event}");
+    seqs.push(event["seq"].as_u64().unwrap());
+
+    fs::write(&file, "name = 'other'\nn = 0\n").unwrap();
+    let event = watch.event();
+    assert_eq!(
+        keys(&event),
+        [
+            "event", "seq", "version", "at", "trigger", "files", "changes", "pending"
+        ],
+        "{event}"
+    );
+    assert_eq!(event["event"], "restart_required", "{event}");
+    assert_eq!(event["version"], 1, "{event}");
+    assert_eq!(
+        event["changes"],
+        json!([{"path": "name", "kind": "modified", "old": "svc", "new": "other"}])
+    );
+    assert_eq!(event["pending"], json!(["name"]), "{event}");
+    seqs.push(event["seq"].as_u64().unwrap());
+
+    // Two schema errors, each located and with its config path.
+    fs::write(&file, "name = 5\nn = -1\n").unwrap();
+    let event = watch.event();
+    assert_eq!(
+        keys(&event),
+        [
+            "event", "seq", "version", "at", "trigger", "files", "errors"
+        ],
+        "{event}"
+    );
+    assert_eq!(event["event"], "rejected", "{event}");
+    let mut errors = event["errors"].as_array().unwrap().clone();
+    errors.sort_by_key(|error| error["line"].as_u64());
+    assert_eq!(errors.len(), 2, "{event}");
+    for (error, (line, column, path)) in errors.iter().zip([(1, 8, "name"), (2, 5, "n")]) {
+        assert_eq!(
+            keys(error),
+            ["file", "line", "column", "path", "message"],
+            "{event}"
+        );
+        assert_eq!(
+            (
+                &error["file"],
+                &error["line"],
+                &error["column"],
+                &error["path"]
+            ),
+            (
+                &json!(path_str(&file)),
+                &json!(line),
+                &json!(column),
+                &json!(path)
+            ),
+            "{event}"
+        );
+    }
+    seqs.push(event["seq"].as_u64().unwrap());
+
+    fs::write(&file, "name = 'other'\nn = 1\n").unwrap();
+    let event = watch.event();
+    assert_eq!(
+        keys(&event),
+        [
+            "event",
+            "seq",
+            "version",
+            "at",
+            "trigger",
+            "files",
+            "changes",
+            "warnings",
+            "pending",
+            "elapsed_us"
+        ],
+        "{event}"
+    );
+    assert_eq!(event["event"], "applied", "{event}");
+    seqs.push(event["seq"].as_u64().unwrap());
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let (_root, conf) = conf();
+    let file = conf.join("app.toml");
+    for args in [
+        &["--bogus", path_str(&file)][..],
+        &[],
+        &["--debounce", "5", path_str(&file)],
+        &["--restart-mode", "later", path_str(&file)],
+    ] {
+        let watch = Watch::start(args);
+        assert_eq!(watch.exit_code(), Some(2), "{args:?}");
+    }
 }
