@@ -859,11 +859,18 @@ fn event_json_shapes() {
     let event = watch.event();
     assert_eq!(
         keys(&event),
-        ["event", "seq", "version", "at", "trigger", "files"],
+        [
+            "event", "seq", "version", "at", "trigger", "files", "changed"
+        ],
         "{event}"
     );
     assert_eq!(event["event"], "unchanged", "{event}");
     assert_eq!(event["files"], json!([path_str(&file)]), "{event}");
+    assert_eq!(
+        event["changed"],
+        json!([{"file": path_str(&file), "kind": "modified"}]),
+        "{event}"
+    );
     seqs.push(event["seq"].as_u64().unwrap());
 
     fs::write(&file, "name = 'other'\nn = 0\n").unwrap();
@@ -871,7 +878,7 @@ fn event_json_shapes() {
     assert_eq!(
         keys(&event),
         [
-            "event", "seq", "version", "at", "trigger", "files", "changes", "pending"
+            "event", "seq", "version", "at", "trigger", "files", "changed", "changes", "pending"
         ],
         "{event}"
     );
@@ -890,7 +897,7 @@ fn event_json_shapes() {
     assert_eq!(
         keys(&event),
         [
-            "event", "seq", "version", "at", "trigger", "files", "errors"
+            "event", "seq", "version", "at", "trigger", "files", "changed", "errors"
         ],
         "{event}"
     );
@@ -933,6 +940,7 @@ fn event_json_shapes() {
             "at",
             "trigger",
             "files",
+            "changed",
             "changes",
             "warnings",
             "pending",
@@ -943,6 +951,27 @@ fn event_json_shapes() {
     assert_eq!(event["event"], "applied", "{event}");
     seqs.push(event["seq"].as_u64().unwrap());
     assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+}
+
+#[test]
+fn events_all_adds_the_detected_event_before_each_attempt() {
+    let (_root, conf) = conf();
+    let file = conf.join("app.toml");
+    let watch = Watch::json(&["--events", "all", path_str(&file)]);
+    fs::write(&file, "name = 'svc'\nn = 7\n").unwrap();
+    let detected = watch.event();
+    assert_eq!(detected["event"], "detected", "{detected}");
+    assert_eq!(
+        detected["changed"],
+        json!([{"file": path_str(&file), "kind": "modified"}]),
+        "{detected}"
+    );
+    let applied = watch.event();
+    assert_eq!(applied["event"], "applied", "{applied}");
+    assert_eq!(
+        applied["seq"].as_u64().unwrap(),
+        detected["seq"].as_u64().unwrap() + 1
+    );
 }
 
 #[test]
