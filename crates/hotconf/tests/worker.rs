@@ -794,3 +794,70 @@ fn a_panic_in_the_service_code_the_worker_runs_rejects_and_the_worker_goes_on() 
     assert_eq!(reloader.reload().unwrap().outcome, Outcome::Applied);
     assert_eq!(reloader.update(|c| c.rpm = 71).unwrap().version, 3);
 }
+
+#[cfg(feature = "json-schema")]
+#[test]
+fn the_builders_schema_rejects_a_reload_with_located_errors() {
+    let fixture = Fixture::new();
+    let schema = hotconf::schema::Schema::from_json(&serde_json::json!({
+        "properties": {"rpm": {"type": "integer", "maximum": 1000}}
+    }))
+    .unwrap();
+    let reloader = fixture.builder().schema(schema).build().unwrap();
+    fixture.write("rpm = 5000\n");
+    let error = reloader.reload().unwrap_err();
+    assert_eq!(
+        error.problems()[0].to_string(),
+        format!(
+            "{}:1:7: rpm: 5000 is greater than the maximum of 1000",
+            fixture.path.display()
+        )
+    );
+    assert_eq!(reloader.current().rpm, 60);
+    // A programmatic change is checked against the schema too.
+    let error = reloader.update(|c| c.rpm = 2000).unwrap_err();
+    assert!(
+        error.problems()[0].message.contains("maximum of 1000"),
+        "{error}"
+    );
+    fixture.write("rpm = 500\n");
+    assert_eq!(reloader.reload().unwrap().outcome, Outcome::Applied);
+}
+
+#[test]
+fn a_waiting_reload_that_insists_names_the_coalesced_reload() {
+    // A push of the bytes already seen asks for a reload only if something changed; an
+    // explicit request insists. Served together, the reload runs and reports, whichever
+    // came first, and carries the explicit request's trigger.
+    for explicit_first in [false, true] {
+        let memory = Memory::default();
+        let (reloader, events) = observed(Reloader::<Config>::builder().source(memory.clone()));
+        assert_eq!(next(&events).outcome, Outcome::Loaded);
+        let pusher = memory.pusher.lock().unwrap().clone().unwrap();
+        let hold = reloader.hold();
+        let push = || assert!(pusher.push(vec![document("rpm = 60\n")], 1));
+        let explicit = || assert!(reloader.trigger_handle().request(Trigger::Api));
+        if explicit_first {
+            explicit();
+            push();
+        } else {
+            push();
+            explicit();
+        }
+        // Queued behind each other, the two may merge before the gate or in it: one or
+        // two `deferred` events, then one reload when the hold goes.
+        drop(hold);
+        let mut event = next(&events);
+        while event.outcome == Outcome::Deferred {
+            event = next(&events);
+        }
+        assert_eq!(
+            (event.outcome, event.trigger),
+            (Outcome::Unchanged, Trigger::Api),
+            "explicit first: {explicit_first}"
+        );
+        // Nothing else: the next event is a marker's.
+        let marker = reloader.reload().unwrap();
+        assert_eq!(next(&events).seq, marker.seq);
+    }
+}
