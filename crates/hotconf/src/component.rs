@@ -56,6 +56,14 @@ pub trait Component<T>: Send + Sync + 'static {
         vec!["**".to_owned()]
     }
 
+    /// The names of the components this one is built on (a template cache on the limits it
+    /// reads, a router on its upstreams): it prepares after them, and prepares again
+    /// whenever any of them does, even when its own paths did not change. Unknown names
+    /// and cycles fail [`build`](crate::ReloaderBuilder::build). The default is none.
+    fn depends_on(&self) -> Vec<String> {
+        Vec::new()
+    }
+
     /// Builds what the new config needs without changing anything live. `old` is the
     /// config live now; `None` on the first load, where every component prepares and
     /// `changes` is empty.
@@ -105,6 +113,10 @@ impl<T, C: Component<T> + ?Sized> Component<T> for Box<C> {
 
     fn paths(&self) -> Vec<String> {
         (**self).paths()
+    }
+
+    fn depends_on(&self) -> Vec<String> {
+        (**self).depends_on()
     }
 
     fn prepare(

@@ -326,6 +326,7 @@ where
         self.check_options()?;
         let started = Instant::now();
         self.parts.set_timeout(self.timeout);
+        self.parts.resolve()?;
         let schema = self.schema.map(Arc::new);
         let validator = Validator::start(schema.clone(), self.timeout).map_err(Error::Thread)?;
         let documents = layer::read(&self.sources, &self.limits).map_err(|mut problems| {

@@ -51,12 +51,16 @@ enum Kind<T> {
 pub(crate) struct Part<T> {
     name: String,
     patterns: Vec<Pattern>,
+    /// The names of the parts it is built on.
+    depends_on: Vec<String>,
     kind: Kind<T>,
 }
 
 /// Every registered part, in registration order.
 pub(crate) struct Parts<T> {
     parts: Vec<Part<T>>,
+    /// Indexes into `parts`, each after those it depends on (set by [`Parts::resolve`]).
+    order: Vec<usize>,
     resources: usize,
     timeout: Duration,
 }
@@ -79,6 +83,7 @@ impl<T: Send + Sync + 'static> Parts<T> {
     pub(crate) fn new() -> Self {
         Self {
             parts: Vec::new(),
+            order: Vec::new(),
             resources: 0,
             timeout: Duration::from_secs(10),
         }
@@ -99,8 +104,10 @@ impl<T: Send + Sync + 'static> Parts<T> {
         self.parts.push(Part {
             name: component.name().to_owned(),
             patterns,
+            depends_on: component.depends_on(),
             kind: Kind::Component(Arc::new(component)),
         });
+        self.order.push(self.parts.len() - 1);
         Ok(())
     }
 
@@ -111,22 +118,94 @@ impl<T: Send + Sync + 'static> Parts<T> {
         self.parts.push(Part {
             name: resource.name().to_owned(),
             patterns,
+            depends_on: Vec::new(),
             kind: Kind::Resource {
                 slot,
                 build: Arc::new(Erased(resource)),
             },
         });
         self.resources += 1;
+        self.order.push(self.parts.len() - 1);
         Ok(slot)
+    }
+
+    /// Orders the parts so that each comes after the ones it depends on, keeping the order
+    /// of registration otherwise.
+    ///
+    /// # Errors
+    ///
+    /// A dependency on a name no part has, or a cycle.
+    pub(crate) fn resolve(&mut self) -> crate::Result<()> {
+        let invalid = |reason: String| crate::Error::InvalidOption {
+            option: "component",
+            reason,
+        };
+        let index_of = |name: &str| self.parts.iter().position(|part| part.name == name);
+        let mut order = Vec::with_capacity(self.parts.len());
+        // 0: not visited, 1: on the current path, 2: placed.
+        let mut state = vec![0u8; self.parts.len()];
+        fn visit<T>(
+            at: usize,
+            parts: &[Part<T>],
+            index_of: &dyn Fn(&str) -> Option<usize>,
+            state: &mut [u8],
+            order: &mut Vec<usize>,
+            path: &mut Vec<String>,
+        ) -> Result<(), String> {
+            match state[at] {
+                2 => return Ok(()),
+                1 => {
+                    path.push(parts[at].name.clone());
+                    return Err(format!(
+                        "components depend on each other: {}",
+                        path.join(" -> ")
+                    ));
+                }
+                _ => {}
+            }
+            state[at] = 1;
+            path.push(parts[at].name.clone());
+            for dependency in &parts[at].depends_on {
+                let Some(next) = index_of(dependency) else {
+                    return Err(format!(
+                        "component '{}' depends on '{dependency}', which is not registered",
+                        parts[at].name
+                    ));
+                };
+                visit(next, parts, index_of, state, order, path)?;
+            }
+            path.pop();
+            state[at] = 2;
+            order.push(at);
+            Ok(())
+        }
+        for at in 0..self.parts.len() {
+            visit(
+                at,
+                &self.parts,
+                &index_of,
+                &mut state,
+                &mut order,
+                &mut Vec::new(),
+            )
+            .map_err(invalid)?;
+        }
+        self.order = order;
+        Ok(())
     }
 
     /// The parts a change to `changes` would prepare: all of them on a first load.
     pub(crate) fn interested(&self, changes: &[Change], first_load: bool) -> Vec<String> {
-        self.parts
-            .iter()
-            .filter(|part| first_load || touches(&part.patterns, changes))
-            .map(|part| part.name.clone())
-            .collect()
+        let mut interested: Vec<String> = Vec::new();
+        for part in self.order.iter().map(|&at| &self.parts[at]) {
+            if first_load
+                || touches(&part.patterns, changes)
+                || part.depends_on.iter().any(|d| interested.contains(d))
+            {
+                interested.push(part.name.clone());
+            }
+        }
+        interested
     }
 
     /// Prepares every interested part in registration order. On the first failure the
@@ -140,8 +219,14 @@ impl<T: Send + Sync + 'static> Parts<T> {
     ) -> Result<Prepared, Failed> {
         let mut staged: Vec<(String, Box<dyn Staged>)> = Vec::new();
         let mut resources: Vec<Option<Arc<dyn Any + Send + Sync>>> = vec![None; self.resources];
-        for part in &self.parts {
-            let interested = old.is_none() || touches(&part.patterns, changes);
+        let mut prepared: Vec<&str> = Vec::new();
+        for part in self.order.iter().map(|&at| &self.parts[at]) {
+            let interested = old.is_none()
+                || touches(&part.patterns, changes)
+                || part
+                    .depends_on
+                    .iter()
+                    .any(|d| prepared.contains(&d.as_str()));
             if let (false, Kind::Resource { slot, .. }) = (interested, &part.kind) {
                 // Unchanged paths: the resource carries forward as it is.
                 resources[*slot] = old.and_then(|old| old.resources().get(*slot).cloned());
@@ -162,6 +247,7 @@ impl<T: Send + Sync + 'static> Parts<T> {
             };
             match result {
                 Ok(()) => {
+                    prepared.push(&part.name);
                     tracing::debug!(target: "hotconf", part = %part.name, elapsed_us = started.elapsed().as_micros() as u64, "prepared");
                 }
                 Err(reason) => {
