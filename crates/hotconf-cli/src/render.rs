@@ -1,6 +1,7 @@
 //! Human output: problems rendered like compiler diagnostics, with the offending line.
 
 use annotate_snippets::{AnnotationKind, Group, Level, Renderer, Snippet};
+use hotconf::source::{Document, Format, Origin};
 use hotconf::{Problem, Secrets, Severity};
 
 /// A problem as a compiler-style diagnostic. When the file can be read again, the line is
@@ -28,7 +29,7 @@ pub(crate) fn problem(problem: &Problem, secrets: &Secrets) -> String {
         .is_some_and(|path| secrets.is_secret(path));
     let located = match (&problem.file, problem.line, problem.column) {
         (Some(file), Some(line), Some(column)) if line > 0 && !secret => {
-            source_line(file, line).map(|text| (file, line, column, text))
+            source_line(file, line, secrets).map(|text| (file, line, column, text))
         }
         _ => None,
     };
@@ -64,10 +65,18 @@ fn is_terminal() -> bool {
     std::io::stderr().is_terminal()
 }
 
-/// Line `line` (1-based) of a file that can be read as text.
-fn source_line(file: &str, line: u32) -> Option<String> {
-    let text = std::fs::read(file).ok()?;
-    let text = String::from_utf8_lossy(&text);
+/// Line `line` (1-based) of a file that can be read as text, unless it shows part of a
+/// secret value (a multi-line string, an inline table, anything under a secret key; when
+/// the file does not parse, any line naming a secret key and what continues it).
+fn source_line(file: &str, line: u32, secrets: &Secrets) -> Option<String> {
+    let bytes = std::fs::read(file).ok()?;
+    let path = std::path::Path::new(file);
+    let format = Format::from_path(path).unwrap_or(Format::Toml);
+    let document = Document::new(Origin::File(path.to_path_buf()), format, bytes);
+    if secrets.line_is_secret(&document, line) {
+        return None;
+    }
+    let text = String::from_utf8_lossy(&document.bytes);
     text.lines().nth(line as usize - 1).map(str::to_owned)
 }
 

@@ -665,6 +665,51 @@ fn check_does_not_show_secret_values_in_errors() {
 }
 
 #[test]
+fn caret_snippets_never_show_a_secret_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        // A syntax error on the secret's own line.
+        ("a.toml", "name = \"svc\"\npassword = \"hunter2\n", &[][..]),
+        // A duplicate key inside a multi-line secret's table.
+        (
+            "b.toml",
+            "[db]\ntoken = \"\"\"\nhunter2\n\"\"\"\ntoken = 1\n",
+            &[][..],
+        ),
+        // A YAML block scalar under a secret key, the error after it.
+        ("c.yaml", "api_key: |\n  hunter2\nbad: [\n", &[][..]),
+        // A user pattern's key, on the line the parser points at.
+        (
+            "d.json",
+            "{\"dsn\": \"hunter2\" \"x\": 1}",
+            &["--secret", "dsn"][..],
+        ),
+    ];
+    for (name, text, flags) in cases {
+        let file = dir.path().join(name);
+        fs::write(&file, text).unwrap();
+        let mut args = vec!["check"];
+        args.extend_from_slice(flags);
+        args.push(path_str(&file));
+        let output = hotconf(&args);
+        assert_eq!(output.status.code(), Some(1), "{name}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(name), "{name}: located: {stderr}");
+        assert!(
+            !stderr.contains("hunter2"),
+            "{name}: the secret leaked: {stderr}"
+        );
+    }
+    // The control: a syntax error on a line with no secret shows its line.
+    let file = dir.path().join("e.toml");
+    fs::write(&file, "password = \"hunter2\"\nport = = 5\n").unwrap();
+    let output = hotconf(&["check", path_str(&file)]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("port = = 5"), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+}
+
+#[test]
 fn a_secret_pattern_hides_the_value_from_check_and_diff() {
     let dir = tempfile::tempdir().unwrap();
     let old = dir.path().join("old.toml");

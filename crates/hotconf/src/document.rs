@@ -197,8 +197,6 @@ impl Span {
     /// The first and the last 1-based line the value covers in `bytes`, its document's bytes
     /// (lines end at `\n`): every line a snippet must hide to hide the value. Without a
     /// known range, the span's own `line` alone (`0..=0` when that is unknown too).
-    // Read by the masking of secret lines in caret snippets.
-    #[allow(dead_code)]
     pub fn lines(&self, bytes: &[u8]) -> RangeInclusive<u32> {
         if !self.has_range() {
             return self.line..=self.line;
@@ -213,7 +211,6 @@ impl Span {
     }
 }
 
-#[allow(dead_code)]
 fn saturate(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }

@@ -194,6 +194,7 @@ mod error;
 mod event;
 mod format;
 mod layer;
+mod mask;
 mod path;
 mod plan;
 mod policy;

@@ -256,6 +256,15 @@ pub struct Pattern {
 }
 
 impl Pattern {
+    /// The last key the pattern names literally (`api_key` in `providers.*.api_key`): what a
+    /// line of an unparseable document is searched for.
+    pub(crate) fn last_key(&self) -> Option<&str> {
+        self.steps.iter().rev().find_map(|step| match step {
+            Step::Key(key) => Some(key.as_str()),
+            _ => None,
+        })
+    }
+
     /// The pattern as written.
     pub fn as_str(&self) -> &str {
         &self.text

@@ -50,7 +50,7 @@ const SECRET_WORDS: [&str; 8] = [
 /// ```
 #[derive(Clone, Debug, Default)]
 pub struct Secrets {
-    patterns: Vec<Pattern>,
+    pub(crate) patterns: Vec<Pattern>,
 }
 
 impl Secrets {
@@ -159,7 +159,7 @@ impl Secrets {
 }
 
 /// Whether a key's name contains a secret word, ignoring ASCII case.
-fn is_secret_key(key: &str) -> bool {
+pub(crate) fn is_secret_key(key: &str) -> bool {
     let key = key.to_ascii_lowercase();
     SECRET_WORDS.iter().any(|word| key.contains(word))
 }
