@@ -1,5 +1,6 @@
 //! Component dependencies (seed 001: a change to the loops also re-prepares limits and
-//! templates): a component prepares after those it depends on and again whenever they do.
+//! templates): a component prepares after those it depends on and again whenever they do;
+//! and what a failed abort makes of a rejection.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -157,4 +158,90 @@ fn unknown_dependencies_and_cycles_fail_the_build() {
         "{error}"
     );
     assert!(log.lock().unwrap().is_empty(), "nothing prepared");
+}
+
+/// Prepares, then panics when told to abort.
+struct BadAbort;
+
+struct PanicsOnAbort;
+
+impl Staged for PanicsOnAbort {
+    fn commit(self: Box<Self>) {}
+
+    fn abort(self: Box<Self>) {
+        panic!("abort bug");
+    }
+}
+
+impl Component<Json> for BadAbort {
+    fn name(&self) -> &str {
+        "bad-abort"
+    }
+
+    fn prepare(
+        &self,
+        _old: Option<&Json>,
+        _new: &Json,
+        _changes: &[Change],
+    ) -> Result<Box<dyn Staged>, PrepareError> {
+        Ok(Box::new(PanicsOnAbort))
+    }
+}
+
+/// Refuses any config whose `ok` is false.
+struct Refuser;
+
+impl Component<Json> for Refuser {
+    fn name(&self) -> &str {
+        "refuser"
+    }
+
+    fn prepare(
+        &self,
+        _old: Option<&Json>,
+        new: &Json,
+        _changes: &[Change],
+    ) -> Result<Box<dyn Staged>, PrepareError> {
+        if new["ok"] == false {
+            return Err("not ok".into());
+        }
+        Ok(staged(|| {}))
+    }
+}
+
+#[test]
+fn an_abort_that_panics_is_a_rollback_failure_not_a_plain_rejection() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.toml");
+    std::fs::write(&path, "ok = true\n").unwrap();
+    let reloader = Reloader::<Json>::builder()
+        .file(&path)
+        .component(BadAbort)
+        .component(Refuser)
+        .build()
+        .unwrap();
+    std::fs::write(&path, "ok = false\n").unwrap();
+    match reloader.reload().unwrap_err() {
+        Error::RollbackFailed { problems, failures } => {
+            assert_eq!(
+                problems.0[0].message,
+                "component 'refuser' refused the config: not ok"
+            );
+            assert_eq!(
+                failures,
+                ["component 'bad-abort' panicked while aborting: abort bug"]
+            );
+        }
+        other => panic!("expected a rollback failure: {other}"),
+    }
+    assert_eq!(reloader.current().version(), 1, "the old config stays");
+    // Without a failing abort the same refusal is a plain rejection.
+    std::fs::write(&path, "ok = true\n").unwrap();
+    let plain = Reloader::<Json>::builder()
+        .file(&path)
+        .component(Refuser)
+        .build()
+        .unwrap();
+    std::fs::write(&path, "ok = false\n").unwrap();
+    assert!(matches!(plain.reload().unwrap_err(), Error::Invalid(_)));
 }

@@ -861,3 +861,31 @@ fn a_waiting_reload_that_insists_names_the_coalesced_reload() {
         assert_eq!(next(&events).seq, marker.seq);
     }
 }
+
+#[test]
+fn status_says_since_when_a_reload_waits_on_a_hold() {
+    let fixture = Fixture::new();
+    let reloader = fixture.builder().build().unwrap();
+    // SystemTime and Instant are separate clocks: allow a little slack.
+    let before = std::time::SystemTime::now() - Duration::from_millis(50);
+    let hold = reloader.hold();
+    assert_eq!(reloader.status().holds, 1);
+    assert_eq!(reloader.status().deferred_since, None, "nothing waits yet");
+    fixture.write("rpm = 70\n");
+    // The answer comes once the worker has deferred it.
+    assert_eq!(reloader.reload().unwrap().outcome, Outcome::Deferred);
+    let since = reloader.status().deferred_since.expect("a reload waits");
+    let after = std::time::SystemTime::now() + Duration::from_millis(50);
+    assert!(
+        before <= since && since <= after,
+        "{before:?} <= {since:?} <= {after:?}"
+    );
+    drop(hold);
+    let deadline = Instant::now() + DEADLINE;
+    while reloader.current().version() == 1 {
+        assert!(Instant::now() < deadline, "the deferred reload never ran");
+        thread::sleep(Duration::from_millis(2));
+    }
+    assert_eq!(reloader.status().deferred_since, None);
+    assert_eq!(reloader.status().holds, 0);
+}
