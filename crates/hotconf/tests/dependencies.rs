@@ -131,6 +131,19 @@ fn dependents_prepare_after_and_again_with_what_they_depend_on() {
 }
 
 #[test]
+fn the_builders_debug_lists_components_with_their_paths() {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let builder = Reloader::<Json>::builder()
+        .defaults(Format::Toml, "a = 1")
+        .component(recorder("limits", &["limits.**"], &[], &log));
+    let text = format!("{builder:?}");
+    assert!(
+        text.contains(r#"components: [("limits", [Pattern"#),
+        "{text}"
+    );
+}
+
+#[test]
 fn unknown_dependencies_and_cycles_fail_the_build() {
     let log = Arc::new(Mutex::new(Vec::new()));
     let error = Reloader::<Json>::builder()

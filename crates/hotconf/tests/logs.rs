@@ -86,6 +86,30 @@ fn no_secret_value_is_logged_at_any_level() {
     reloader.plan();
     reloader.shutdown();
 
+    // A hold kept past its period is reported again, at warn.
+    let other = dir.path().join("other.toml");
+    fs::write(&other, "rpm = 1\n[db]\npassword = \"p\"\n").unwrap();
+    let held = Reloader::<Config>::builder()
+        .file(&other)
+        .max_hold(std::time::Duration::from_millis(20))
+        .build()
+        .unwrap();
+    let hold = held.hold();
+    fs::write(&other, "rpm = 2\n[db]\npassword = \"p\"\n").unwrap();
+    assert_eq!(held.reload().unwrap().outcome, hotconf::Outcome::Deferred);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let logged =
+        || String::from_utf8_lossy(&captured.0.lock().unwrap()).contains("reload still deferred");
+    while !logged() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no warning for a long hold"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    drop(hold);
+    held.shutdown();
+
     let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     assert!(
         log.contains("config applied"),

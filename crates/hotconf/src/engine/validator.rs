@@ -251,6 +251,13 @@ mod tests {
     }
 
     #[test]
+    fn debug_shows_the_timeout() {
+        let validator =
+            Validator::<serde_json::Value>::start(None, Duration::from_millis(7)).unwrap();
+        assert_eq!(format!("{validator:?}"), "Validator { timeout: 7ms, .. }");
+    }
+
+    #[test]
     fn a_panicking_rule_is_a_problem_not_a_dead_thread() {
         #[derive(Debug, Serialize)]
         struct Panics(bool);
