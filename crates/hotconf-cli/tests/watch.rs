@@ -23,6 +23,8 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 const DEADLINE: Duration = Duration::from_secs(15);
+/// Five times the default debounce: a quiet window opened before it has surely closed.
+const QUIET: Duration = Duration::from_millis(500);
 const SAVES: u64 = 20;
 
 /// A running `hotconf watch`, killed when dropped.
@@ -88,6 +90,18 @@ impl Watch {
             Ok(line) => line,
             Err(e) => panic!(
                 "no output line within {DEADLINE:?} ({e}); stderr:\n{}",
+                self.stderr.lock().unwrap()
+            ),
+        }
+    }
+
+    /// Asserts that nothing is printed for `period`: a no-op left no event behind.
+    fn silent_for(&self, period: Duration) {
+        match self.lines.recv_timeout(period) {
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Ok(line) => panic!("expected no output, got: {line}"),
+            Err(e) => panic!(
+                "the watch stopped ({e}); stderr:\n{}",
                 self.stderr.lock().unwrap()
             ),
         }
@@ -409,6 +423,9 @@ fn a_directory_picks_up_new_files_and_ignores_litter() {
     fs::write(conf.join(".app.toml.swp"), "litter").unwrap();
     fs::write(conf.join("app.toml~"), "litter").unwrap();
     fs::write(conf.join("4913"), "").unwrap();
+    fs::write(conf.join("~lock.toml"), "litter = = 1").unwrap();
+    // Litter alone is no change: nothing at all is printed, not even `unchanged`.
+    watch.silent_for(QUIET);
     fs::write(conf.join("extra.json"), r#"{"extra": 1}"#).unwrap();
     let event = watch.event();
     assert_eq!(event["event"], "applied", "{event}");
@@ -438,8 +455,10 @@ fn an_invalid_save_is_rejected_once_with_its_location_then_the_next_applies() {
     assert_eq!(error["file"], path_str(&file), "{event}");
     assert_eq!(error["line"], 2, "{event}");
     assert!(error["column"].as_u64().is_some(), "{event}");
-    // Rewriting the same bytes reports nothing again: the next event is the fix's.
+    // Rewriting the same bytes reports nothing again...
     fs::write(&file, "name = \"svc\"\nn = = 1\n").unwrap();
+    watch.silent_for(QUIET);
+    // ...and the next event is the fix's.
     fs::write(&file, config(1)).unwrap();
     let event = watch.event();
     assert_eq!(event["event"], "applied", "{event}");
@@ -454,6 +473,7 @@ fn same_bytes_give_no_event_and_sighup_forces_a_reload() {
     // A touch and a rewrite of the same content: no event...
     run("touch", &["app.toml"], &conf);
     fs::write(&file, config(0)).unwrap();
+    watch.silent_for(QUIET);
     // ...so the next one is the forced reload's.
     watch.signal("HUP");
     let event = watch.event();
