@@ -3,11 +3,13 @@
 //! listen address, and a dry run before applying an edit.
 //!
 //! Run with `cargo run -p hotconf --example gateway`. It works on a copy of the example
-//! config in a temp dir, edits it, and prints what each reload did.
+//! config in a temp dir, edits it, and prints what each reload did; `tests/gateway.rs`
+//! runs it and checks what it prints.
 
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::path::Path;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use hotconf::{Change, Component, PrepareError, Reloader, Report, Staged, Validate, staged};
 use serde::{Deserialize, Serialize};
@@ -103,15 +105,17 @@ impl Component<Gateway> for Arc<RateLimiter> {
         }
         let (limiter, bucket) = (Arc::clone(self), (new.limits.rpm, new.limits.burst));
         Ok(staged(move || {
-            *limiter
-                .bucket
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner) = bucket;
+            *lock(&limiter.bucket) = bucket;
         }))
     }
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    run(&mut std::io::stdout().lock())
+}
+
+/// Walks through the edits, writing what each reload did to `out`.
+pub fn run(out: &mut dyn Write) -> Result<(), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
     let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/config");
     for entry in std::fs::read_dir(examples)? {
@@ -127,17 +131,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .restart_required("server.listen")
         .component(Arc::clone(&limiter))
         .build()?;
-    reloader.on_change_at(&["routes"], |update| {
-        println!("  callback: {} routes now", update.new.routes.len());
+    // Callbacks run on the reload worker, before reload() returns: they leave their lines
+    // here, and `report` writes them out.
+    let notes = Arc::new(Mutex::new(Vec::new()));
+    let callback_notes = Arc::clone(&notes);
+    reloader.on_change_at(&["routes"], move |update| {
+        lock(&callback_notes).push(format!(
+            "  callback: {} routes now",
+            update.new.routes.len()
+        ));
     })?;
-    println!(
+    writeln!(
+        out,
         "loaded version {}, limiter bucket {:?}",
         reloader.current().version(),
-        limiter
-            .bucket
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-    );
+        lock(&limiter.bucket)
+    )?;
 
     let edit = |from: &str, to: &str| -> std::io::Result<()> {
         let path = dir.path().join("10-server.toml");
@@ -145,67 +154,82 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         std::fs::write(&path, text.replace(from, to))
     };
 
-    println!("\n1. a valid edit, previewed first");
+    writeln!(out, "\n1. a valid edit, previewed first")?;
     edit("rpm = 600", "rpm = 900")?;
     for planned in reloader.plan().changes {
-        println!(
+        writeln!(
+            out,
             "  would change {} ({})",
             planned.change,
             planned.rule.as_str()
-        );
+        )?;
     }
-    report(reloader.reload());
-    println!(
-        "  limiter bucket: {:?}",
-        limiter
-            .bucket
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-    );
+    report(out, &notes, reloader.reload())?;
+    writeln!(out, "  limiter bucket: {:?}", lock(&limiter.bucket))?;
 
-    println!("\n2. the rate limiter refuses a burst above rpm (set in the JSON layer)");
+    writeln!(
+        out,
+        "\n2. the rate limiter refuses a burst above rpm (set in the JSON layer)"
+    )?;
     let overrides = dir.path().join("30-overrides.json");
     let text = std::fs::read_to_string(&overrides)?;
     std::fs::write(&overrides, text.replace("\"burst\": 80", "\"burst\": 5000"))?;
-    report(reloader.reload());
+    report(out, &notes, reloader.reload())?;
     std::fs::write(&overrides, text)?;
 
-    println!("\n3. a route to an unknown upstream, in the YAML file");
+    writeln!(out, "\n3. a route to an unknown upstream, in the YAML file")?;
     let routes = dir.path().join("20-routes.yaml");
     let text = std::fs::read_to_string(&routes)?;
     std::fs::write(
         &routes,
         text.replace("upstream: billing", "upstream: invoices"),
     )?;
-    report(reloader.reload());
+    report(out, &notes, reloader.reload())?;
     std::fs::write(&routes, text)?;
 
-    println!("\n4. the listen address needs a restart: the rest applies");
+    writeln!(
+        out,
+        "\n4. the listen address needs a restart: the rest applies"
+    )?;
     edit("0.0.0.0:8080", "0.0.0.0:9090")?;
     edit("workers = 4", "workers = 8")?;
-    report(reloader.reload());
+    report(out, &notes, reloader.reload())?;
     let pending: Vec<String> = reloader
         .status()
         .pending
         .iter()
         .map(ToString::to_string)
         .collect();
-    println!(
+    writeln!(
+        out,
         "  listening on {} (pending a restart: {})",
         reloader.current().server.listen,
         pending.join(", ")
-    );
+    )?;
     Ok(())
 }
 
-fn report(result: hotconf::Result<hotconf::Event>) {
+/// A lock that a panic elsewhere does not make unusable: the data is plain values.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn report(
+    out: &mut dyn Write,
+    notes: &Mutex<Vec<String>>,
+    result: hotconf::Result<hotconf::Event>,
+) -> std::io::Result<()> {
+    for note in lock(notes).drain(..) {
+        writeln!(out, "{note}")?;
+    }
     match result {
         Ok(event) => {
-            println!("  {} -> version {}", event.outcome, event.version);
+            writeln!(out, "  {} -> version {}", event.outcome, event.version)?;
             for change in &event.changes {
-                println!("    {change}");
+                writeln!(out, "    {change}")?;
             }
         }
-        Err(error) => println!("  {error}"),
+        Err(error) => writeln!(out, "  {error}")?,
     }
+    Ok(())
 }

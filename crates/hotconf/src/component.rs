@@ -21,10 +21,12 @@ pub type PrepareError = Box<dyn StdError + Send + Sync>;
 ///
 /// ```
 /// use std::sync::{Arc, Mutex};
-/// use hotconf::{Change, Component, PrepareError, Staged, staged};
+/// use hotconf::{Change, Component, PrepareError, Reloader, Staged, Validate, staged};
+/// use serde::{Deserialize, Serialize};
 ///
-/// #[derive(Clone)]
+/// #[derive(Clone, Deserialize, Serialize)]
 /// struct Config { rpm: u32 }
+/// impl Validate for Config {}
 ///
 /// /// A rate limiter whose bucket is rebuilt when `rpm` changes.
 /// struct RateLimiter { rpm: Mutex<u32> }
@@ -43,7 +45,22 @@ pub type PrepareError = Box<dyn StdError + Send + Sync>;
 ///         Ok(staged(move || *limiter.rpm.lock().unwrap() = rpm))
 ///     }
 /// }
-/// # let _ = RateLimiter { rpm: Mutex::new(1) };
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let limiter = Arc::new(RateLimiter { rpm: Mutex::new(0) });
+/// let reloader = Reloader::<Config>::builder()
+///     .defaults(hotconf::source::Format::Toml, "rpm = 60\n")
+///     .component(Arc::clone(&limiter))
+///     .build()?; // the first load prepares and commits too
+/// assert_eq!(*limiter.rpm.lock().unwrap(), 60);
+///
+/// // A refused prepare rejects the change: the old config and bucket stay.
+/// assert!(reloader.apply(Config { rpm: 2_000_000 }).is_err());
+/// assert_eq!((reloader.current().rpm, *limiter.rpm.lock().unwrap()), (60, 60));
+/// reloader.apply(Config { rpm: 120 })?;
+/// assert_eq!(*limiter.rpm.lock().unwrap(), 120);
+/// # Ok(())
+/// # }
 /// ```
 pub trait Component<T>: Send + Sync + 'static {
     /// The name used in events and errors.

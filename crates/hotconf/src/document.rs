@@ -226,9 +226,23 @@ pub(crate) fn revision(bytes: &[u8]) -> u64 {
 /// file gets a clear error instead of exhausting memory or the stack.
 ///
 /// ```
+/// use hotconf::source::{File, Source};
+/// use hotconf::{Outcome, Pipeline};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let mut limits = hotconf::Limits::default();
 /// limits.max_bytes = 1 << 20; // 1 MiB per document
-/// # let _ = limits;
+///
+/// # let dir = tempfile::tempdir()?;
+/// # let path = dir.path().join("big.toml");
+/// std::fs::write(&path, format!("blob = \"{}\"\n", "x".repeat(1 << 20)))?;
+/// let sources: Vec<Box<dyn Source>> = vec![Box::new(File::new(&path))];
+/// // Within the default 16 MiB, over the limit set here.
+/// assert_eq!(Pipeline::new().check::<serde_json::Value>(&sources).outcome, Outcome::Loaded);
+/// let plan = Pipeline::new().limits(limits).check::<serde_json::Value>(&sources);
+/// assert_eq!(plan.outcome, Outcome::Rejected);
+/// assert!(plan.errors[0].message.contains("over the limit of 1048576 bytes"));
+/// # Ok(())
+/// # }
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]

@@ -179,25 +179,6 @@ impl Staged for CountingStage {
     }
 }
 
-/// Waits, with a deadline, for an event that satisfies `want`.
-fn wait_for(
-    events: &mut tokio::sync::broadcast::Receiver<Event>,
-    want: impl Fn(&Event) -> bool,
-) -> Event {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        match events.try_recv() {
-            Ok(event) if want(&event) => return event,
-            Ok(_) => {}
-            Err(tokio::sync::broadcast::error::TryRecvError::Empty) => {
-                assert!(Instant::now() < deadline, "no such event within 10 s");
-                thread::sleep(Duration::from_millis(5));
-            }
-            Err(e) => panic!("event channel: {e}"),
-        }
-    }
-}
-
 #[test]
 fn restart_required_change_applies_the_hot_part_and_stays_pending_until_reverted() {
     let fixture = Fixture::new();
@@ -449,12 +430,23 @@ fn a_prepare_that_times_out_rejects_and_its_late_result_is_aborted() {
 #[test]
 fn a_hold_defers_reloads_which_coalesce_and_run_on_release() {
     let fixture = Fixture::new();
+    // An observer: every event, none lost, in order.
+    let (tx, events) = std::sync::mpsc::channel::<Event>();
+    let tx = Mutex::new(tx);
     let reloader = fixture
         .builder()
         .max_hold(Duration::from_millis(50))
+        .observer(move |event: &Event| {
+            let _ = tx.lock().unwrap().send(event.clone());
+        })
         .build()
         .unwrap();
-    let mut events = reloader.events();
+    let next = || {
+        events
+            .recv_timeout(Duration::from_secs(10))
+            .expect("an event within 10 s")
+    };
+    assert_eq!(next().outcome, Outcome::Loaded);
 
     let hold = reloader.hold();
     let second_hold = reloader.hold();
@@ -469,16 +461,24 @@ fn a_hold_defers_reloads_which_coalesce_and_run_on_release() {
         "nothing applies while held"
     );
     assert!(reloader.status().deferred_since.is_some());
-
-    // Held past max_hold: reported as still deferred, not dropped.
-    let still = wait_for(&mut events, |e| {
-        e.outcome == Outcome::Deferred && !e.warnings.is_empty()
-    });
-    assert!(
-        still.warnings[0].message.contains("still deferred"),
-        "{:?}",
-        still.warnings
-    );
+    // Each trigger is reported deferred; held past max_hold, the deferral is reported
+    // again as still waiting, not dropped (such a report may come between the two).
+    let (mut deferred, mut still) = (0, 0);
+    while deferred < 2 || still == 0 {
+        let event = next();
+        assert_eq!(event.outcome, Outcome::Deferred, "{}", event.to_json());
+        if event.warnings.is_empty() {
+            assert_eq!(event.trigger, Trigger::Reload, "{}", event.to_json());
+            deferred += 1;
+        } else {
+            assert!(
+                event.warnings[0].message.contains("still deferred"),
+                "{:?}",
+                event.warnings
+            );
+            still += 1;
+        }
+    }
 
     drop(hold);
     assert_eq!(
@@ -487,9 +487,36 @@ fn a_hold_defers_reloads_which_coalesce_and_run_on_release() {
         "one hold is still in place"
     );
     drop(second_hold);
-    let applied = wait_for(&mut events, |e| e.outcome == Outcome::Applied);
-    assert_eq!(applied.version, 2, "two triggers, one reload");
+    // Until the release reaches the worker, only more "still deferred" reports; then the
+    // one reload that serves both triggers, with the latest content.
+    let mut event = next();
+    while event.outcome == Outcome::Deferred && !event.warnings.is_empty() {
+        event = next();
+    }
+    assert_eq!(event.outcome, Outcome::Detected, "{}", event.to_json());
+    let applied = next();
+    assert_eq!(
+        (applied.outcome, applied.version),
+        (Outcome::Applied, 2),
+        "{}",
+        applied.to_json()
+    );
+    let changes: Vec<String> = applied.changes.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        changes,
+        ["~ limits.rpm: 60 -> 62", "~ limits.rpm_copy: 60 -> 62"]
+    );
     assert_eq!(reloader.current().limits.rpm, 62, "the latest content");
+    // The marker: two triggers made one reload, so the next event is this one's, not a
+    // second `applied` or `unchanged` from the release.
+    let answer = reloader.reload_with(Trigger::Api).unwrap();
+    let marker = next();
+    assert_eq!(
+        (marker.outcome, marker.trigger, marker.version, marker.seq),
+        (Outcome::Unchanged, Trigger::Api, 2, answer.seq),
+        "{}",
+        marker.to_json()
+    );
     assert_eq!(reloader.status().holds, 0);
     assert!(reloader.status().deferred_since.is_none());
 }

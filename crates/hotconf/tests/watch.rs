@@ -3,57 +3,56 @@
 //! half-written files, invalid saves, slow reloads, and the reloader's own `save()`.
 //!
 //! Every wait is for an expected event, with a deadline. "Nothing else happened" is shown
-//! with a marker: a later save whose event must be the very next one.
+//! with a marker: a later save or explicit reload whose event must be the very next one.
+//! "A no-op starts no reload" is shown by waiting well past the quiet window with no event
+//! at all, then making a real change in a window of its own, whose event must be the next.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::fs;
 use std::io::Write;
 use std::path::Path;
-use std::sync::mpsc;
+use std::sync::Mutex;
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread;
 use std::time::Duration;
 
 use hotconf::source::{Dir, File, Format};
 use hotconf::{Event, Outcome, Reloader, Trigger};
 use serde_json::{Value, json};
-use tokio::sync::broadcast::error::RecvError;
 
 const DEBOUNCE: Duration = Duration::from_millis(30);
 const DEADLINE: Duration = Duration::from_secs(10);
+/// Long enough for any quiet window opened before it to have closed and its reload to
+/// have been reported: "nothing happened" is checked over this period.
+const QUIET: Duration = Duration::from_millis(300);
 
-/// The reloader's events, on a channel that waits with a deadline.
+/// Every event of the reloader from now on, through an observer (lossless, in order), on a
+/// channel that waits with a deadline.
 struct Events(mpsc::Receiver<Event>);
 
 impl Events {
     fn new(reloader: &Reloader<Value>) -> Self {
-        let mut events = reloader.events();
         let (sender, receiver) = mpsc::channel();
-        thread::spawn(move || {
-            loop {
-                match events.blocking_recv() {
-                    Ok(event) => {
-                        if sender.send(event).is_err() {
-                            return;
-                        }
-                    }
-                    // A lagging receiver would hide events: the test must not pass then.
-                    Err(RecvError::Lagged(missed)) => panic!("missed {missed} events"),
-                    Err(RecvError::Closed) => return,
-                }
-            }
+        let sender = Mutex::new(sender);
+        reloader.observe(move |event: &Event| {
+            let _ = sender.lock().unwrap().send(event.clone());
         });
         Self(receiver)
+    }
+
+    /// The next event, `detected` included, which must arrive before the deadline.
+    fn next_any(&self) -> Event {
+        self.0
+            .recv_timeout(DEADLINE)
+            .expect("an event before the deadline")
     }
 
     /// The next attempt's event, which must arrive before the deadline; the `detected`
     /// event that announces it must name a changed file.
     fn next(&self) -> Event {
         loop {
-            let event = self
-                .0
-                .recv_timeout(DEADLINE)
-                .expect("an event before the deadline");
+            let event = self.next_any();
             if event.outcome != Outcome::Detected {
                 return event;
             }
@@ -68,6 +67,34 @@ impl Events {
         assert_eq!(event.trigger, Trigger::Watch, "{}", event.to_json());
         event
     }
+
+    /// Asserts that no event at all, `detected` included, arrives for [`QUIET`].
+    fn none_for_a_while(&self) {
+        match self.0.recv_timeout(QUIET) {
+            Err(RecvTimeoutError::Timeout) => {}
+            Ok(event) => panic!("no event expected, got {}", event.to_json()),
+            Err(RecvTimeoutError::Disconnected) => panic!("the reloader is gone"),
+        }
+    }
+
+    /// The marker that ends a test: an explicit reload of unchanged files, whose
+    /// `unchanged` event must be the very next one (no `detected`, nothing from the
+    /// watcher before it).
+    fn marker(&self, reloader: &Reloader<Value>, version: u64) {
+        let answer = reloader.reload().unwrap();
+        let event = self.next_any();
+        assert_eq!(
+            (event.outcome, event.trigger, event.version, event.seq),
+            (Outcome::Unchanged, Trigger::Reload, version, answer.seq),
+            "{}",
+            event.to_json()
+        );
+    }
+}
+
+/// The documents an event says changed, as JSON.
+fn changed(event: &Event) -> Value {
+    serde_json::to_value(&event.changed).unwrap()
 }
 
 fn builder() -> hotconf::ReloaderBuilder<Value> {
@@ -92,20 +119,34 @@ fn a_directory_source_picks_up_new_files_and_drops_deleted_ones() {
     let events = Events::new(&reloader);
     reloader.watch().unwrap();
 
-    write(&conf.join("20-extra.yaml"), "extra: 2\n");
+    let extra = conf.join("20-extra.yaml");
+    write(&extra, "extra: 2\n");
     let event = events.expect(Outcome::Applied);
     assert_eq!(event.files.len(), 2, "{}", event.to_json());
+    assert_eq!(
+        changed(&event),
+        json!([{"file": extra.to_str().unwrap(), "kind": "created"}])
+    );
     assert_eq!(*reloader.current().config(), json!({"base": 1, "extra": 2}));
 
-    // Litter and files the glob does not select change nothing...
+    // Litter and files the glob does not select start no reload at all, not even an
+    // Office-style lock file whose name the glob matches...
     write(&conf.join(".20-extra.yaml.swp"), "x");
     write(&conf.join("20-extra.yaml~"), "x");
+    write(&conf.join("~20-extra.yaml"), "x");
+    write(&conf.join("4913"), "");
     write(&conf.join("notes.txt"), "x");
-    // ...so the next event is this deletion's.
-    fs::remove_file(conf.join("20-extra.yaml")).unwrap();
-    events.expect(Outcome::Applied);
+    events.none_for_a_while();
+    // ...and are not read by the next one: this deletion's.
+    fs::remove_file(&extra).unwrap();
+    let event = events.expect(Outcome::Applied);
+    assert_eq!(
+        changed(&event),
+        json!([{"file": extra.to_str().unwrap(), "kind": "removed"}])
+    );
     assert_eq!(*reloader.current().config(), json!({"base": 1}));
     assert_eq!(reloader.current().version(), 3);
+    events.marker(&reloader, 3);
 }
 
 #[test]
@@ -263,7 +304,8 @@ fn an_invalid_save_is_rejected_once_and_the_next_valid_one_applies() {
     assert!(error.column.is_some(), "{}", event.to_json());
     assert_eq!(reloader.current().version(), 1);
 
-    // The same bytes again (a touch, a rewrite) are not reported again...
+    // The same bytes again (a touch, a rewrite) are not reported again: no event at all,
+    // however long we wait...
     fs::File::options()
         .append(true)
         .open(&path)
@@ -271,10 +313,17 @@ fn an_invalid_save_is_rejected_once_and_the_next_valid_one_applies() {
         .set_modified(std::time::SystemTime::now())
         .unwrap();
     write(&path, "[limits]\nrpm = = 120\n");
-    // ...so the next event is this save's.
+    events.none_for_a_while();
+    // ...while a real change, in a window of its own, is.
     write(&path, "[limits]\nrpm = 120\n");
-    events.expect(Outcome::Applied);
+    let event = events.expect(Outcome::Applied);
+    assert_eq!(
+        changed(&event),
+        json!([{"file": path.to_str().unwrap(), "kind": "modified"}])
+    );
+    assert_eq!(event.version, 2);
     assert_eq!(reloader.current().config()["limits"]["rpm"], 120);
+    events.marker(&reloader, 2);
 }
 
 #[test]
@@ -364,18 +413,26 @@ fn the_reloaders_own_save_is_not_a_new_change() {
     assert_eq!(applied.trigger, Trigger::Apply);
     assert_eq!(events.next().trigger, Trigger::Apply);
     reloader.save().unwrap();
-    assert!(fs::read_to_string(&path).unwrap().contains("n = 2"));
+    assert_eq!(
+        fs::read_to_string(&path).unwrap(),
+        "# tuned by hand\nn = 2\n"
+    );
 
-    // The marker: the next save's event must follow at most an `unchanged`.
+    // The file's bytes changed, so the watcher reloads it once, and finds the config it
+    // already runs: `unchanged`, no new version...
+    let event = events.expect(Outcome::Unchanged);
+    assert_eq!(event.version, 2, "{}", event.to_json());
+    assert_eq!(
+        changed(&event),
+        json!([{"file": path.to_str().unwrap(), "kind": "modified"}])
+    );
+    // ...and nothing more, however long we wait.
+    events.none_for_a_while();
     write(&path, "n = 3\n");
-    let mut event = events.next();
-    if event.outcome == Outcome::Unchanged {
-        assert_eq!(event.version, 2, "{}", event.to_json());
-        event = events.next();
-    }
-    assert_eq!(event.outcome, Outcome::Applied, "{}", event.to_json());
+    let event = events.expect(Outcome::Applied);
     assert_eq!(event.version, 3, "save() caused no reload of its own");
     assert_eq!(reloader.current().config()["n"], 3);
+    events.marker(&reloader, 3);
 }
 
 #[test]
@@ -387,15 +444,31 @@ fn unwatch_stops_picking_up_saves() {
     let events = Events::new(&reloader);
     reloader.watch().unwrap();
     assert!(reloader.status().watching);
+    // The positive control: while watching, this kind of save is picked up.
     write(&path, "n = 2\n");
-    events.expect(Outcome::Applied);
+    assert_eq!(events.expect(Outcome::Applied).version, 2);
 
     reloader.unwatch();
     assert!(!reloader.status().watching);
     write(&path, "n = 3\n");
-    // The next event is the explicit reload's: the watcher did not see the save.
-    reloader.reload().unwrap();
-    let event = events.next();
-    assert_eq!(event.trigger, Trigger::Reload, "{}", event.to_json());
-    assert_eq!(event.version, 3);
+    // A watcher still running would have reported the save by now.
+    events.none_for_a_while();
+    assert_eq!(reloader.current().version(), 2);
+    // The marker: the explicit reload's events are the very next ones.
+    let answer = reloader.reload().unwrap();
+    let detected = events.next_any();
+    assert_eq!(
+        (detected.outcome, detected.trigger),
+        (Outcome::Detected, Trigger::Reload),
+        "{}",
+        detected.to_json()
+    );
+    let event = events.next_any();
+    assert_eq!(
+        (event.outcome, event.trigger, event.version, event.seq),
+        (Outcome::Applied, Trigger::Reload, 3, answer.seq),
+        "{}",
+        event.to_json()
+    );
+    assert!(!reloader.status().watching);
 }

@@ -451,3 +451,61 @@ fn status_says_since_when_a_reload_waits_on_a_hold() {
     assert_eq!(reloader.status().deferred_since, None);
     assert_eq!(reloader.status().holds, 0);
 }
+
+#[test]
+fn concurrent_reloads_after_one_change_apply_it_once_and_answer_every_caller() {
+    let fixture = Fixture::new();
+    let (reloader, events) = observed(fixture.builder());
+    assert_eq!(next(&events).outcome, Outcome::Loaded);
+    fixture.write("rpm = 70\n");
+
+    let start = std::sync::Barrier::new(8);
+    let answers: Vec<Event> = thread::scope(|scope| {
+        let callers: Vec<_> = (0..8)
+            .map(|_| {
+                scope.spawn(|| {
+                    start.wait();
+                    reloader.reload()
+                })
+            })
+            .collect();
+        callers
+            .into_iter()
+            .map(|caller| caller.join().unwrap().expect("every caller gets Ok"))
+            .collect()
+    });
+
+    // The marker: everything the reloads sent comes before this reload's event.
+    let marker = reloader.reload_with(Trigger::Api).unwrap();
+    let mut seen = Vec::new();
+    loop {
+        let event = next_any(&events);
+        if event.seq == marker.seq {
+            break;
+        }
+        seen.push(event);
+    }
+    let count = |outcome| seen.iter().filter(|e| e.outcome == outcome).count();
+    assert_eq!(count(Outcome::Applied), 1, "{seen:#?}");
+    assert_eq!(count(Outcome::Detected), 1, "the change is announced once");
+    assert_eq!(
+        count(Outcome::Unchanged),
+        seen.len() - 2,
+        "callers not served by the applied reload find nothing new: {seen:#?}"
+    );
+    for answer in &answers {
+        assert_eq!(answer.version, 2, "{}", answer.to_json());
+        assert!(
+            matches!(answer.outcome, Outcome::Applied | Outcome::Unchanged),
+            "{}",
+            answer.to_json()
+        );
+        assert!(
+            seen.iter().any(|e| e.seq == answer.seq),
+            "each answer is an event that went out: {}",
+            answer.to_json()
+        );
+    }
+    assert_eq!(reloader.current().version(), 2);
+    assert_eq!(reloader.current().rpm, 70);
+}

@@ -38,7 +38,10 @@ pub(crate) fn is_litter(name: &str) -> bool {
 /// use hotconf::source::Dir;
 ///
 /// let routes = Dir::new("config/routes.d").glob("*.yaml");
-/// # let _ = routes;
+/// assert!(routes.selects("10-api.yaml"));
+/// assert!(!routes.selects("10-api.toml"));
+/// // Litter is skipped even when the glob matches it.
+/// assert!(!routes.selects(".10-api.yaml.swp") && !routes.selects("~10-api.yaml"));
 /// ```
 #[derive(Clone, Debug)]
 pub struct Dir {

@@ -8,10 +8,21 @@ use crate::error::Problem;
 /// differs.
 ///
 /// ```
+/// use hotconf::Reloader;
 /// use hotconf::source::{Defaults, Format};
-///
-/// let defaults = Defaults::text(Format::Toml, "[limits]\nrpm = 60\n");
-/// # let _ = defaults;
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// # let path = dir.path().join("app.toml");
+/// std::fs::write(&path, "[limits]\nrpm = 120\n")?;
+/// let reloader = Reloader::<serde_json::Value>::builder()
+///     .source(Defaults::text(Format::Toml, "[limits]\nrpm = 60\nburst = 10\n"))
+///     .file(&path)
+///     .build()?;
+/// // The file says only what differs; the rest comes from the defaults.
+/// let config = reloader.current();
+/// assert_eq!(config.config()["limits"], serde_json::json!({"rpm": 120, "burst": 10}));
+/// # Ok(())
+/// # }
 /// ```
 #[derive(Clone, Debug)]
 pub struct Defaults {

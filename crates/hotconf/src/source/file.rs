@@ -11,10 +11,24 @@ use crate::error::{Problem, ProblemKind};
 /// A config file. The format comes from the extension unless set.
 ///
 /// ```
+/// use hotconf::Reloader;
 /// use hotconf::source::{File, Format};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// # let path = dir.path().join("app.conf");
+/// let reloader = Reloader::<serde_json::Value>::builder()
+///     .defaults(Format::Toml, "rpm = 60\n")
+///     .source(File::new(&path).format(Format::Toml).optional(true))
+///     .build()?;
+/// // Missing and optional: it adds nothing, the defaults apply.
+/// assert_eq!(reloader.current().config()["rpm"], 60);
 ///
-/// let file = File::new("config/app.conf").format(Format::Toml).optional(true);
-/// # let _ = file;
+/// // Once it exists it is read as TOML, whatever its extension.
+/// std::fs::write(&path, "rpm = 120\n")?;
+/// reloader.reload()?;
+/// assert_eq!(reloader.current().config()["rpm"], 120);
+/// # Ok(())
+/// # }
 /// ```
 #[derive(Clone, Debug)]
 pub struct File {
