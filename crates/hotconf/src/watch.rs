@@ -16,8 +16,8 @@
 //!   comes back on the same channel, so the driver never blocks on the worker.
 //!
 //! Exactly once: every event of a save lands in one window, and the engine's content hashes
-//! turn a batch whose bytes did not change (a touch, the reload's own reads, `save()`) into
-//! nothing at all. The watcher knows nothing of the engine: it is one trigger among others.
+//! turn a batch whose bytes did not change (a touch, the reload's own reads) into nothing at
+//! all; `Reloader::save` rewrites the file, which gives one `unchanged`. The watcher knows nothing of the engine: it is one trigger among others.
 
 mod coalesce;
 mod scope;

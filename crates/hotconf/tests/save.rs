@@ -72,9 +72,6 @@ fn save_without_a_file_to_save_to_is_unsaveable() {
 }
 
 #[test]
-#[ignore = "bug: save() refuses a file added with .source(File::new(..)): only .file() and \
-            .save_to() set the save file, while save()'s docs say it writes to the last \
-            file source, and the error says there is none"]
 fn save_writes_to_a_file_source_added_with_source() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("app.toml");

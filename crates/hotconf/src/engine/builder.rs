@@ -93,11 +93,7 @@ where
     /// Adds a config file; its extension names the format. The last file added is where
     /// [`Reloader::save`] writes, unless [`save_to`](Self::save_to) says otherwise.
     #[must_use]
-    pub fn file(mut self, path: impl Into<PathBuf>) -> Self {
-        let path = path.into();
-        if let Some(format) = Format::from_path(&path) {
-            self.save_to = Some((path.clone(), format));
-        }
+    pub fn file(self, path: impl Into<PathBuf>) -> Self {
         self.source(source::File::new(path))
     }
 
@@ -395,6 +391,9 @@ where
                 }
             })
             .collect();
+        let save_to = self
+            .save_to
+            .or_else(|| self.sources.iter().rev().find_map(|s| s.save_target()));
         let shared = Arc::new(Shared {
             current: Arc::new(ArcSwap::new(snapshot)),
             effective: ArcSwap::new(effective),
@@ -415,7 +414,7 @@ where
             validator,
             parts: self.parts,
             max_hold: self.max_hold,
-            save_to: self.save_to,
+            save_to,
             #[cfg(feature = "watch")]
             watch_options: self.watch_options,
             loaded,

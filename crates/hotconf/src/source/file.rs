@@ -108,6 +108,11 @@ impl Source for File {
     fn watch_targets(&self) -> Vec<WatchTarget> {
         vec![WatchTarget::File(self.path.clone())]
     }
+
+    fn save_target(&self) -> Option<(PathBuf, Format)> {
+        let format = self.format.or_else(|| Format::from_path(&self.path))?;
+        Some((self.path.clone(), format))
+    }
 }
 
 /// Reads a regular file, refusing directories, devices and FIFOs (reading a FIFO would hang)

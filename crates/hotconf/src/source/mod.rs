@@ -50,6 +50,12 @@ pub trait Source: fmt::Debug + Send + Sync {
         self.files().into_iter().map(WatchTarget::File).collect()
     }
 
+    /// The file [`Reloader::save`](crate::Reloader::save) may write the effective config
+    /// to, with its format: a single config file returns its own; the default is none.
+    fn save_target(&self) -> Option<(PathBuf, Format)> {
+        None
+    }
+
     /// Called once, when the reloader is built, with the [`Pusher`] for this source. A
     /// source that can tell when it changes (a store's watch) keeps it and pushes every new
     /// set of documents with its revision: the reloader then applies exactly those, and
@@ -76,6 +82,10 @@ impl<S: Source + ?Sized> Source for Box<S> {
 
     fn watch_targets(&self) -> Vec<WatchTarget> {
         (**self).watch_targets()
+    }
+
+    fn save_target(&self) -> Option<(PathBuf, Format)> {
+        (**self).save_target()
     }
 
     fn start(&self, pusher: Pusher) -> Result<(), Problem> {
