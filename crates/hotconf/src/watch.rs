@@ -17,7 +17,8 @@
 //!
 //! Exactly once: every event of a save lands in one window, and the engine's content hashes
 //! turn a batch whose bytes did not change (a touch, the reload's own reads) into nothing at
-//! all; `Reloader::save` rewrites the file, which gives one `unchanged`. The watcher knows nothing of the engine: it is one trigger among others.
+//! all; `Reloader::save` rewrites the file, which gives one `unchanged`. The watcher knows
+//! nothing of the engine: it is one trigger among others.
 
 mod coalesce;
 mod scope;
