@@ -163,3 +163,22 @@ fn a_rule_about_a_path_the_config_does_not_have_says_so() {
         "{error}"
     );
 }
+
+#[test]
+fn a_file_that_cannot_be_read_is_named_in_the_rejection() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.toml");
+    fs::write(&path, "rpm = 60\n").unwrap();
+    let reloader = Reloader::<Json>::builder().file(&path).build().unwrap();
+    let mut events = reloader.events();
+    fs::remove_file(&path).unwrap();
+    let error = reloader.reload().unwrap_err();
+    assert_eq!(error.problems()[0].file.as_deref(), path.to_str());
+    let rejected = events.try_recv().unwrap();
+    assert_eq!(rejected.outcome, Outcome::Rejected);
+    assert_eq!(rejected.files, [path.display().to_string()]);
+    // A dry run of the same says the same.
+    let plan = reloader.plan();
+    assert_eq!(plan.outcome, Outcome::Rejected);
+    assert_eq!(plan.files, [path.display().to_string()]);
+}

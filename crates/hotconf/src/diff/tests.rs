@@ -264,6 +264,17 @@ fn apply_skips_changes_that_do_not_fit() {
         Change::removed(path("zz"), json!(1)),
     ];
     assert_eq!(apply(&base, &changes), base);
+    // Array positions past the end do not fit either: nothing is inserted or removed.
+    let base = json!({"list": [1, 2]});
+    let changes = [
+        Change::added(path("list[3]"), json!(9)),
+        Change::removed(path("list[2]"), json!(9)),
+        Change::removed(path("list[7]"), json!(9)),
+    ];
+    assert_eq!(apply(&base, &changes), base);
+    // At the end exactly, an addition appends.
+    let appended = apply(&base, &[Change::added(path("list[2]"), json!(3))]);
+    assert_eq!(appended, json!({"list": [1, 2, 3]}));
 }
 
 // ---- property tests ----
