@@ -286,6 +286,60 @@ impl Policy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn problems_are_redacted_only_where_they_could_quote_a_secret() {
+        let at = |kind, path: &str, message: &str| {
+            Problem::error(kind, message).at_path(path.parse().unwrap())
+        };
+        let cases = [
+            // A type error at a secret path quotes the value: hidden, the expectation kept.
+            (
+                at(
+                    ProblemKind::Type,
+                    "db.password",
+                    "invalid type: integer `1`, expected a string",
+                ),
+                "invalid value (secret, not shown), expected a string",
+            ),
+            // Without an expectation, the whole message goes.
+            (
+                at(
+                    ProblemKind::Schema,
+                    "db.password",
+                    "\"hunter2\" is too short",
+                ),
+                "invalid value (secret, not shown)",
+            ),
+            // A missing secret has no value to hide.
+            (
+                at(ProblemKind::Type, "db.password", "missing field `password`"),
+                "missing field `password`",
+            ),
+            // The service's own rules do not quote values: kept.
+            (
+                at(
+                    ProblemKind::Validation,
+                    "db.password",
+                    "must be at least 12 characters",
+                ),
+                "must be at least 12 characters",
+            ),
+            // Not a secret path: kept.
+            (
+                at(
+                    ProblemKind::Type,
+                    "db.port",
+                    "invalid type: string \"x\", expected u16",
+                ),
+                "invalid type: string \"x\", expected u16",
+            ),
+        ];
+        for (mut problem, expected) in cases {
+            Secrets::new().redact_problem(&mut problem);
+            assert_eq!(problem.message, expected);
+        }
+    }
     use crate::diff::{ChangeKind, diff};
     use proptest::prelude::*;
     use serde_json::json;

@@ -110,13 +110,10 @@ impl Drop for Watching {
     fn drop(&mut self) {
         // The driver may be gone already (it exits when the reloader is gone).
         let _ = self.sender.send(Msg::Stop);
+        // The driver runs no service code (callbacks run on the reload worker), so this is
+        // never its own thread: joining cannot deadlock.
         if let Some(thread) = self.thread.take() {
-            // A callback running on the driver thread may drop the last reloader or call
-            // unwatch: the thread then stops on its own after the current batch, and
-            // joining it from itself would deadlock.
-            if thread.thread().id() != thread::current().id() {
-                let _ = thread.join();
-            }
+            let _ = thread.join();
         }
     }
 }

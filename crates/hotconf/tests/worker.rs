@@ -509,3 +509,14 @@ fn concurrent_reloads_after_one_change_apply_it_once_and_answer_every_caller() {
     assert_eq!(reloader.current().version(), 2);
     assert_eq!(reloader.current().rpm, 70);
 }
+
+#[test]
+fn debug_output_shows_state_not_the_config() {
+    let fixture = Fixture::new();
+    let reloader = fixture.builder().build().unwrap();
+    let text = format!("{reloader:?}");
+    assert!(text.starts_with("Reloader { sources: ["), "{text}");
+    assert!(text.contains("version: 1"), "{text}");
+    let hold = reloader.hold();
+    assert_eq!(format!("{hold:?}"), "Hold { .. }");
+}

@@ -1,0 +1,53 @@
+//! `unwatch()` returns only once the watcher's thread has ended: alone in its test binary,
+//! so that no other test's watcher is counted.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::fs;
+
+use hotconf::Reloader;
+
+/// How many threads of this process have `name`.
+fn threads_named(name: &str) -> usize {
+    fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|task| fs::read_to_string(task.ok()?.path().join("comm")).ok())
+        .filter(|comm| comm.trim() == name)
+        .count()
+}
+
+/// Waits until a thread named `name` runs: a thread names itself once it starts.
+fn wait_for_thread(name: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while threads_named(name) != 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no thread named {name}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+}
+
+#[test]
+fn unwatch_joins_the_watcher_thread() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.toml");
+    fs::write(&path, "n = 1\n").unwrap();
+    let reloader = Reloader::<serde_json::Value>::builder()
+        .file(&path)
+        .build()
+        .unwrap();
+    assert_eq!(threads_named("hotconf-watch"), 0);
+    reloader.watch().unwrap();
+    wait_for_thread("hotconf-watch");
+    reloader.unwatch();
+    assert_eq!(
+        threads_named("hotconf-watch"),
+        0,
+        "joined before unwatch returned"
+    );
+    // Shutdown joins the worker the same way.
+    wait_for_thread("hotconf-reload");
+    reloader.shutdown();
+    assert_eq!(threads_named("hotconf-reload"), 0);
+}
