@@ -138,7 +138,7 @@
 //! | `json` | on | JSON documents, and [`ReloaderBuilder::defaults_value`] (the value is layered as JSON) | none: our own parser |
 //! | `watch` | on | [`Reloader::watch`], [`Reloader::watch_polling`], [`Reloader::unwatch`], [`ReloaderBuilder::debounce`] and [`ReloaderBuilder::ignore`] | notify |
 //! | `tokio` | on | [`Reloader::subscribe`] (a tokio `watch` receiver) and [`Reloader::events`] (a `broadcast` receiver); no runtime needed | tokio with `sync` only |
-//! | `json-schema` | off | [`schema::Schema`] validates the merged config against a JSON Schema, with errors located like every other problem | jsonschema |
+//! | `json-schema` | on | [`schema::Schema`] validates the merged config against a JSON Schema, with errors located like every other problem | jsonschema |
 //!
 //! [`Format`](source::Format) keeps every variant whatever the features, and
 //! [`Format::from_path`](source::Format::from_path) still names every extension. A document
