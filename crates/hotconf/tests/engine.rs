@@ -11,6 +11,8 @@ use hotconf::source::Format;
 use hotconf::{ChangeKind, Error, Outcome, ProblemKind, Reloader, Report, Trigger, Validate};
 use serde::{Deserialize, Serialize};
 
+type Json = serde_json::Value;
+
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct Config {
@@ -531,6 +533,64 @@ fn builder_options_are_checked() {
             }
         ),
         "{error}"
+    );
+    // The debounce range is 10 ms ..= 60 s, both ends included.
+    let debounce = |ms: u64| {
+        Reloader::<Config>::builder()
+            .defaults(Format::Toml, "[limits]\nrpm = 1\n")
+            .debounce(std::time::Duration::from_millis(ms))
+            .build()
+            .map(drop)
+    };
+    for ms in [10, 100, 60_000] {
+        assert!(debounce(ms).is_ok(), "{ms} ms");
+    }
+    for ms in [0, 9, 60_001] {
+        let error = debounce(ms).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                Error::InvalidOption {
+                    option: "debounce",
+                    ..
+                }
+            ),
+            "{ms} ms: {error}"
+        );
+    }
+    let error = Reloader::<Config>::builder()
+        .defaults(Format::Toml, "[limits]\nrpm = 1\n")
+        .history(0)
+        .build()
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            Error::InvalidOption {
+                option: "history",
+                ..
+            }
+        ),
+        "{error}"
+    );
+}
+
+#[test]
+fn the_builders_limits_apply_to_every_document() {
+    let mut limits = hotconf::Limits::default();
+    limits.max_depth = 2;
+    let deep = "[a.b.c]\nd = 1\n";
+    let error = Reloader::<Json>::builder()
+        .defaults(Format::Toml, deep)
+        .limits(limits)
+        .build()
+        .unwrap_err();
+    assert_eq!(error.problems()[0].kind, ProblemKind::Limit, "{error}");
+    assert!(
+        Reloader::<Json>::builder()
+            .defaults(Format::Toml, deep)
+            .build()
+            .is_ok()
     );
 }
 
