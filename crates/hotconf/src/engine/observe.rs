@@ -244,11 +244,6 @@ fn log(event: &Event) {
                 tracing::info!(target: "hotconf", seq, version, %change, "config changed");
             }
         }
-        Outcome::Rejected if version == 0 => {
-            for problem in &event.errors {
-                tracing::warn!(target: "hotconf", seq, trigger, %problem, "config rejected");
-            }
-        }
         Outcome::Rejected => {
             for problem in &event.errors {
                 tracing::warn!(target: "hotconf", seq, version, trigger, %problem, "config rejected, version {version} kept");

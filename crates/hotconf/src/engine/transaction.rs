@@ -59,7 +59,8 @@ pub(crate) struct Part<T> {
 /// Every registered part, in registration order.
 pub(crate) struct Parts<T> {
     parts: Vec<Part<T>>,
-    /// Indexes into `parts`, each after those it depends on (set by [`Parts::resolve`]).
+    /// Indexes into `parts`, each after those it depends on: set by [`Parts::resolve`],
+    /// which `build` calls before any part prepares.
     order: Vec<usize>,
     resources: usize,
     timeout: Duration,
@@ -107,7 +108,6 @@ impl<T: Send + Sync + 'static> Parts<T> {
             depends_on: component.depends_on(),
             kind: Kind::Component(Arc::new(component)),
         });
-        self.order.push(self.parts.len() - 1);
         Ok(())
     }
 
@@ -125,7 +125,6 @@ impl<T: Send + Sync + 'static> Parts<T> {
             },
         });
         self.resources += 1;
-        self.order.push(self.parts.len() - 1);
         Ok(slot)
     }
 
