@@ -1,5 +1,6 @@
 //! `hotconf`: check and diff configuration files the way a running service would load them.
 
+mod audit_hash;
 mod render;
 mod trouble;
 mod watch;
@@ -49,6 +50,14 @@ enum Command {
     /// Exit status: 0 after SIGINT or SIGTERM; at start, like check: 1 the config is
     /// invalid, 2 usage or I/O trouble (with --json, the same JSON as check).
     Watch(watch::WatchArgs),
+    /// Print the HMAC the audit log writes for a secret value: reads the value from
+    /// standard input (never from the command line), less one trailing newline, and prints
+    /// `hmac-sha256:<hex>`. Compare it with a record's `changes` to tell which value a
+    /// secret was set to.
+    ///
+    /// Exit status: 0 printed, 2 the key file is missing or invalid, or the input is not
+    /// UTF-8.
+    AuditHash(audit_hash::AuditHashArgs),
 }
 
 #[derive(Debug, Args)]
@@ -108,6 +117,7 @@ fn main() -> ExitCode {
         Command::Check(args) => check(&args),
         Command::Diff(args) => diff(&args),
         Command::Watch(args) => watch::run(&args),
+        Command::AuditHash(args) => audit_hash::run(&args),
     };
     match result {
         Ok(code) => code,

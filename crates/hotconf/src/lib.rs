@@ -139,6 +139,7 @@
 //! | `watch` | on | [`Reloader::watch`], [`Reloader::watch_polling`], [`Reloader::unwatch`], [`ReloaderBuilder::debounce`] and [`ReloaderBuilder::ignore`] | notify |
 //! | `tokio` | on | [`Reloader::subscribe`] (a tokio `watch` receiver) and [`Reloader::events`] (a `broadcast` receiver); no runtime needed | tokio with `sync` only |
 //! | `json-schema` | on | [`schema::Schema`] validates the merged config against a JSON Schema, with errors located like every other problem | jsonschema |
+//! | `audit` | on | [`audit::AuditLog`]: one JSON Lines record per reload attempt, secrets as keyed HMAC-SHA256, size-based rotation, fail-closed mode | hmac, sha2, getrandom |
 //!
 //! [`Format`](source::Format) keeps every variant whatever the features, and
 //! [`Format::from_path`](source::Format::from_path) still names every extension. A document
@@ -185,6 +186,8 @@
 //!   directory further up is not seen until the next change to a watched name.
 #![deny(missing_docs)]
 
+#[cfg(feature = "audit")]
+pub mod audit;
 mod component;
 mod deserialize;
 mod diff;
