@@ -65,7 +65,6 @@ impl AuditKey {
 
     /// Reads the key file at `path`, or creates it with 32 random bytes (mode 0600 on Unix)
     /// when there is none. An existing file is never overwritten.
-    #[allow(dead_code)] // AuditLog::build calls it: it lands with the core seams it needs.
     pub(crate) fn load_or_create(path: &Path) -> Result<Self, AuditError> {
         match create(path) {
             Ok(()) => {}
