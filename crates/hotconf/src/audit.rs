@@ -70,8 +70,8 @@
 //! Records grow by adding fields only; a field is never renamed or removed. An attempt
 //! record has every field above but `stage` (rejected ones only); an intent record (see
 //! [Fail-closed](#fail-closed)) has no `seq`, `stage`, `pending`, `errors`, `warnings` or
-//! `duration_us`: it is written before the attempt ends. A record that could not be
-//! written is missing (see [below](#when-the-log-cannot-be-written)): `seq` then has a gap.
+//! `duration_us`: it is written before the attempt ends. `seq` has gaps: the `detected`
+//! events between attempts are numbered too, and have no record.
 //!
 //! # The key
 //!

@@ -54,7 +54,12 @@ impl<'a> Attempt<'a> {
             seq: Some(event.seq),
             trigger: event.trigger,
             by: event.by.as_deref(),
-            version_before: event.version_before,
+            // Nothing was live before the first load, whatever the event says.
+            version_before: if event.outcome == Outcome::Loaded {
+                0
+            } else {
+                event.version_before
+            },
             version_after: event.version,
             outcome: event.outcome.as_str(),
             stage: (event.outcome == Outcome::Rejected)
