@@ -10,7 +10,8 @@ use std::process::Output;
 use std::time::Duration;
 
 use assert_cmd::Command;
-use hotconf::audit::{AuditKey, hash_value};
+use hotconf::Reloader;
+use hotconf::audit::{AuditKey, AuditLog, hash_value};
 use serde_json::json;
 
 const SECRET: &str = "hunter2-distinctive";
@@ -76,6 +77,41 @@ fn prints_the_libraries_hmac_of_standard_input_less_one_newline() {
     let other = dir.path().join("other.key");
     fs::write(&other, "a5".repeat(32)).unwrap();
     assert_ne!(printed(&audit_hash(&other, SECRET.as_bytes())), expected);
+}
+
+/// The loop an operator runs: a secret changed in a service's audit log, and the value
+/// they suspect, piped to `audit-hash` with the log's generated key, matches the record.
+#[test]
+fn agrees_with_a_real_audit_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("app.toml");
+    fs::write(&config, "[db]\npassword = \"before-distinctive\"\n").unwrap();
+    let log_path = dir.path().join("audit.jsonl");
+    let log = AuditLog::builder(&log_path).build().unwrap();
+    let reloader = Reloader::<serde_json::Value>::builder()
+        .file(&config)
+        .audit(log)
+        .build()
+        .unwrap();
+    fs::write(&config, format!("[db]\npassword = \"{SECRET}\"\n")).unwrap();
+    reloader.reload().unwrap();
+    reloader.shutdown();
+
+    let text = fs::read_to_string(&log_path).unwrap();
+    assert!(
+        !text.contains(SECRET) && !text.contains("before-distinctive"),
+        "{text}"
+    );
+    let applied: serde_json::Value = serde_json::from_str(text.lines().nth(1).unwrap()).unwrap();
+    assert_eq!(applied["outcome"], "applied");
+    assert_eq!(applied["changes"][0]["path"], "db.password");
+    let recorded = applied["changes"][0]["new"].as_str().unwrap();
+
+    let key_file = dir.path().join("audit.jsonl.key");
+    let output = audit_hash(&key_file, format!("{SECRET}\n").as_bytes());
+    assert_eq!(printed(&output), recorded);
+    let output = audit_hash(&key_file, b"a wrong guess\n");
+    assert_ne!(printed(&output), recorded);
 }
 
 #[test]
