@@ -567,3 +567,81 @@ fn a_plain_observer_log_writes_redacted_changes_without_a_config_name() {
     let text = fs::read_to_string(&t.log).unwrap();
     assert!(!text.contains(SECRET) && !text.contains(SECRET_2));
 }
+
+/// Everything logged, in one buffer.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The only test here that sets the global subscriber (nextest runs each test in a process
+/// of its own).
+#[test]
+fn a_failure_is_logged_once_per_streak_and_no_secret_is_logged() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .init();
+    let count = |needle: &str| {
+        let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        text.matches(needle).count()
+    };
+    const FAILING: &str = "cannot write the audit log; reloads go on without it";
+    const WRITABLE: &str = "audit log writable again";
+
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = Fixture::new();
+    let path = dir.path().join("audit.jsonl");
+    fs::create_dir(&path).unwrap();
+    let log = AuditLog::builder(&path)
+        .key_file(key_in(dir.path()))
+        .build()
+        .unwrap();
+    fixture.write(&format!("rpm = 60\n[db]\npassword = \"{SECRET}\"\n"));
+    let reloader = fixture.builder().audit(log).build().unwrap();
+    let mut rpm = 60;
+    let mut reload = |fixture: &Fixture| {
+        rpm += 1;
+        let secret = if rpm % 2 == 0 { SECRET } else { SECRET_2 };
+        fixture.write(&format!("rpm = {rpm}\n[db]\npassword = \"{secret}\"\n"));
+        assert_eq!(reloader.reload().unwrap().outcome, Outcome::Applied);
+    };
+    reload(&fixture);
+    reload(&fixture);
+    assert_eq!(
+        (count(FAILING), count(WRITABLE)),
+        (1, 0),
+        "three failures, one line"
+    );
+
+    fs::remove_dir(&path).unwrap();
+    reload(&fixture);
+    reload(&fixture);
+    assert_eq!((count(FAILING), count(WRITABLE)), (1, 1));
+
+    // The log is replaced by a directory: a new streak, logged again.
+    fs::remove_file(&path).unwrap();
+    fs::create_dir(&path).unwrap();
+    reload(&fixture);
+    reload(&fixture);
+    assert_eq!((count(FAILING), count(WRITABLE)), (2, 1));
+    let health = audit_health(&reloader);
+    assert_eq!(health.detail["write_failures"], 5);
+    assert_eq!(health.detail["records"], 2);
+
+    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(text.contains("hotconf::audit"), "{text}");
+    assert!(!text.contains(SECRET) && !text.contains(SECRET_2), "{text}");
+}

@@ -24,6 +24,22 @@ struct Open {
     size: u64,
     /// Only a regular file is rotated: never rename `/dev/null` or a pipe.
     regular: bool,
+    /// Which file it is, to see that the path now names another one (or none).
+    id: Option<FileId>,
+}
+
+/// Device and inode: what a path names.
+type FileId = (u64, u64);
+
+#[cfg(unix)]
+fn file_id(metadata: &fs::Metadata) -> Option<FileId> {
+    use std::os::unix::fs::MetadataExt;
+    Some((metadata.dev(), metadata.ino()))
+}
+
+#[cfg(not(unix))]
+fn file_id(_metadata: &fs::Metadata) -> Option<FileId> {
+    None
 }
 
 pub(crate) struct Writer {
@@ -100,9 +116,12 @@ impl Writer {
         record.push('\n');
         let length = record.len() as u64;
         let mut guard = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        // A log removed or renamed by someone else (logrotate, an operator) is not written
+        // to where no one looks: the path is opened again.
+        let current = fs::metadata(&self.path).ok().as_ref().and_then(file_id);
         let mut open = match guard.take() {
-            Some(open) => open,
-            None => self.open_file()?,
+            Some(open) if open.id.is_none() || open.id == current => open,
+            _ => self.open_file()?,
         };
         if open.regular && open.size > 0 && open.size.saturating_add(length) > self.max_bytes {
             match self.rotate() {
@@ -140,6 +159,7 @@ impl Writer {
             file,
             size: metadata.len(),
             regular: metadata.is_file(),
+            id: file_id(&metadata),
         })
     }
 
@@ -284,6 +304,22 @@ mod tests {
         }
         assert_eq!(writer.health().records, 3);
         assert!(null.exists() && !writer.rotated(1).exists(), "not rotated");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_log_moved_away_or_removed_is_started_again_at_its_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.log");
+        let writer = Writer::new(path.clone(), 1000, 1);
+        writer.append("one", false).unwrap();
+        let moved = dir.path().join("moved.log");
+        fs::rename(&path, &moved).unwrap();
+        writer.append("two", false).unwrap();
+        fs::remove_file(&path).unwrap();
+        writer.append("three", false).unwrap();
+        assert_eq!(lines(&moved), ["one"]);
+        assert_eq!(lines(&path), ["three"]);
     }
 
     #[test]
