@@ -61,7 +61,7 @@
 //! | `version_before`, `version_after` | the versions active before and after |
 //! | `outcome` | `loaded`, `applied`, `rejected`, `unchanged`, `restart_required`, `deferred`, or `intent` |
 //! | `stage` | on `rejected`: the stage that refused it (`read`, `parse`, `validate`, … `audit`) |
-//! | `files` | the documents read, each with its content hash (16 hex digits) |
+//! | `files` | the documents read, each with a keyed hash of its content (16 hex digits: the same content gives the same hash under the same key) |
 //! | `changes` | the diff; a secret's value is `"hmac-sha256:<64 hex>"`, never in clear |
 //! | `pending` | restart-required paths waiting for a restart |
 //! | `errors`, `warnings` | located problems: `file`, `line`, `column`, `path`, `message`, and `kind` (the stage's problem kind) |
@@ -83,7 +83,9 @@
 //! [`AuditLogBuilder::key_file`] it is `<log path>.key`, created with 32 random bytes and
 //! mode 0600 the first time, and read on every later start. An existing key file is
 //! never overwritten. Keep it as secret as the values: with it, a short secret can be
-//! guessed from its HMAC.
+//! guessed from its HMAC. The files' content hashes are keyed the same way: a plain hash
+//! of a file that holds a secret would let anyone who knows the rest of the file test
+//! guesses at the secret.
 //!
 //! # Rotation
 //!
@@ -315,7 +317,9 @@ impl AuditLog {
         config: Option<&str>,
         sync: bool,
     ) -> Result<(), String> {
-        self.shared.writer.append(&attempt.to_line(config), sync)
+        let key = &self.shared.key;
+        let line = attempt.to_line(config, &|revision| key::hash_revision(key, revision));
+        self.shared.writer.append(&line, sync)
     }
 
     fn record(&self, event: &Event, config: Option<&str>) {

@@ -95,8 +95,13 @@ impl<'a> Attempt<'a> {
         }
     }
 
-    /// The record as one line of JSON, its fields in a fixed order.
-    pub(crate) fn to_line(&self, config: Option<&str>) -> String {
+    /// The record as one line of JSON, its fields in a fixed order; `file_hash` writes a
+    /// document's revision.
+    pub(crate) fn to_line(
+        &self,
+        config: Option<&str>,
+        file_hash: &dyn Fn(u64) -> String,
+    ) -> String {
         let mut record = Map::new();
         record.insert("time".into(), Timestamp(self.time).to_string().into());
         if let Some(seq) = self.seq {
@@ -113,7 +118,7 @@ impl<'a> Attempt<'a> {
         if let Some(stage) = self.stage {
             record.insert("stage".into(), stage.into());
         }
-        record.insert("files".into(), files(self.files, self.revisions));
+        record.insert("files".into(), files(self.files, self.revisions, file_hash));
         record.insert("changes".into(), json!(self.changes));
         if let Some(result) = &self.result {
             record.insert("pending".into(), json!(result.pending));
@@ -126,13 +131,13 @@ impl<'a> Attempt<'a> {
     }
 }
 
-/// `[{"file": …, "hash": "<16 hex digits>"}]`; no hash when the source gave none.
-fn files(files: &[String], revisions: &[u64]) -> Value {
+/// `[{"file": …, "hash": …}]`; no hash when the source gave none.
+fn files(files: &[String], revisions: &[u64], file_hash: &dyn Fn(u64) -> String) -> Value {
     files
         .iter()
         .enumerate()
         .map(|(index, file)| match revisions.get(index) {
-            Some(revision) => json!({"file": file, "hash": format!("{revision:016x}")}),
+            Some(revision) => json!({"file": file, "hash": file_hash(*revision)}),
             None => json!({ "file": file }),
         })
         .collect()
@@ -197,7 +202,7 @@ mod tests {
             }),
         };
         assert_eq!(
-            attempt.to_line(Some("app")),
+            attempt.to_line(Some("app"), &|revision| format!("{revision:016x}")),
             concat!(
                 r#"{"time":"1970-01-01T00:00:01.500Z","seq":4,"config":"app","trigger":"api","by":"api 127.0.0.1:5000","#,
                 r#""version_before":2,"version_after":2,"outcome":"rejected","stage":"validate","#,
@@ -226,7 +231,7 @@ mod tests {
             result: None,
         };
         assert_eq!(
-            attempt.to_line(None),
+            attempt.to_line(None, &|_| unreachable!("no files")),
             r#"{"time":"1970-01-01T00:00:00.000Z","trigger":"watch","by":null,"version_before":1,"version_after":2,"outcome":"intent","files":[],"changes":[]}"#
         );
     }
