@@ -101,16 +101,22 @@
 //! and logged once per streak (target `hotconf::audit`, without the record), and
 //! [`Observer::health`] says so (`"ok": false` with the error, the path, the
 //! `write_failures` and the `records` written), which the reloader's status lists. The
-//! next record that can be written makes it healthy again.
+//! next record that can be written makes it healthy again. A log that was renamed or
+//! removed by someone else is started again at its path with the next record.
 //!
 //! # Fail-closed
 //!
-//! With [`AuditLogBuilder::fail_closed`], an applied reload is first written to the log as
-//! an intent record (`"outcome":"intent"`, with the versions, trigger, `by`, files and
-//! changes) and synced to disk, after the components have prepared and before the swap.
-//! If that fails, the reload is rejected at stage `audit` and the old config stays live:
-//! nothing runs that the log has not recorded. [`AuditLogBuilder::build`] then also opens
-//! the log at once, so that a path that can never be written fails at start.
+//! With [`AuditLogBuilder::fail_closed`], every change about to apply (a reload, an
+//! [`apply`](crate::Reloader::apply), a rollback, an admin change; not the first load,
+//! which has no old config to keep) is first written to the log as an intent record
+//! (`"outcome":"intent"`, with the versions, trigger, `by`, files and changes) and synced
+//! to disk, after the components have prepared and before the swap. If that fails, the
+//! change is rejected at stage `audit` and the old config stays live: nothing runs that
+//! the log has not recorded. [`AuditLogBuilder::build`] then also opens the log at once,
+//! so that a path that can never be written fails at start.
+//!
+//! Other records are written with one `write` each and not synced: a crash of the machine
+//! (not of the process) can lose the last ones from the page cache.
 
 mod key;
 mod record;

@@ -426,6 +426,16 @@ fn fail_closed_rejects_at_stage_audit_when_the_intent_cannot_be_written() {
     assert_eq!(rejected.stage, Some(Stage::Audit));
     assert_eq!(rejected.errors[0].kind, hotconf::ProblemKind::Audit);
     assert!(!audit_health(&reloader).ok);
+
+    // A programmatic change takes the same step.
+    let mut config = (*reloader.current()).clone();
+    config.rpm = 77;
+    reloader.apply(config).unwrap_err();
+    assert_eq!(reloader.attempts().pop().unwrap().stage, Some(Stage::Audit));
+    assert_eq!(
+        (reloader.current().version(), reloader.current().rpm),
+        (1, 60)
+    );
 }
 
 #[test]
