@@ -256,6 +256,15 @@ fn secrets_are_written_as_hmacs_only() {
         assert!(!text.contains(clear), "{clear:?} in the log: {text}");
     }
     let key_text = fs::read_to_string(key.path()).unwrap();
+    let debug = format!("{:?}", AuditLog::builder(&t.log).build().unwrap());
+    assert!(
+        debug.starts_with("AuditLog") && debug.contains("audit.jsonl"),
+        "{debug}"
+    );
+    assert!(
+        !debug.contains(key_text.trim()),
+        "the key is not in Debug: {debug}"
+    );
     let status = serde_json::to_string(&reloader.status()).unwrap();
     for output in [key_text, status, format!("{:?}", key)] {
         assert!(!output.contains(SECRET) && !output.contains(SECRET_2));
@@ -650,6 +659,21 @@ fn a_failure_is_logged_once_per_streak_and_no_secret_is_logged() {
     let health = audit_health(&reloader);
     assert_eq!(health.detail["write_failures"], 5);
     assert_eq!(health.detail["records"], 2);
+
+    // A key file others can read is loaded, with a warning.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        const READABLE: &str = "can be read by others than its owner";
+        let open = key_in(dir.path());
+        fs::set_permissions(&open, fs::Permissions::from_mode(0o644)).unwrap();
+        let before = count(READABLE);
+        AuditKey::load(&open).unwrap();
+        assert_eq!(count(READABLE), before + 1);
+        fs::set_permissions(&open, fs::Permissions::from_mode(0o600)).unwrap();
+        AuditKey::load(&open).unwrap();
+        assert_eq!(count(READABLE), before + 1);
+    }
 
     let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     assert!(text.contains("hotconf::audit"), "{text}");

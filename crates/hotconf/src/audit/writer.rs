@@ -251,6 +251,10 @@ mod tests {
         writer.append(&"y".repeat(30), false).unwrap();
         writer.append("z", false).unwrap();
         assert_eq!(lines(&writer.rotated(2)), ["x"]);
+        // Into a new log: nothing to rotate away.
+        let fresh = Writer::new(dir.path().join("b.log"), 10, 2);
+        fresh.append(&"w".repeat(30), false).unwrap();
+        assert!(!fresh.rotated(1).exists());
         assert_eq!(lines(&writer.rotated(1)), ["y".repeat(30)]);
         assert_eq!(lines(writer.path()), ["z"]);
     }
