@@ -12,7 +12,8 @@ use crate::trouble::{Kind, Trouble};
 
 #[derive(Debug, Args)]
 pub(crate) struct AuditHashArgs {
-    /// The audit log's key file (by default the log's path with `.key` added).
+    /// The audit log's key file: `<log path>.key` beside the log, unless the service named
+    /// another.
     #[arg(long, value_name = "K")]
     key_file: PathBuf,
 }

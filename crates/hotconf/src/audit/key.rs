@@ -190,7 +190,8 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 /// HMAC-SHA256 keyed with `key`, over the value's canonical bytes: a string's UTF-8 bytes,
 /// any other value's compact JSON text. So the number `1234` and the string `"1234"` hash
 /// alike, and `hotconf audit-hash --key-file K` (which reads a string) prints the same
-/// HMAC for either.
+/// HMAC for either. A secret that is a whole table hashes as its JSON with the keys in the
+/// order the config file wrote them.
 ///
 /// ```no_run
 /// use hotconf::audit::{AuditKey, hash_value};
