@@ -138,6 +138,8 @@
 //! | `json` | on | JSON documents, and [`ReloaderBuilder::defaults_value`] (the value is layered as JSON) | none: our own parser |
 //! | `watch` | on | [`Reloader::watch`], [`Reloader::watch_polling`], [`Reloader::unwatch`], [`ReloaderBuilder::debounce`] and [`ReloaderBuilder::ignore`] | notify |
 //! | `tokio` | on | [`Reloader::subscribe`] (a tokio `watch` receiver) and [`Reloader::events`] (a `broadcast` receiver); no runtime needed | tokio with `sync` only |
+//! | `alerts` | off | [`alert::Alerts`]: Slack-compatible and Alertmanager webhooks for rejected reloads, failed components and a degraded watcher, over plain http | ureq without TLS |
+//! | `alerts-tls` | off | https webhooks (Slack's) for `alerts` | ureq with rustls and the webpki roots |
 //! | `json-schema` | on | [`schema::Schema`] validates the merged config against a JSON Schema, with errors located like every other problem | jsonschema |
 //!
 //! [`Format`](source::Format) keeps every variant whatever the features, and
@@ -185,6 +187,8 @@
 //!   directory further up is not seen until the next change to a watched name.
 #![deny(missing_docs)]
 
+#[cfg(feature = "alerts")]
+pub mod alert;
 mod component;
 mod deserialize;
 mod diff;

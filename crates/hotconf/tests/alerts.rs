@@ -1,0 +1,1 @@
+//! Alerts against a real local HTTP server.
