@@ -68,9 +68,10 @@ use serde::de::DeserializeOwned;
 
 use self::sender::{Endpoint, Post, Settings, Shared, Sink};
 use self::state::{ComponentFailure, Input, Notice, Phase, Tracker};
-use crate::engine::{Observer, ReloaderBuilder};
-use crate::error::{Problem, ProblemKind};
+use crate::engine::{Observer, ObserverHealth, ReloaderBuilder};
+use crate::error::{Problem, ProblemKind, Stage};
 use crate::event::{Event, Outcome};
+use crate::trigger::WatcherState;
 use crate::validate::Validate;
 
 /// Why [`AlertsBuilder::build`] failed.
@@ -126,7 +127,8 @@ pub struct AlertsBuilder {
     backoff: Duration,
     queue: usize,
     repeat: Duration,
-    config: String,
+    /// Set by `config_name`; else the reloader's name.
+    config: Option<String>,
     generator_url: Option<String>,
 }
 
@@ -140,7 +142,7 @@ impl Default for AlertsBuilder {
             backoff: Duration::from_millis(250),
             queue: 64,
             repeat: Duration::from_secs(60),
-            config: "config".into(),
+            config: None,
             generator_url: None,
         }
     }
@@ -194,9 +196,11 @@ impl AlertsBuilder {
         self
     }
 
-    /// The `config` label and the name in every summary. Default: `config`.
+    /// The `config` label and the name in every summary. Default: the name the reloader
+    /// was given with [`ReloaderBuilder::name`] before [`ReloaderBuilder::alerts`], else
+    /// `config`.
     pub fn config_name(mut self, name: impl Into<String>) -> Self {
-        self.config = name.into();
+        self.config = Some(name.into());
         self
     }
 
@@ -241,9 +245,11 @@ impl AlertsBuilder {
         positive("timeout", !self.timeout.is_zero())?;
         positive("repeat_interval", !self.repeat.is_zero())?;
 
+        let named = self.config.is_some();
+        let config = self.config.unwrap_or_else(|| "config".into());
         let shared = Arc::new(Shared::new(
-            Tracker::new(self.config.clone(), self.repeat),
-            self.config,
+            Tracker::new(config.clone(), self.repeat),
+            config,
             self.generator_url,
         ));
         let settings = Settings {
@@ -266,6 +272,7 @@ impl AlertsBuilder {
             inner: Arc::new(Inner {
                 shared,
                 settings,
+                named,
                 queue: Some(queue),
                 thread: Mutex::new(Some(thread)),
             }),
@@ -334,6 +341,8 @@ pub struct Alerts {
 struct Inner {
     shared: Arc<Shared>,
     settings: Settings,
+    /// The config's name was given: the reloader's name does not replace it.
+    named: bool,
     /// Taken on drop, which tells the thread to end.
     queue: Option<SyncSender<Post>>,
     thread: Mutex<Option<JoinHandle<()>>>,
@@ -370,6 +379,7 @@ impl Alerts {
     /// Turns what the tracker decided into posts and queues them without waiting.
     fn queue(&self, notices: Vec<Notice>) {
         let shared = &self.inner.shared;
+        let config = shared.config();
         for notice in notices {
             if self.inner.settings.slack.is_some()
                 && let Some(body) = payload::slack(&notice)
@@ -385,11 +395,8 @@ impl Alerts {
                         alert
                     }
                 };
-                let body = payload::alertmanager(
-                    &[alert],
-                    &shared.config,
-                    shared.generator_url.as_deref(),
-                );
+                let body =
+                    payload::alertmanager(&[alert], &config, shared.generator_url.as_deref());
                 self.post(Post {
                     sink: Sink::Alertmanager,
                     body,
@@ -429,6 +436,29 @@ impl Observer for Alerts {
             self.input(input);
         }
     }
+
+    /// A watcher with an error (it failed, or fell back to polling) fires the watcher
+    /// alert; one without (healthy, or stopped on purpose) resolves it. Polling chosen
+    /// with `watch_polling` is no error.
+    fn watcher(&self, state: &WatcherState) {
+        self.input(Input::Watcher {
+            error: state.error.clone(),
+            at: state.at,
+        });
+    }
+
+    /// `alerts`: not ok while the last post was dropped (until one is delivered again);
+    /// detail `{"sent", "dropped", "active"}`.
+    fn health(&self) -> Option<ObserverHealth> {
+        let error = self.last_error();
+        Some(
+            ObserverHealth::new("alerts", error.is_none(), error).with_detail(serde_json::json!({
+                "sent": self.sent(),
+                "dropped": self.dropped(),
+                "active": self.active(),
+            })),
+        )
+    }
 }
 
 /// What an event means for alerting; `None` for events that change nothing (deferred,
@@ -453,17 +483,10 @@ fn input_of(event: &Event) -> Option<Input> {
 
 /// The stage that refused a rejected event, named as in metrics.
 fn stage_of(event: &Event) -> &'static str {
-    match event.errors.first().map(|problem| problem.kind) {
-        Some(ProblemKind::Io) => "read",
-        Some(ProblemKind::Syntax | ProblemKind::Empty | ProblemKind::Limit) => "parse",
-        Some(ProblemKind::Type) => "deserialize",
-        Some(ProblemKind::Validation) => "validate",
-        Some(ProblemKind::Schema) => "schema",
-        Some(ProblemKind::Policy) => "policy",
-        Some(ProblemKind::Timeout) => "timeout",
-        Some(ProblemKind::Component) => "prepare",
-        _ => "unknown",
-    }
+    event
+        .stage
+        .or_else(|| event.errors.first().map(|problem| problem.kind.stage()))
+        .map_or("unknown", Stage::as_str)
 }
 
 /// The components named by `problems`, once each.
@@ -486,15 +509,17 @@ fn failures(problems: &[Problem], phase: Phase) -> Vec<ComponentFailure> {
 
 /// The component a problem is about.
 fn component_of(problem: &Problem) -> Option<&str> {
-    let _ = problem;
-    None
+    match problem.kind {
+        ProblemKind::Component => problem.component.as_deref(),
+        _ => None,
+    }
 }
 
 impl fmt::Debug for Alerts {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let settings = &self.inner.settings;
         f.debug_struct("Alerts")
-            .field("config", &self.inner.shared.config)
+            .field("config", &self.inner.shared.config())
             .field("slack", &settings.slack.as_ref().map(|e| &e.shown))
             .field(
                 "alertmanager",
@@ -529,9 +554,14 @@ impl<T> ReloaderBuilder<T>
 where
     T: DeserializeOwned + Serialize + Validate + Send + Sync + 'static,
 {
-    /// Sends [`Alerts`] for this reloader's events (registered as an [`Observer`]).
+    /// Sends [`Alerts`] for this reloader's events (registered as an [`Observer`]). Unless
+    /// the alerts were given a [`config_name`](AlertsBuilder::config_name), they take this
+    /// reloader's [`name`](Self::name) as set so far.
     #[must_use]
     pub fn alerts(self, alerts: Alerts) -> Self {
+        if !alerts.inner.named {
+            alerts.inner.shared.rename(self.config_name());
+        }
         self.observer(alerts)
     }
 }
@@ -634,6 +664,39 @@ mod tests {
     }
 
     #[test]
+    fn the_watcher_state_fires_and_resolves_the_watcher_alert() {
+        // A closed port: what is posted is dropped; this is about the decisions.
+        let alerts = Alerts::builder()
+            .slack("http://127.0.0.1:1/hook")
+            .retries(0)
+            .build()
+            .unwrap();
+        alerts.watcher(&WatcherState::new(true, true, None));
+        assert_eq!(alerts.active(), 0, "polling by choice is no degradation");
+        alerts.watcher(&WatcherState::new(
+            true,
+            true,
+            Some("native file watching failed (x), polling instead".into()),
+        ));
+        assert_eq!(alerts.active(), 1);
+        assert_eq!(alerts.health().unwrap().detail["active"], 1);
+        alerts.watcher(&WatcherState::new(false, false, None));
+        assert_eq!(alerts.active(), 0);
+    }
+
+    #[test]
+    fn the_reloaders_name_names_the_alerts_unless_they_have_one() {
+        type Builder = ReloaderBuilder<serde_json::Value>;
+        let build = |builder: AlertsBuilder| builder.slack("http://127.0.0.1:1/").build().unwrap();
+        let unnamed = build(Alerts::builder());
+        let _ = Builder::default().name("svc").alerts(unnamed.clone());
+        assert_eq!(unnamed.inner.shared.config(), "svc");
+        let named = build(Alerts::builder().config_name("app"));
+        let _ = Builder::default().name("svc").alerts(named.clone());
+        assert_eq!(named.inner.shared.config(), "app");
+    }
+
+    #[test]
     fn events_map_to_inputs_by_outcome() {
         let rejected = Event::new(Outcome::Rejected, 1, crate::Trigger::Reload, Vec::new());
         let mut rejected = rejected;
@@ -644,7 +707,27 @@ mod tests {
         let Some(Input::Rejected { stage, errors, .. }) = input_of(&rejected) else {
             panic!("a rejection alerts");
         };
-        assert_eq!(stage, "validate");
+        assert_eq!(stage, "validate", "from the first error's kind");
+        rejected.stage = Some(Stage::Policy);
+        let Some(Input::Rejected { stage, .. }) = input_of(&rejected) else {
+            panic!("a rejection alerts");
+        };
+        assert_eq!(stage, "policy", "the event's own stage wins");
+        let mut pool = Problem::error(ProblemKind::Component, "pool refused");
+        pool.component = Some("pool".into());
+        let mut unnamed = Problem::error(ProblemKind::Component, "a refusal");
+        unnamed.component = None;
+        let mut other = Problem::error(ProblemKind::Validation, "bad");
+        other.component = Some("not a component problem".into());
+        let failed = failures(&[pool.clone(), unnamed, other, pool], Phase::Commit);
+        assert_eq!(
+            failed,
+            [ComponentFailure {
+                name: "pool".into(),
+                phase: Phase::Commit,
+                message: "pool refused".into()
+            }]
+        );
         assert_eq!(errors, ["limits.rpm: must be > 0"]);
         for outcome in [
             Outcome::Applied,

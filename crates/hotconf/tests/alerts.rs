@@ -15,7 +15,10 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use hotconf::alert::Alerts;
-use hotconf::{Error, Outcome, Reloader, Report, Validate};
+use hotconf::{
+    Change, Component, Error, ObserverHealth, Outcome, PrepareError, Reloader, ReloaderBuilder,
+    Report, Staged, Validate, staged,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -241,13 +244,14 @@ impl Fixture {
         Self { _dir: dir, path }
     }
 
-    fn reloader(&self, alerts: &Alerts) -> Reloader<App> {
+    fn builder(&self) -> ReloaderBuilder<App> {
         Reloader::<App>::builder()
             .file(&self.path)
             .secret("db.password")
-            .alerts(alerts.clone())
-            .build()
-            .unwrap()
+    }
+
+    fn reloader(&self, alerts: &Alerts) -> Reloader<App> {
+        self.builder().alerts(alerts.clone()).build().unwrap()
     }
 
     fn write(&self, text: &str) {
@@ -361,6 +365,19 @@ fn a_rejected_reload_alerts_both_sinks_and_the_next_good_reload_resolves_it() {
     });
     assert_eq!(alerts.dropped(), 0);
     assert_eq!(alerts.last_error(), None);
+    let health = health(&reloader);
+    assert!(health.ok);
+    assert_eq!(health.error, None);
+    assert_eq!(health.detail, json!({"sent": 4, "dropped": 0, "active": 0}));
+}
+
+/// The alerts' entry in the reloader's status.
+fn health(reloader: &Reloader<App>) -> ObserverHealth {
+    let status = reloader.status();
+    let mut found = status.observers.into_iter().filter(|h| h.name == "alerts");
+    let health = found.next().expect("alerts report their health");
+    assert!(found.next().is_none());
+    health
 }
 
 #[test]
@@ -372,7 +389,12 @@ fn a_firing_alert_is_posted_to_alertmanager_again_until_it_resolves() {
         .build()
         .unwrap();
     let fixture = Fixture::new();
-    let reloader = fixture.reloader(&alerts);
+    let reloader = fixture
+        .builder()
+        .name("svc")
+        .alerts(alerts.clone())
+        .build()
+        .unwrap();
 
     fixture.write(BROKEN);
     rejected(&reloader);
@@ -386,7 +408,12 @@ fn a_firing_alert_is_posted_to_alertmanager_again_until_it_resolves() {
         assert_eq!(body, first, "the same alert, the same start, no endsAt");
         assert_eq!(ends_at(post), None);
     }
-    assert_eq!(first[0]["labels"]["config"], "config", "the default name");
+    assert_eq!(first[0]["labels"]["config"], "svc", "the reloader's name");
+    assert_eq!(
+        first[0]["annotations"]["summary"],
+        "config svc reload rejected at stage validate"
+    );
+    assert_eq!(health(&reloader).detail["active"], 1);
 
     fixture.write(FIXED);
     applied(&reloader);
@@ -480,6 +507,10 @@ fn a_server_that_is_down_costs_bounded_retries_then_counts_the_alert_as_dropped(
         !error.contains("/hook"),
         "the webhook's path is its secret: {error}"
     );
+    let health = health(&reloader);
+    assert!(!health.ok);
+    assert_eq!(health.error.as_deref(), Some(error.as_str()));
+    assert_eq!(health.detail["dropped"], 1);
 
     // Reloads go on as if nothing happened.
     fixture.write(FIXED);
@@ -630,4 +661,123 @@ fn dropping_alerts_while_a_post_hangs_ends_within_the_timeout() {
     finished.recv_timeout(DEADLINE).unwrap();
     assert!(!alerts_thread_running());
     assert_eq!(server.requests().len(), 1, "no retry after the stop");
+}
+
+/// Refuses `rpm` above 1000 in prepare, and panics committing `rpm = 500`.
+struct Pool;
+
+impl Component<App> for Pool {
+    fn name(&self) -> &str {
+        "pool"
+    }
+
+    fn paths(&self) -> Vec<String> {
+        vec!["rpm".into()]
+    }
+
+    fn prepare(
+        &self,
+        _old: Option<&App>,
+        new: &App,
+        _changes: &[Change],
+    ) -> Result<Box<dyn Staged>, PrepareError> {
+        if new.rpm > 1000 {
+            return Err("more than the pool can hold".into());
+        }
+        let rpm = new.rpm;
+        Ok(staged(move || assert_ne!(rpm, 500, "pool commit failed")))
+    }
+}
+
+#[test]
+fn a_component_that_fails_to_prepare_or_commit_has_an_alert_of_its_own() {
+    let server = Server::start([]);
+    let alerts = Alerts::builder()
+        .config_name("app")
+        .slack(server.url("/hook"))
+        .alertmanager(server.url(""))
+        .build()
+        .unwrap();
+    let fixture = Fixture::new();
+    let reloader = fixture
+        .builder()
+        .component(Pool)
+        .alerts(alerts.clone())
+        .build()
+        .unwrap();
+    let am = |requests: &[Request]| -> Vec<Value> {
+        posts_to(requests, "/api/v2/alerts")
+            .iter()
+            .map(|r| r.json()[0].clone())
+            .collect()
+    };
+    let texts = |requests: &[Request]| -> Vec<String> {
+        posts_to(requests, "/hook")
+            .iter()
+            .map(|r| r.json()["text"].as_str().unwrap().to_owned())
+            .collect()
+    };
+
+    // Refused in prepare: the reload is rejected at stage prepare, and the pool fires.
+    fixture.write("rpm = 2000\n[db]\npassword = \"p\"\n");
+    rejected(&reloader);
+    let requests = server.wait_for("two alerts on each sink", |requests| {
+        (requests.len() == 4).then(|| requests.to_vec())
+    });
+    let texts_now = texts(&requests);
+    assert!(
+        texts_now[0].starts_with("[FIRING] config app reload rejected at stage prepare\n"),
+        "{texts_now:?}"
+    );
+    assert_eq!(
+        texts_now[1],
+        "[FIRING] config app component pool failed to prepare\ncomponent 'pool' refused the config: more than the pool can hold"
+    );
+    let posted = am(&requests);
+    assert_eq!(
+        posted[1]["labels"],
+        json!({"alertname": "HotconfComponentFailed", "config": "app", "severity": "warning", "kind": "component", "component": "pool"})
+    );
+    assert_eq!(alerts.active(), 2);
+
+    // Applied, but the pool panics committing: the reload alert resolves, the pool's turns
+    // critical (an update: Alertmanager only).
+    fixture.write("rpm = 500\n[db]\npassword = \"p\"\n");
+    applied(&reloader);
+    let requests = server.wait_for("the resolution and the update", |requests| {
+        (requests.len() == 7).then(|| requests.to_vec())
+    });
+    assert_eq!(
+        texts(&requests)[2],
+        "[RESOLVED] config app reload rejected at stage prepare"
+    );
+    let posted = am(&requests);
+    assert_eq!(posted[2]["labels"]["kind"], "reload");
+    assert!(posted[2]["endsAt"].is_string());
+    assert_eq!(posted[3]["labels"]["component"], "pool");
+    assert_eq!(posted[3]["labels"]["severity"], "critical");
+    assert_eq!(
+        posted[3]["annotations"]["summary"],
+        "config app component pool failed to commit"
+    );
+    assert_eq!(
+        posted[3]["startsAt"], posted[1]["startsAt"],
+        "the same alert"
+    );
+    assert!(posted[3].get("endsAt").is_none());
+    assert_eq!(alerts.active(), 1);
+
+    // A reload the pool takes resolves it.
+    fixture.write("rpm = 100\n[db]\npassword = \"p\"\n");
+    applied(&reloader);
+    let requests = server.wait_for("the pool's resolution", |requests| {
+        (requests.len() == 9).then(|| requests.to_vec())
+    });
+    assert_eq!(
+        texts(&requests)[3],
+        "[RESOLVED] config app component pool failed to commit"
+    );
+    assert_eq!(am(&requests)[4]["labels"]["component"], "pool");
+    assert!(am(&requests)[4]["endsAt"].is_string());
+    assert_eq!(alerts.active(), 0);
 }

@@ -47,7 +47,8 @@ pub(crate) struct Post {
 /// What the observer side and the thread share.
 pub(crate) struct Shared {
     pub(crate) tracker: Mutex<Tracker>,
-    pub(crate) config: String,
+    /// The `config` label; the tracker holds the same name for its summaries.
+    config: Mutex<String>,
     pub(crate) generator_url: Option<String>,
     origin: Instant,
     sent: AtomicU64,
@@ -61,7 +62,7 @@ impl Shared {
     pub(crate) fn new(tracker: Tracker, config: String, generator_url: Option<String>) -> Self {
         Self {
             tracker: Mutex::new(tracker),
-            config,
+            config: Mutex::new(config),
             generator_url,
             origin: Instant::now(),
             sent: AtomicU64::new(0),
@@ -75,6 +76,20 @@ impl Shared {
     /// The tracker's monotonic clock.
     pub(crate) fn now(&self) -> Duration {
         self.origin.elapsed()
+    }
+
+    pub(crate) fn config(&self) -> String {
+        self.config
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Names the config, in labels and summaries alike.
+    pub(crate) fn rename(&self, name: &str) {
+        let mut tracker = self.tracker();
+        name.clone_into(&mut self.config.lock().unwrap_or_else(PoisonError::into_inner));
+        tracker.set_config(name);
     }
 
     pub(crate) fn tracker(&self) -> std::sync::MutexGuard<'_, Tracker> {
@@ -99,7 +114,7 @@ impl Shared {
     /// Counts a post that will never be sent, and says why.
     pub(crate) fn drop_post(&self, why: String) {
         self.dropped.fetch_add(1, Ordering::Relaxed);
-        tracing::warn!(target: "hotconf::alert", config = %self.config, reason = %why, "alert dropped");
+        tracing::warn!(target: "hotconf::alert", config = %self.config(), reason = %why, "alert dropped");
         *self
             .last_error
             .lock()
@@ -194,7 +209,7 @@ pub(crate) fn run(shared: &Shared, settings: &Settings, queue: &Receiver<Post>) 
             if !repeats.is_empty() {
                 let body = payload::alertmanager(
                     &repeats,
-                    &shared.config,
+                    &shared.config(),
                     shared.generator_url.as_deref(),
                 );
                 deliver(

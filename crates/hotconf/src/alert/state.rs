@@ -94,8 +94,6 @@ pub(crate) enum Input {
     },
     /// The watcher reported its state: `error` when it failed or fell back to polling,
     /// `None` when it is healthy (or was stopped on purpose).
-    // Fed by `Observer::watcher`, which the core is adding.
-    #[allow(dead_code)]
     Watcher {
         error: Option<String>,
         at: SystemTime,
@@ -133,6 +131,11 @@ impl Tracker {
             repeat,
             active: Vec::new(),
         }
+    }
+
+    /// Names the config in the summaries of alerts that fire from now on.
+    pub(crate) fn set_config(&mut self, name: &str) {
+        name.clone_into(&mut self.config);
     }
 
     /// How many alerts are firing.
