@@ -590,18 +590,27 @@ fn a_hanging_server_never_holds_up_a_reload_and_overflow_is_counted_exactly() {
     });
 
     // Each of these reloads returns while that post is stuck, and queues one message
-    // (resolved, firing, resolved, firing) into a queue of two.
-    let mut dropped = Vec::new();
-    for i in 0..4 {
-        if i % 2 == 0 {
-            fixture.write(FIXED);
-            accepted(&reloader);
-        } else {
-            fixture.write(BROKEN);
-            rejected(&reloader);
+    // (resolved, firing, resolved, firing) into a queue of two. On a thread of its own, so
+    // that a reload that waited on the post fails the test instead of hanging it.
+    let (done, finished) = mpsc::channel();
+    let counter = alerts.clone();
+    thread::spawn(move || {
+        let mut dropped = Vec::new();
+        for i in 0..4 {
+            if i % 2 == 0 {
+                fixture.write(FIXED);
+                accepted(&reloader);
+            } else {
+                fixture.write(BROKEN);
+                rejected(&reloader);
+            }
+            dropped.push(counter.dropped());
         }
-        dropped.push(alerts.dropped());
-    }
+        done.send((dropped, reloader, fixture)).unwrap();
+    });
+    let (dropped, reloader, _fixture) = finished
+        .recv_timeout(DEADLINE)
+        .expect("reloads return while an alert post hangs");
     assert_eq!(
         dropped,
         [0, 0, 1, 2],
