@@ -138,6 +138,8 @@
 //! | `json` | on | JSON documents, and [`ReloaderBuilder::defaults_value`] (the value is layered as JSON) | none: our own parser |
 //! | `watch` | on | [`Reloader::watch`], [`Reloader::watch_polling`], [`Reloader::unwatch`], [`ReloaderBuilder::debounce`] and [`ReloaderBuilder::ignore`] | notify |
 //! | `tokio` | on | [`Reloader::subscribe`] (a tokio `watch` receiver) and [`Reloader::events`] (a `broadcast` receiver); no runtime needed | tokio with `sync` only |
+//! | `alerts` | off | [`alert::Alerts`]: Slack-compatible and Alertmanager webhooks for rejected reloads, failed components and a degraded watcher, over plain http | ureq without TLS |
+//! | `alerts-tls` | off | https webhooks (Slack's) for `alerts` | ureq with rustls and the webpki roots |
 //! | `json-schema` | on | [`schema::Schema`] validates the merged config against a JSON Schema, with errors located like every other problem | jsonschema |
 //! | `audit` | on | [`audit::AuditLog`]: one JSON Lines record per reload attempt, secrets as keyed HMAC-SHA256, size-based rotation, fail-closed mode | hmac, sha2, getrandom |
 //!
@@ -188,6 +190,8 @@
 
 #[cfg(feature = "audit")]
 pub mod audit;
+#[cfg(feature = "alerts")]
+pub mod alert;
 mod component;
 mod deserialize;
 mod diff;
