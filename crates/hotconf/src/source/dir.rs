@@ -129,7 +129,7 @@ impl Dir {
 
     /// The selected files as they are now, sorted by name.
     pub fn list(&self) -> Result<Vec<PathBuf>, Problem> {
-        self.scan().map_err(|failed| failed.problem)
+        self.scan().map_err(|failed| *failed.problem)
     }
 
     fn scan(&self) -> Result<Vec<PathBuf>, Failed> {
@@ -140,10 +140,10 @@ impl Dir {
             } else {
                 describe_io(&e)
             };
-            Failed {
-                kind: Some(e.kind()),
-                problem: Problem::error(ProblemKind::Io, message).in_file(&dir_name),
-            }
+            Failed::io(
+                e.kind(),
+                Problem::error(ProblemKind::Io, message).in_file(&dir_name),
+            )
         };
         let entries = fs::read_dir(&self.path).map_err(io_failed)?;
         let mut files = Vec::new();
@@ -188,7 +188,7 @@ impl Source for Dir {
     fn read(&self, limits: &Limits) -> Result<Vec<Document>, Problem> {
         // The directory is configured by name: missing is most likely a swap in progress.
         let files = retry::run(&self.retry, true, std::thread::sleep, || self.scan())
-            .map_err(|failed| failed.problem)?;
+            .map_err(|failed| *failed.problem)?;
         if files.is_empty() && !self.allow_none {
             let message = format!(
                 "no file matching `{}` in this directory (an empty config would remove every key)",
@@ -202,8 +202,8 @@ impl Source for Dir {
             .into_iter()
             .map(|path| {
                 // Listed a moment ago: missing now is most likely a replacement.
-                let bytes =
-                    read_file(&path, limits, &self.retry, true).map_err(|failed| failed.problem)?;
+                let bytes = read_file(&path, limits, &self.retry, true)
+                    .map_err(|failed| *failed.problem)?;
                 let format = Format::from_path(&path).unwrap_or(Format::Yaml);
                 let section = self
                     .sections

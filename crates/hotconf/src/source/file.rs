@@ -126,7 +126,7 @@ impl Source for File {
                 self.seen.store(false, Ordering::Relaxed);
                 return Ok(Vec::new());
             }
-            Err(failed) => return Err(failed.problem),
+            Err(failed) => return Err(*failed.problem),
         };
         self.seen.store(true, Ordering::Relaxed);
         let mut document = Document::new(Origin::File(self.path.clone()), format, bytes);
@@ -164,9 +164,11 @@ pub(crate) fn read_file(
 
 fn read_once(path: &Path, limits: &Limits) -> Result<Vec<u8>, Failed> {
     let file_name = path.display().to_string();
-    let io_failed = |e: std::io::Error| Failed {
-        kind: Some(e.kind()),
-        problem: Problem::error(ProblemKind::Io, describe_io(&e)).in_file(&file_name),
+    let io_failed = |e: std::io::Error| {
+        Failed::io(
+            e.kind(),
+            Problem::error(ProblemKind::Io, describe_io(&e)).in_file(&file_name),
+        )
     };
     let fatal =
         |message: &str| Failed::fatal(Problem::error(ProblemKind::Io, message).in_file(&file_name));
@@ -227,7 +229,7 @@ mod tests {
         let limits = Limits::default();
         let once = RetryPolicy::none();
         let read = |path: &Path, limits: &Limits| {
-            read_file(path, limits, &once, true).map_err(|f| f.problem)
+            read_file(path, limits, &once, true).map_err(|f| *f.problem)
         };
         let problem = read(dir.path(), &limits).unwrap_err();
         assert_eq!(problem.kind, ProblemKind::Io);

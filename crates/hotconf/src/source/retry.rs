@@ -171,15 +171,24 @@ impl RetryPolicy {
 #[derive(Debug)]
 pub(crate) struct Failed {
     pub(crate) kind: Option<ErrorKind>,
-    pub(crate) problem: Problem,
+    /// Boxed: a failed read is rare, the `Result` that carries it is not.
+    pub(crate) problem: Box<Problem>,
 }
 
 impl Failed {
+    /// A failure the error's kind may let pass.
+    pub(crate) fn io(kind: ErrorKind, problem: Problem) -> Self {
+        Self {
+            kind: Some(kind),
+            problem: Box::new(problem),
+        }
+    }
+
     /// A failure no retry can help.
     pub(crate) fn fatal(problem: Problem) -> Self {
         Self {
             kind: None,
-            problem,
+            problem: Box::new(problem),
         }
     }
 }
@@ -330,7 +339,9 @@ mod tests {
     fn failure(kind: Option<ErrorKind>) -> Failed {
         Failed {
             kind,
-            problem: Problem::error(ProblemKind::Io, "no such file or directory").in_file("a.toml"),
+            problem: Box::new(
+                Problem::error(ProblemKind::Io, "no such file or directory").in_file("a.toml"),
+            ),
         }
     }
 
