@@ -139,6 +139,7 @@
 //! | `watch` | on | [`Reloader::watch`], [`Reloader::watch_polling`], [`Reloader::unwatch`], [`ReloaderBuilder::debounce`] and [`ReloaderBuilder::ignore`] | notify |
 //! | `tokio` | on | [`Reloader::subscribe`] (a tokio `watch` receiver) and [`Reloader::events`] (a `broadcast` receiver); no runtime needed | tokio with `sync` only |
 //! | `json-schema` | on | [`schema::Schema`] validates the merged config against a JSON Schema, with errors located like every other problem | jsonschema |
+//! | `metrics` | on | [`ReloaderBuilder::metrics`]: Prometheus-style reload metrics through the `metrics` facade, with alert rules (see [`metrics`](mod@metrics)) | metrics |
 //!
 //! [`Format`](source::Format) keeps every variant whatever the features, and
 //! [`Format::from_path`](source::Format::from_path) still names every extension. A document
@@ -195,6 +196,8 @@ mod event;
 mod format;
 mod layer;
 mod mask;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 mod path;
 mod plan;
 mod policy;
