@@ -142,6 +142,7 @@
 //! | `alerts-tls` | off | https webhooks (Slack's) for `alerts` | ureq with rustls and the webpki roots |
 //! | `json-schema` | on | [`schema::Schema`] validates the merged config against a JSON Schema, with errors located like every other problem | jsonschema |
 //! | `audit` | on | [`audit::AuditLog`]: one JSON Lines record per reload attempt, secrets as keyed HMAC-SHA256, size-based rotation, fail-closed mode | hmac, sha2, getrandom |
+//! | `metrics` | on | [`ReloaderBuilder::metrics`]: Prometheus-style reload metrics through the `metrics` facade, with alert rules (see [`metrics`](mod@metrics)) | metrics |
 //!
 //! [`Format`](source::Format) keeps every variant whatever the features, and
 //! [`Format::from_path`](source::Format::from_path) still names every extension. A document
@@ -202,6 +203,8 @@ mod event;
 mod format;
 mod layer;
 mod mask;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 mod path;
 mod plan;
 mod policy;

@@ -4,6 +4,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use super::file::{describe_io, read_file};
+use super::retry::{self, Failed, RetryPolicy};
 use super::{Source, WatchTarget};
 use crate::document::{Document, Format, Limits, Origin};
 use crate::error::{Problem, ProblemKind};
@@ -34,6 +35,11 @@ pub(crate) fn is_litter(name: &str) -> bool {
 /// `.toml`, `.yaml`, `.yml` and `.json` file whose format is compiled in (each is a cargo
 /// feature).
 ///
+/// Listing the directory and reading each file it listed are retried under the source's
+/// [`RetryPolicy`] when they fail with a transient error, a missing directory or a file
+/// gone since it was listed included (a file genuinely deleted in between costs the
+/// policy's bounded wait, then rejects that reload as before).
+///
 /// ```
 /// use hotconf::source::Dir;
 ///
@@ -50,6 +56,7 @@ pub struct Dir {
     allow_empty: bool,
     allow_none: bool,
     sections: bool,
+    retry: RetryPolicy,
 }
 
 impl Dir {
@@ -61,6 +68,7 @@ impl Dir {
             allow_empty: false,
             allow_none: false,
             sections: false,
+            retry: RetryPolicy::default(),
         }
     }
 
@@ -96,6 +104,13 @@ impl Dir {
         self
     }
 
+    /// How failed reads are retried. Default: [`RetryPolicy::default`].
+    #[must_use]
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
     /// The directory given.
     pub fn path(&self) -> &Path {
         &self.path
@@ -114,19 +129,26 @@ impl Dir {
 
     /// The selected files as they are now, sorted by name.
     pub fn list(&self) -> Result<Vec<PathBuf>, Problem> {
+        self.scan().map_err(|failed| *failed.problem)
+    }
+
+    fn scan(&self) -> Result<Vec<PathBuf>, Failed> {
         let dir_name = self.path.display().to_string();
-        let entries = fs::read_dir(&self.path).map_err(|e| {
+        let io_failed = |e: std::io::Error| {
             let message = if e.raw_os_error() == Some(20) {
                 "is not a directory".to_owned()
             } else {
                 describe_io(&e)
             };
-            Problem::error(ProblemKind::Io, message).in_file(&dir_name)
-        })?;
+            Failed::io(
+                e.kind(),
+                Problem::error(ProblemKind::Io, message).in_file(&dir_name),
+            )
+        };
+        let entries = fs::read_dir(&self.path).map_err(io_failed)?;
         let mut files = Vec::new();
         for entry in entries {
-            let entry = entry
-                .map_err(|e| Problem::error(ProblemKind::Io, describe_io(&e)).in_file(&dir_name))?;
+            let entry = entry.map_err(io_failed)?;
             let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
                 continue;
             };
@@ -164,7 +186,9 @@ impl Dir {
 
 impl Source for Dir {
     fn read(&self, limits: &Limits) -> Result<Vec<Document>, Problem> {
-        let files = self.list()?;
+        // The directory is configured by name: missing is most likely a swap in progress.
+        let files = retry::run(&self.retry, true, std::thread::sleep, || self.scan())
+            .map_err(|failed| *failed.problem)?;
         if files.is_empty() && !self.allow_none {
             let message = format!(
                 "no file matching `{}` in this directory (an empty config would remove every key)",
@@ -177,7 +201,9 @@ impl Source for Dir {
         files
             .into_iter()
             .map(|path| {
-                let bytes = read_file(&path, limits)?;
+                // Listed a moment ago: missing now is most likely a replacement.
+                let bytes = read_file(&path, limits, &self.retry, true)
+                    .map_err(|failed| *failed.problem)?;
                 let format = Format::from_path(&path).unwrap_or(Format::Yaml);
                 let section = self
                     .sections

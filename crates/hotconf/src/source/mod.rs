@@ -8,6 +8,7 @@
 mod dir;
 mod embedded;
 mod file;
+mod retry;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -21,6 +22,7 @@ pub(crate) use dir::glob_match;
 pub use dir::{DEFAULT_IGNORES, Dir};
 pub use embedded::{Defaults, Env};
 pub use file::File;
+pub use retry::{Decision, RetryPolicy};
 
 /// Something that yields documents. Sources are read in order and their documents layered:
 /// later documents override earlier ones.
