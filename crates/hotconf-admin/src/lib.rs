@@ -1,4 +1,4 @@
-//! The admin HTTP API and live web page of a [hotconf](hotconf) reloader: what is live, who
+//! The admin HTTP API and live web page of a [`hotconf`] reloader: what is live, who
 //! changed it and why a reload failed, reload and rollback buttons, a config `PUT`, a
 //! server-sent event stream and Prometheus metrics. It works over
 //! [`hotconf::Control`], the reloader's handle that is not generic over the config type,
@@ -53,7 +53,7 @@
 //! | `POST /reload` | reloads the sources; answers the event |
 //! | `POST /rollback/{version}` | re-applies an earlier version; answers the event |
 //! | `POST /plan` | a dry run: of the files on disk (empty body) or of a submitted config (a body, formats as for `PUT`); answers a [`hotconf::Plan`] |
-//! | `GET /events` | server-sent events: `id: <seq>`, `event: <outcome>`, `data: <event JSON>`; send `Last-Event-ID` to get the missed ones first; a keep-alive comment every 15 s |
+//! | `GET /events` | server-sent events of every attempt: `id: <seq>`, `event: <outcome>`, `data: <event JSON>`; `?events=all` adds `detected`; send `Last-Event-ID` to get the missed ones first; a `:connected` comment once subscribed, then a keep-alive comment every 15 s |
 //! | `GET /metrics` | the Prometheus text of the handle given to [`Admin::metrics`]; 404 without one |
 //! | `GET /healthz` | `ok` while the reloader runs, 503 once it is shut down |
 //!

@@ -325,13 +325,20 @@ async fn plan(State(state): State<AppState>, headers: HeaderMap, body: Bytes) ->
     }
 }
 
-async fn events(State(state): State<AppState>, headers: HeaderMap) -> Response {
+async fn events(State(state): State<AppState>, request: Request) -> Response {
+    let headers = request.headers();
     let resume = sse::last_event_id(
         headers
             .get(HeaderName::from_static("last-event-id"))
             .and_then(|value| value.to_str().ok()),
     );
-    let stream = sse::stream(state.control.clone(), resume, state.shutdown.clone());
+    let detected = sse::wants_detected(request.uri().query());
+    let stream = sse::stream(
+        state.control.clone(),
+        resume,
+        detected,
+        state.shutdown.clone(),
+    );
     let mut response = Sse::new(stream)
         .keep_alive(KeepAlive::new().interval(state.keep_alive))
         .into_response();
