@@ -542,6 +542,10 @@ fn put_with_a_stale_if_match_is_412_and_changes_nothing() {
 
     let empty = fx.put_toml("", &[]);
     assert_eq!(empty.status, 400);
+    assert_eq!(empty.error_kind(), "usage");
+    let huge = fx.put_toml(&format!("x = \"{}\"\n", "a".repeat(3 << 20)), &[]);
+    assert_eq!(huge.status, 413);
+    assert_eq!(huge.error_kind(), "too_large");
     let unsupported = fx.request("PUT", "/config", &[("content-type", "text/plain")], "x = 1");
     assert_eq!(unsupported.status, 415);
 }
@@ -800,6 +804,18 @@ fn events_stream_live_and_resume_from_last_event_id() {
     assert!(live.id > missed[1], "{live:?}");
     assert_eq!(live.data["version"], 5);
     assert_eq!(live.event, "applied");
+}
+
+#[test]
+fn idle_streams_send_keep_alive_comments() {
+    let fx = Fixture::with(|admin| admin.keep_alive(Duration::from_millis(50)));
+    let mut stream = Stream::open(&fx, None);
+    let mut line = String::new();
+    while line.trim().is_empty() {
+        line.clear();
+        stream.lines.read_line(&mut line).unwrap();
+    }
+    assert!(line.starts_with(':'), "{line:?}");
 }
 
 #[test]
