@@ -53,7 +53,7 @@
 //! | `POST /reload` | reloads the sources; answers the event |
 //! | `POST /rollback/{version}` | re-applies an earlier version; answers the event |
 //! | `POST /plan` | a dry run: of the files on disk (empty body) or of a submitted config (a body, formats as for `PUT`); answers a [`hotconf::Plan`] |
-//! | `GET /events` | server-sent events of every attempt: `id: <seq>`, `event: <outcome>`, `data: <event JSON>`; `?events=all` adds `detected`; send `Last-Event-ID` to get the missed ones first; a `:connected` comment once subscribed, then a keep-alive comment every 15 s |
+//! | `GET /events` | server-sent events of every attempt: `id: <seq>`, `event: <outcome>`, `data: <event JSON>`; `?events=all` adds `detected` (live only: the kept events are attempts); send `Last-Event-ID` to get the missed ones first; a `:connected` comment once subscribed, then a keep-alive comment every 15 s |
 //! | `GET /metrics` | the Prometheus text of the handle given to [`Admin::metrics`]; 404 without one |
 //! | `GET /healthz` | `ok` while the server answers (see the known problems) |
 //!

@@ -192,7 +192,12 @@ async fn page() -> Response {
 }
 
 async fn get_config(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let view = state.control.config();
+    // config() waits for a reload in progress: off the async threads.
+    let control = state.control.clone();
+    let view = match blocking(move || control.config()).await {
+        Ok(view) => view,
+        Err(error) => return error.into_response(),
+    };
     let tag = hotconf::etag(view.version, view.hash);
     let tag_header = HeaderValue::from_str(&tag).ok();
     let not_modified = headers
@@ -258,14 +263,18 @@ async fn put_config(
     let if_match = match headers.get(header::IF_MATCH) {
         None => None,
         Some(value) => {
-            let value = value.to_str().unwrap_or("");
-            let view = state.control.config();
+            let value = value.to_str().unwrap_or("").to_string();
+            let control = state.control.clone();
+            let view = match blocking(move || control.config()).await {
+                Ok(view) => view,
+                Err(error) => return error.into_response(),
+            };
             let live = hotconf::etag(view.version, view.hash);
-            match conditional::if_match(value, &live) {
+            match conditional::if_match(&value, &live) {
                 IfMatch::Any => None,
                 IfMatch::Version(version, hash) => Some((version, hash)),
                 IfMatch::Never => {
-                    return ApiError::precondition_failed(value, &live).into_response();
+                    return ApiError::precondition_failed(&value, &live).into_response();
                 }
             }
         }
