@@ -2,6 +2,7 @@
 
 mod audit_hash;
 mod render;
+mod sidecar;
 mod trouble;
 mod watch;
 
@@ -49,7 +50,7 @@ enum Command {
     ///
     /// Exit status: 0 after SIGINT or SIGTERM; at start, like check: 1 the config is
     /// invalid, 2 usage or I/O trouble (with --json, the same JSON as check).
-    Watch(watch::WatchArgs),
+    Watch(Box<watch::WatchArgs>),
     /// Print the HMAC the audit log writes for a secret value: reads the value from
     /// standard input (never from the command line), less one trailing newline, and prints
     /// `hmac-sha256:<hex>`. Compare it with a record's `changes` to tell which value a

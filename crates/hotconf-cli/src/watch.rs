@@ -63,6 +63,8 @@ pub(crate) struct WatchArgs {
     /// reported as an `on_apply_failed` event and the watch goes on.
     #[arg(long = "on-apply", value_name = "CMD")]
     on_apply: Option<String>,
+    #[command(flatten)]
+    sidecar: crate::sidecar::SidecarArgs,
     /// Config files or directories (their .toml/.yaml/.yml/.json files in name order),
     /// layered in the order given: later ones override earlier ones.
     #[arg(required = true, value_name = "PATH")]
@@ -127,6 +129,7 @@ pub(crate) fn run(args: &WatchArgs) -> anyhow::Result<ExitCode> {
     if let Some(schema) = schema {
         builder = with_schema(builder, schema);
     }
+    let (builder, metrics) = args.sidecar.configure(builder)?;
     let reloader = match builder.build() {
         Ok(reloader) => reloader,
         Err(hotconf::Error::Invalid(problems)) => return report_start_failure(&problems, args),
@@ -156,11 +159,17 @@ pub(crate) fn run(args: &WatchArgs) -> anyhow::Result<ExitCode> {
         }
     };
 
+    let admin = args.sidecar.serve(&reloader, metrics)?;
     reloader.watch().context("cannot watch the config files")?;
     let printer = Printer { json: args.json };
     printer.event(&reloader.loaded_event())?;
     print_loop(&reloader, &printer, &received, on_apply.as_ref(), args)?;
     reloader.unwatch();
+    if let Some(admin) = admin {
+        admin
+            .stop()
+            .context("the admin server did not stop cleanly")?;
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -189,10 +189,10 @@
 //!   directory further up is not seen until the next change to a watched name.
 #![deny(missing_docs)]
 
-#[cfg(feature = "audit")]
-pub mod audit;
 #[cfg(feature = "alerts")]
 pub mod alert;
+#[cfg(feature = "audit")]
+pub mod audit;
 mod component;
 mod deserialize;
 mod diff;
