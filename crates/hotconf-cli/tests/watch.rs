@@ -880,7 +880,7 @@ fn event_json_shapes() {
     assert_eq!(
         keys(&event),
         [
-            "event", "seq", "version", "at", "trigger", "files", "changed"
+            "event", "seq", "version", "at", "trigger", "hash", "files", "changed"
         ],
         "{event}"
     );
@@ -898,7 +898,8 @@ fn event_json_shapes() {
     assert_eq!(
         keys(&event),
         [
-            "event", "seq", "version", "at", "trigger", "files", "changed", "changes", "pending"
+            "event", "seq", "version", "at", "trigger", "hash", "files", "changed", "changes",
+            "pending"
         ],
         "{event}"
     );
@@ -917,7 +918,8 @@ fn event_json_shapes() {
     assert_eq!(
         keys(&event),
         [
-            "event", "seq", "version", "at", "trigger", "files", "changed", "errors"
+            "event", "seq", "version", "at", "trigger", "hash", "files", "changed", "stage",
+            "errors"
         ],
         "{event}"
     );
@@ -959,6 +961,7 @@ fn event_json_shapes() {
             "version",
             "at",
             "trigger",
+            "hash",
             "files",
             "changed",
             "changes",

@@ -50,6 +50,99 @@ pub enum ProblemKind {
     Component,
     /// Validation overran its timeout, or an earlier validation still runs.
     Timeout,
+    /// The audit log could not record the attempt before the swap (fail-closed mode).
+    Audit,
+    /// A source reported that it cannot deliver its documents (a lost store, a bad push).
+    Source,
+}
+
+impl ProblemKind {
+    /// The pipeline stage that finds problems of this kind: the `stage` of a rejected
+    /// event and of the `hotconf_config_reload_failures_total` metric.
+    pub fn stage(self) -> Stage {
+        match self {
+            Self::Io => Stage::Read,
+            Self::Syntax | Self::Empty | Self::Limit => Stage::Parse,
+            Self::Type => Stage::Deserialize,
+            Self::Validation => Stage::Validate,
+            Self::Schema => Stage::Schema,
+            Self::Policy => Stage::Policy,
+            Self::Timeout => Stage::Timeout,
+            Self::Component => Stage::Prepare,
+            Self::Callback => Stage::Commit,
+            Self::Audit => Stage::Audit,
+            Self::Source => Stage::Source,
+        }
+    }
+}
+
+/// A stage of the pipeline or the transaction: where a reload attempt was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Stage {
+    /// Reading the sources.
+    Read,
+    /// Parsing a document.
+    Parse,
+    /// Deserializing the merged config into the target type.
+    Deserialize,
+    /// [`Validate`](crate::Validate) rules.
+    Validate,
+    /// The JSON Schema.
+    Schema,
+    /// The policy (denied or restart-required paths).
+    Policy,
+    /// Validation overran its timeout.
+    Timeout,
+    /// A component or resource preparing.
+    Prepare,
+    /// Components committing (never refuses an attempt: a commit failure is a warning).
+    Commit,
+    /// The audit log's intent record (fail-closed mode).
+    Audit,
+    /// A source that cannot deliver its documents.
+    Source,
+}
+
+impl Stage {
+    /// Every stage, in pipeline order.
+    pub const ALL: [Stage; 11] = [
+        Self::Read,
+        Self::Parse,
+        Self::Deserialize,
+        Self::Validate,
+        Self::Schema,
+        Self::Policy,
+        Self::Timeout,
+        Self::Prepare,
+        Self::Commit,
+        Self::Audit,
+        Self::Source,
+    ];
+
+    /// The name used in JSON and metric labels (`"parse"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Read => "read",
+            Self::Parse => "parse",
+            Self::Deserialize => "deserialize",
+            Self::Validate => "validate",
+            Self::Schema => "schema",
+            Self::Policy => "policy",
+            Self::Timeout => "timeout",
+            Self::Prepare => "prepare",
+            Self::Commit => "commit",
+            Self::Audit => "audit",
+            Self::Source => "source",
+        }
+    }
+}
+
+impl fmt::Display for Stage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// One located problem with a config.
@@ -92,6 +185,9 @@ pub struct Problem {
     pub path: Option<crate::ConfigPath>,
     /// What is wrong.
     pub message: String,
+    /// The component or resource that reported it, for [`ProblemKind::Component`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub component: Option<String>,
 }
 
 fn is_error(severity: &Severity) -> bool {
@@ -109,6 +205,7 @@ impl Problem {
             column: None,
             path: None,
             message: message.into(),
+            component: None,
         }
     }
 
@@ -274,6 +371,15 @@ pub enum Error {
     /// The reloader was shut down: nothing more is reloaded. Readers keep the last config.
     #[error("the reloader is shut down")]
     Stopped,
+    /// A change was made against a config that is no longer live (an admin `PUT` whose
+    /// `If-Match` names another version): nothing was applied.
+    #[error("the live config is {actual}, not {expected}")]
+    Conflict {
+        /// The tag the change was made against.
+        expected: String,
+        /// The tag of the live config.
+        actual: String,
+    },
 }
 
 impl From<Problems> for Error {

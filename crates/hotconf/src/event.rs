@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::ser::{SerializeMap, Serializer};
 
 use crate::diff::Change;
-use crate::error::Problem;
+use crate::error::{Problem, Stage};
 use crate::path::ConfigPath;
 
 /// What a reload attempt did.
@@ -148,6 +148,22 @@ pub struct Event {
     pub pending: Vec<ConfigPath>,
     /// How long the attempt took, from reading the sources to notifying subscribers.
     pub elapsed: Duration,
+    /// Who asked, when known: the admin API's caller (`api 127.0.0.1:50312`).
+    pub by: Option<String>,
+    /// The stage that refused a rejected attempt.
+    pub stage: Option<Stage>,
+    /// A hash of the effective config active after the event (FNV-1a over its JSON): equal
+    /// hashes mean equal configs. With the version, it makes the admin API's `ETag`.
+    pub hash: u64,
+    /// The version active before the attempt.
+    pub version_before: u64,
+    /// The content hash of each of [`files`](Self::files), in the same order. Not in the
+    /// event's JSON; the audit log records it.
+    pub revisions: Vec<u64>,
+    /// [`changes`](Self::changes) with each secret value written as its keyed HMAC
+    /// (`hmac-sha256:…`) instead of `***`: filled only when the reloader has a
+    /// [`Fingerprint`](crate::Fingerprint) (the audit log's key). Not in the event's JSON.
+    pub hmac_changes: Vec<Change>,
 }
 
 impl Event {
@@ -170,6 +186,12 @@ impl Event {
             errors: Vec::new(),
             pending: Vec::new(),
             elapsed: Duration::ZERO,
+            by: None,
+            stage: None,
+            hash: 0,
+            version_before: version,
+            revisions: Vec::new(),
+            hmac_changes: Vec::new(),
         }
     }
 
@@ -195,6 +217,10 @@ impl serde::Serialize for Event {
         if self.outcome != Outcome::Loaded {
             map.serialize_entry("trigger", self.trigger.as_str())?;
         }
+        if let Some(by) = &self.by {
+            map.serialize_entry("by", by)?;
+        }
+        map.serialize_entry("hash", &format!("{:016x}", self.hash))?;
         map.serialize_entry("files", &self.files)?;
         map.serialize_entry("changed", &self.changed)?;
         match self.outcome {
@@ -213,7 +239,12 @@ impl serde::Serialize for Event {
             Outcome::Loaded if !self.warnings.is_empty() => {
                 map.serialize_entry("warnings", &self.warnings)?;
             }
-            Outcome::Rejected => map.serialize_entry("errors", &self.errors)?,
+            Outcome::Rejected => {
+                if let Some(stage) = self.stage {
+                    map.serialize_entry("stage", stage.as_str())?;
+                }
+                map.serialize_entry("errors", &self.errors)?;
+            }
             Outcome::Deferred if !self.warnings.is_empty() => {
                 map.serialize_entry("warnings", &self.warnings)?;
             }
@@ -221,6 +252,41 @@ impl serde::Serialize for Event {
         }
         map.end()
     }
+}
+
+/// The hash of an effective config, as events and the status report it: FNV-1a over its
+/// compact JSON. Secret values go into it, so it changes when only a secret does, but 64 bits
+/// of a hash give no value back.
+pub(crate) fn config_hash(json: &serde_json::Value) -> u64 {
+    crate::document::revision(json.to_string().as_bytes())
+}
+
+/// The entity tag of a config version, as the admin API sends it in `ETag` and expects it in
+/// `If-Match`: `"v3-00ab…"`, quotes included.
+///
+/// ```
+/// assert_eq!(hotconf::etag(3, 0xab), "\"v3-00000000000000ab\"");
+/// ```
+pub fn etag(version: u64, hash: u64) -> String {
+    format!("\"v{version}-{hash:016x}\"")
+}
+
+/// Reads an entity tag made by [`etag`] back into its version and hash; `None` for any
+/// other text. A weak tag (`W/"…"`) reads the same.
+///
+/// ```
+/// assert_eq!(hotconf::parse_etag("\"v3-00000000000000ab\""), Some((3, 0xab)));
+/// assert_eq!(hotconf::parse_etag("*"), None);
+/// ```
+pub fn parse_etag(tag: &str) -> Option<(u64, u64)> {
+    let tag = tag.trim();
+    let tag = tag.strip_prefix("W/").unwrap_or(tag);
+    let inner = tag
+        .strip_prefix('"')?
+        .strip_suffix('"')?
+        .strip_prefix('v')?;
+    let (version, hash) = inner.split_once('-')?;
+    Some((version.parse().ok()?, u64::from_str_radix(hash, 16).ok()?))
 }
 
 fn duration_us(duration: Duration) -> u64 {
@@ -394,13 +460,13 @@ mod tests {
         });
         assert_eq!(
             event.to_json(),
-            r#"{"event":"applied","seq":0,"version":2,"at":"1970-01-01T00:00:00.000Z","trigger":"watch","files":["app.toml"],"changed":[],"changes":[{"path":"limits.rpm","kind":"modified","old":60,"new":120}],"warnings":[],"elapsed_us":412}"#
+            r#"{"event":"applied","seq":0,"version":2,"at":"1970-01-01T00:00:00.000Z","trigger":"watch","hash":"0000000000000000","files":["app.toml"],"changed":[],"changes":[{"path":"limits.rpm","kind":"modified","old":60,"new":120}],"warnings":[],"elapsed_us":412}"#
         );
         let mut loaded = Event::new(Outcome::Loaded, 1, Trigger::Load, vec!["app.toml".into()]);
         loaded.at = UNIX_EPOCH;
         assert_eq!(
             loaded.to_json(),
-            r#"{"event":"loaded","seq":0,"version":1,"at":"1970-01-01T00:00:00.000Z","files":["app.toml"],"changed":[]}"#
+            r#"{"event":"loaded","seq":0,"version":1,"at":"1970-01-01T00:00:00.000Z","hash":"0000000000000000","files":["app.toml"],"changed":[]}"#
         );
     }
 }

@@ -7,9 +7,10 @@
 use std::fmt;
 
 use crate::document::Limits;
-use crate::error::{Problem, Problems};
+use crate::error::{Problem, ProblemKind, Problems};
 use crate::format;
-use crate::path::ConfigPath;
+use crate::path::{ConfigPath, Segment};
+use crate::policy::{REDACTED, Secrets};
 use crate::source::{Document, Source};
 use crate::tree::{Node, Span, Table, Value};
 
@@ -86,6 +87,39 @@ impl Layers {
         self.root.to_json()
     }
 
+    /// Puts the live value back wherever a secret was sent as [`REDACTED`]: a config read
+    /// back from the admin API (`GET /config`) and sent again (`PUT /config`) keeps its
+    /// secrets. The value keeps the submitted span, so a later problem still points there.
+    ///
+    /// # Errors
+    ///
+    /// Every `***` at a secret path that has no live value to keep.
+    pub(crate) fn keep_secrets(&mut self, secrets: &Secrets, live: &Node) -> Result<(), Problems> {
+        let mut missing = Vec::new();
+        restore(
+            &mut self.root,
+            &mut ConfigPath::root(),
+            secrets,
+            live,
+            &mut missing,
+        );
+        let problems: Vec<Problem> = missing
+            .into_iter()
+            .map(|path| {
+                let problem = Problem::error(
+                    ProblemKind::Validation,
+                    format!("a secret sent as \"{REDACTED}\" keeps its live value, but there is none here"),
+                );
+                self.locate(problem, &path)
+            })
+            .collect();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(Problems(problems))
+        }
+    }
+
     /// Locates `problem` at `path`: the file, line and column of the value there, or of the
     /// nearest enclosing value when `path` does not exist (a missing field points at its
     /// table).
@@ -101,6 +135,38 @@ impl Layers {
             );
         }
         problem.at_path(path.clone())
+    }
+}
+
+fn restore(
+    node: &mut Node,
+    path: &mut ConfigPath,
+    secrets: &Secrets,
+    live: &Node,
+    missing: &mut Vec<ConfigPath>,
+) {
+    match &mut node.value {
+        Value::String(text) if text == REDACTED && secrets.is_secret(path) => {
+            match live.get(path) {
+                Some(value) => node.value = value.value.clone(),
+                None => missing.push(path.clone()),
+            }
+        }
+        Value::Table(table) => {
+            for (key, child) in table.iter_mut() {
+                path.push(Segment::Key(key.clone()));
+                restore(child, path, secrets, live, missing);
+                path.pop();
+            }
+        }
+        Value::Array(items) => {
+            for (index, child) in items.iter_mut().enumerate() {
+                path.push(Segment::Index(index));
+                restore(child, path, secrets, live, missing);
+                path.pop();
+            }
+        }
+        _ => {}
     }
 }
 

@@ -214,12 +214,15 @@ pub use component::{Component, PrepareError, Resource, Staged, staged};
 pub use diff::{Change, ChangeKind, apply, diff};
 pub use document::Limits;
 pub use engine::pipeline::Pipeline;
-pub use engine::{Hold, Observer, Record, Reloader, ReloaderBuilder, SourceStatus, Status, Update};
-pub use error::{Error, Problem, ProblemKind, Problems, Result, Severity};
-pub use event::{Event, FileChange, FileChangeKind, Outcome, Timestamp, Trigger};
+pub use engine::{
+    ConfigView, Control, Hold, Intent, IntentRecord, LocalOverride, Observer, ObserverHealth,
+    Record, Reloader, ReloaderBuilder, SourceStatus, Status, Update,
+};
+pub use error::{Error, Problem, ProblemKind, Problems, Result, Severity, Stage};
+pub use event::{Event, FileChange, FileChangeKind, Outcome, Timestamp, Trigger, etag, parse_etag};
 pub use path::{ConfigPath, Pattern, Segment};
 pub use plan::{Plan, PlannedChange};
-pub use policy::{Policy, REDACTED, RestartMode, Rule, Secrets};
+pub use policy::{Fingerprint, Policy, REDACTED, RestartMode, Rule, Secrets};
 pub use snapshot::{Guard, Handle, OwnedProjected, Projected, Projection, ResourceKey, Snapshot};
-pub use trigger::{Pusher, SourceHealth, TriggerHandle};
+pub use trigger::{Pusher, SourceHealth, TriggerHandle, WatcherState};
 pub use validate::{Report, Validate};

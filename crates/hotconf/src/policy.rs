@@ -10,6 +10,12 @@ use crate::diff::Change;
 use crate::error::{Problem, ProblemKind};
 use crate::path::{ConfigPath, Pattern, Segment};
 
+/// Turns a secret value into a string that tells whether it changed without telling what
+/// it is: the audit log sets one that computes a keyed HMAC-SHA256
+/// (`hmac-sha256:…`). The pipeline calls it on every secret value of a change, to fill
+/// [`Event::hmac_changes`](crate::Event::hmac_changes) and nothing else.
+pub type Fingerprint = std::sync::Arc<dyn Fn(&Value) -> String + Send + Sync>;
+
 /// What a secret value is replaced with, everywhere it would be shown.
 pub const REDACTED: &str = "***";
 
@@ -79,28 +85,43 @@ impl Secrets {
     /// secret, else with its secret descendants replaced. A change at a table must not leak
     /// the secrets inside it.
     pub fn redact_value(&self, path: &ConfigPath, value: &mut Value) {
+        self.replace_value(path, value, &|_| Value::String(REDACTED.to_owned()));
+    }
+
+    /// Replaces each secret part of `value` (found at `path`) by what `replace` makes of it.
+    fn replace_value(
+        &self,
+        path: &ConfigPath,
+        value: &mut Value,
+        replace: &dyn Fn(&Value) -> Value,
+    ) {
         if self.is_secret(path) {
-            *value = Value::String(REDACTED.to_owned());
+            *value = replace(value);
             return;
         }
         let mut scratch = path.clone();
-        self.redact_children(&mut scratch, value);
+        self.replace_children(&mut scratch, value, replace);
     }
 
-    /// Redacts the descendants of a value whose own `path` is not secret.
-    fn redact_children(&self, path: &mut ConfigPath, value: &mut Value) {
+    /// Replaces the secret descendants of a value whose own `path` is not secret.
+    fn replace_children(
+        &self,
+        path: &mut ConfigPath,
+        value: &mut Value,
+        replace: &dyn Fn(&Value) -> Value,
+    ) {
         match value {
             Value::Object(map) => {
                 for (key, child) in map.iter_mut() {
                     path.push(Segment::Key(key.clone()));
-                    self.redact_child(path, child);
+                    self.replace_child(path, child, replace);
                     path.pop();
                 }
             }
             Value::Array(items) => {
                 for (index, child) in items.iter_mut().enumerate() {
                     path.push(Segment::Index(index));
-                    self.redact_child(path, child);
+                    self.replace_child(path, child, replace);
                     path.pop();
                 }
             }
@@ -108,11 +129,27 @@ impl Secrets {
         }
     }
 
-    fn redact_child(&self, path: &mut ConfigPath, child: &mut Value) {
+    fn replace_child(
+        &self,
+        path: &mut ConfigPath,
+        child: &mut Value,
+        replace: &dyn Fn(&Value) -> Value,
+    ) {
         if self.is_secret(path) {
-            *child = Value::String(REDACTED.to_owned());
+            *child = replace(child);
         } else {
-            self.redact_children(path, child);
+            self.replace_children(path, child, replace);
+        }
+    }
+
+    /// Writes each secret value of `changes` as its [`Fingerprint`] (a keyed HMAC) instead
+    /// of in clear: what the audit log records.
+    pub(crate) fn fingerprint(&self, changes: &mut [Change], fingerprint: &Fingerprint) {
+        let replace = |value: &Value| Value::String(fingerprint(value));
+        for change in changes {
+            for value in [&mut change.old, &mut change.new].into_iter().flatten() {
+                self.replace_value(&change.path, value, &replace);
+            }
         }
     }
 

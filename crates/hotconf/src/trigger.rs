@@ -6,12 +6,13 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use serde::Serialize;
 
 use crate::document::Document;
 use crate::error::Problems;
-use crate::event::{Event, Trigger};
+use crate::event::{Event, Timestamp, Trigger};
 
 /// How much a reload of the sources insists.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -28,6 +29,10 @@ pub(crate) enum Mode {
 
 /// What the worker answers a request.
 #[derive(Debug)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one answer per attempt, moved once: boxing the event would buy nothing"
+)]
 pub(crate) enum Answer {
     /// The attempt ran: its event, or nothing when the bytes had been seen.
     Done(Option<Result<Event, Rejection>>),
@@ -44,6 +49,8 @@ pub(crate) enum Rejection {
     RollbackFailed(Problems, Vec<String>),
     /// A rollback named a version the history no longer has.
     UnknownVersion(u64),
+    /// A change made against a version that is no longer live: expected and live tags.
+    Conflict(String, String),
 }
 
 impl Rejection {
@@ -54,6 +61,7 @@ impl Rejection {
                 crate::Error::RollbackFailed { problems, failures }
             }
             Self::UnknownVersion(version) => crate::Error::UnknownVersion(version),
+            Self::Conflict(expected, actual) => crate::Error::Conflict { expected, actual },
         }
     }
 }
@@ -70,6 +78,10 @@ pub(crate) struct Request {
     pub(crate) push: Option<(usize, Vec<Document>, u64)>,
     /// A pushing source's health.
     pub(crate) health: Option<(usize, SourceHealth)>,
+    /// The file watcher's new state.
+    pub(crate) watcher: Option<WatcherState>,
+    /// Who asked, when known (the admin API's caller).
+    pub(crate) by: Option<String>,
 }
 
 impl Request {
@@ -80,6 +92,8 @@ impl Request {
             reply,
             push: None,
             health: None,
+            watcher: None,
+            by: None,
         }
     }
 }
@@ -124,6 +138,13 @@ impl TriggerHandle {
     }
 
     pub(crate) fn send(&self, request: Request) -> bool {
+        (self.send)(request)
+    }
+
+    /// Tells the worker the file watcher's new state, for the status and the observers.
+    pub(crate) fn watcher(&self, state: WatcherState) -> bool {
+        let mut request = Request::reload(Trigger::Watch, Mode::IfChanged, None);
+        request.watcher = Some(state);
         (self.send)(request)
     }
 }
@@ -174,6 +195,8 @@ impl Pusher {
             reply: None,
             push: Some((self.source, documents, revision)),
             health: None,
+            watcher: None,
+            by: None,
         })
     }
 
@@ -187,6 +210,8 @@ impl Pusher {
             reply: None,
             push: None,
             health: Some((self.source, health)),
+            watcher: None,
+            by: None,
         })
     }
 }
@@ -197,4 +222,34 @@ impl fmt::Debug for Pusher {
             .field("source", &self.source)
             .finish_non_exhaustive()
     }
+}
+
+/// The file watcher's state, as [`Observer::watcher`](crate::Observer::watcher) is told it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct WatcherState {
+    /// Whether the watcher runs.
+    pub watching: bool,
+    /// Whether it polls instead of being told by the operating system.
+    pub polling: bool,
+    /// What went wrong, while something is wrong.
+    pub error: Option<String>,
+    /// When the state changed.
+    #[serde(serialize_with = "timestamp")]
+    pub at: SystemTime,
+}
+
+impl WatcherState {
+    pub(crate) fn new(watching: bool, polling: bool, error: Option<String>) -> Self {
+        Self {
+            watching,
+            polling,
+            error,
+            at: SystemTime::now(),
+        }
+    }
+}
+
+fn timestamp<S: serde::Serializer>(at: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(&Timestamp(*at))
 }

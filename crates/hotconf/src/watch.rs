@@ -37,7 +37,7 @@ use notify::RecursiveMode;
 use crate::error::{Error, Result};
 use crate::event::Trigger;
 use crate::source::WatchTarget;
-use crate::trigger::{self, Answer, Mode, TriggerHandle};
+use crate::trigger::{self, Answer, Mode, TriggerHandle, WatcherState};
 use coalesce::{Batch, Coalescer};
 use scope::{Scope, Stamps};
 
@@ -80,7 +80,8 @@ impl Default for WatchOptions {
 #[derive(Debug)]
 pub(crate) enum Msg {
     Fs(notify::Result<notify::Event>),
-    Answer(Answer),
+    /// Boxed: an answer carries a whole event, the file events are small.
+    Answer(Box<Answer>),
     Stop,
 }
 
@@ -139,12 +140,16 @@ pub(crate) fn start(
 ) -> Result<Watching> {
     let base = std::env::current_dir().map_err(Error::Watch)?;
     let (sender, receiver) = mpsc::channel();
+    let mut problem = None;
     let backend = match poll {
         Some(interval) => Backend::poll(&sender, interval).map_err(watch_error)?,
         None => match Backend::native(&sender) {
             Ok(backend) => backend,
             Err(error) => {
                 tracing::warn!(target: "hotconf::watch", %error, interval_ms = FALLBACK_POLL_INTERVAL.as_millis() as u64, "native file watching is not available, polling instead");
+                problem = Some(format!(
+                    "native file watching is not available ({error}), polling instead"
+                ));
                 Backend::poll(&sender, FALLBACK_POLL_INTERVAL).map_err(watch_error)?
             }
         },
@@ -170,6 +175,11 @@ pub(crate) fn start(
     // a quiet period catches it (and costs nothing when the bytes are the same).
     driver.open(Instant::now(), false);
     tracing::info!(target: "hotconf::watch", dirs = ?driver.scope.dirs().collect::<Vec<_>>(), polling = driver.armed.backend.is_poll(), "watching config files");
+    driver.trigger.watcher(WatcherState::new(
+        true,
+        driver.armed.backend.is_poll(),
+        problem,
+    ));
     let thread = thread::Builder::new()
         .name("hotconf-watch".into())
         .spawn(move || driver.run())
@@ -404,9 +414,23 @@ impl Driver {
                 tracing::warn!(target: "hotconf::watch", %error, interval_ms = FALLBACK_POLL_INTERVAL.as_millis() as u64, "native file watching failed, polling instead");
                 // Dropping the native backend stops its thread and releases its watches.
                 self.armed = Armed::new(backend);
+                self.trigger.watcher(WatcherState::new(
+                    true,
+                    true,
+                    Some(format!(
+                        "native file watching failed ({error}), polling instead"
+                    )),
+                ));
             }
             Err(poll_error) => {
                 tracing::error!(target: "hotconf::watch", %error, %poll_error, "file watching failed and polling cannot start");
+                self.trigger.watcher(WatcherState::new(
+                    false,
+                    false,
+                    Some(format!(
+                        "file watching failed ({error}) and polling cannot start ({poll_error})"
+                    )),
+                ));
             }
         }
     }
@@ -456,7 +480,7 @@ impl Driver {
         let answers = self.sender.clone();
         let reply: trigger::Reply = Box::new(move |answer| {
             // The driver is gone only when watching stopped.
-            let _ = answers.send(Msg::Answer(answer));
+            let _ = answers.send(Msg::Answer(Box::new(answer)));
         });
         self.in_flight =
             self.trigger

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::marker::PhantomData;
 use std::path::PathBuf;
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -14,6 +14,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::history::{History, Record};
+use super::intent::Intent;
 use super::observe::{Exit, Observer};
 use super::pipeline::{self, Input, Stages};
 use super::status::{Live, SourceStatus};
@@ -28,7 +29,7 @@ use crate::error::{Error, Problems, Result};
 use crate::event::{Event, Outcome, Trigger};
 use crate::layer;
 use crate::path::Pattern;
-use crate::policy::{Policy, RestartMode};
+use crate::policy::{Fingerprint, Policy, RestartMode};
 use crate::snapshot::{ResourceKey, Snapshot};
 use crate::source::{self, Format, Source};
 use crate::trigger::{Pusher, SourceHealth};
@@ -47,9 +48,13 @@ pub struct ReloaderBuilder<T> {
     timeout: Duration,
     max_hold: Duration,
     history_limit: usize,
+    attempts_limit: usize,
     save_to: Option<(PathBuf, Format)>,
     #[cfg(feature = "watch")]
     watch_options: WatchOptions,
+    name: String,
+    fingerprint: Option<Fingerprint>,
+    intent: Option<Arc<dyn Intent>>,
     errors: Vec<Error>,
     config: PhantomData<fn() -> T>,
 }
@@ -66,9 +71,13 @@ impl<T: Send + Sync + 'static> Default for ReloaderBuilder<T> {
             timeout: Duration::from_secs(10),
             max_hold: Duration::from_secs(30),
             history_limit: 16,
+            attempts_limit: 256,
             save_to: None,
             #[cfg(feature = "watch")]
             watch_options: WatchOptions::default(),
+            name: "config".into(),
+            fingerprint: None,
+            intent: None,
             errors: Vec::new(),
             config: PhantomData,
         }
@@ -216,8 +225,58 @@ where
 
     /// Adds an [`Observer`]: it receives every event from the first load on, in order.
     #[must_use]
-    pub fn observer(mut self, observer: impl Observer) -> Self {
-        self.observers.push(Arc::new(observer));
+    pub fn observer(self, observer: impl Observer) -> Self {
+        self.observer_arc(Arc::new(observer))
+    }
+
+    /// Adds an [`Observer`] the caller keeps a handle to (to read its own state).
+    #[must_use]
+    pub fn observer_arc(mut self, observer: Arc<dyn Observer>) -> Self {
+        self.observers.push(observer);
+        self
+    }
+
+    /// Names the config (default `config`): the `config` label of its metrics, the name
+    /// the status and the admin page show. Several reloaders in one process need
+    /// different names.
+    #[must_use]
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// The config's name, as set with [`name`](Self::name).
+    pub fn config_name(&self) -> &str {
+        &self.name
+    }
+
+    /// The names of the components and resources added so far, in order.
+    pub fn component_names(&self) -> Vec<String> {
+        self.parts.names()
+    }
+
+    /// Sets how secret values are fingerprinted for the audit log (see [`Fingerprint`] and
+    /// [`Event::hmac_changes`]); the audit log sets it itself.
+    #[must_use]
+    pub fn fingerprint(mut self, fingerprint: Fingerprint) -> Self {
+        self.fingerprint = Some(fingerprint);
+        self
+    }
+
+    /// Adds a step to every reload, after the components prepared and before the swap:
+    /// a failure rejects the reload at stage `audit` (see [`Intent`]). The audit log's
+    /// fail-closed mode sets it.
+    #[must_use]
+    pub fn intent(mut self, intent: Arc<dyn Intent>) -> Self {
+        self.intent = Some(intent);
+        self
+    }
+
+    /// How many reload attempts [`Reloader::attempts`] keeps, rejected ones included
+    /// (the admin API's history and its event stream resume from them). Default: 256.
+    #[must_use]
+    pub fn attempts(mut self, attempts: usize) -> Self {
+        self.attempts_limit = attempts;
         self
     }
 
@@ -336,6 +395,7 @@ where
             policy: &self.policy,
             schema: schema.as_ref(),
             validator: Some(&validator),
+            fingerprint: self.fingerprint.as_ref(),
         };
         let attempt = pipeline::run(&stages, None, Input::Documents(documents));
         let planned = attempt.result.map_err(Error::Invalid)?;
@@ -344,7 +404,7 @@ where
             .parts
             .prepare(None, &snapshot, &Arc::from([]))
             .map_err(|failed| {
-                let problems = Problems::from(failed.problem);
+                let problems = Problems::from(*failed.problem);
                 if failed.failures.is_empty() {
                     Error::Invalid(problems)
                 } else {
@@ -356,6 +416,9 @@ where
             })?;
         prepared.publish(&snapshot);
         let mut loaded = Event::new(Outcome::Loaded, 1, Trigger::Load, attempt.files);
+        let hash = crate::event::config_hash(&planned.effective.json);
+        loaded.hash = hash;
+        loaded.revisions = attempt.origins.iter().map(|(_, r)| *r).collect();
         loaded.warnings = planned.warnings;
         loaded.warnings.extend(prepared.commit());
         let effective = Arc::new(planned.effective);
@@ -368,7 +431,7 @@ where
             pending: Vec::new(),
             effective: Arc::clone(&effective),
         });
-        let exit = Exit::new(Arc::clone(&snapshot), self.observers);
+        let exit = Exit::new(Arc::clone(&snapshot), self.observers, self.attempts_limit);
         loaded.elapsed = started.elapsed();
         let loaded = exit.emit(loaded, None);
         let sources = self
@@ -403,6 +466,8 @@ where
                 pending: Vec::new(),
                 deferred_since: None,
                 sources,
+                local_override: None,
+                watcher: None,
             }),
             holds: AtomicUsize::new(0),
             pushed: Mutex::new(vec![None; self.sources.len()]),
@@ -419,6 +484,11 @@ where
             watch_options: self.watch_options,
             loaded,
             worker: OnceLock::new(),
+            name: self.name,
+            hash: AtomicU64::new(hash),
+            enabled: AtomicBool::new(true),
+            fingerprint: self.fingerprint,
+            intent: self.intent,
         });
         let (requests, inbox) = mpsc::channel();
         let worker = Worker::new(Arc::clone(&shared), inbox, attempt.origins);

@@ -9,10 +9,14 @@
 //! - [`observe`]: the one exit every event leaves through.
 //! - [`validator`]: validation under a timeout.
 //! - [`status`]: what the engine knows at a glance.
+//! - [`intent`]: the record written before the swap (the audit log's fail-closed mode).
+//! - [`control`]: the [`Control`] handle, not generic over the config, for admin servers.
 
 mod builder;
+mod control;
 mod gate;
 mod history;
+mod intent;
 mod observe;
 pub(crate) mod pipeline;
 mod status;
@@ -24,7 +28,7 @@ mod worker;
 
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::thread::{JoinHandle, ThreadId};
@@ -35,16 +39,18 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 pub use builder::ReloaderBuilder;
+pub use control::{ConfigView, Control};
 pub use history::Record;
-pub use observe::{Observer, Update};
-pub use status::{SourceStatus, Status};
+pub use intent::{Intent, IntentRecord};
+pub use observe::{Observer, ObserverHealth, Update};
+pub use status::{LocalOverride, SourceStatus, Status};
 
 use crate::document::Limits;
 use crate::error::{Error, Result};
 use crate::event::{Event, Outcome, Trigger};
 use crate::path::Pattern;
 use crate::plan::Plan;
-use crate::policy::Policy;
+use crate::policy::{Fingerprint, Policy};
 use crate::snapshot::{Handle, Snapshot};
 use crate::source::{Document, Format, Source};
 use crate::trigger::{self, Answer, Mode, TriggerHandle};
@@ -90,6 +96,14 @@ pub(crate) struct Shared<T> {
     watch_options: WatchOptions,
     loaded: Event,
     worker: OnceLock<ThreadId>,
+    /// The config's name: the `config` label of its metrics.
+    name: String,
+    /// The hash of the effective config (see [`Event::hash`]).
+    hash: AtomicU64,
+    /// Whether the watcher's reloads run.
+    enabled: AtomicBool,
+    fingerprint: Option<Fingerprint>,
+    intent: Option<Arc<dyn Intent>>,
 }
 
 impl<T> Shared<T> {
@@ -99,6 +113,7 @@ impl<T> Shared<T> {
             policy: &self.policy,
             schema: self.schema.as_ref(),
             validator: Some(&self.validator),
+            fingerprint: self.fingerprint.as_ref(),
         }
     }
 
@@ -315,8 +330,14 @@ where
     ///
     /// As [`reload`](Self::reload).
     pub fn reload_with(&self, trigger: Trigger) -> Result<Event> {
+        self.reload_by(trigger, None)
+    }
+
+    fn reload_by(&self, trigger: Trigger, by: Option<String>) -> Result<Event> {
         self.ask(trigger, |reply| {
-            Request::Sources(trigger::Request::reload(trigger, Mode::Always, Some(reply)))
+            let mut request = trigger::Request::reload(trigger, Mode::Always, Some(reply));
+            request.by = by;
+            Request::Sources(request)
         })
     }
 
@@ -328,7 +349,7 @@ where
     ///
     /// [`Error::Invalid`] when `config` is rejected; nothing changes.
     pub fn apply(&self, config: T) -> Result<Event> {
-        self.change(ConfigChange::Replace(config), Trigger::Apply)
+        self.change(ConfigChange::Replace(config), Trigger::Apply, None)
     }
 
     /// Applies a change made by `edit` to a copy of the config live when the worker gets
@@ -347,7 +368,7 @@ where
             edit(&mut config);
             config
         };
-        self.change(ConfigChange::Edit(Box::new(edit)), Trigger::Apply)
+        self.change(ConfigChange::Edit(Box::new(edit)), Trigger::Apply, None)
     }
 
     /// Applies the config of an earlier version again, through the same transaction (policy,
@@ -358,13 +379,19 @@ where
     /// [`Error::UnknownVersion`] when `version` is not in the [`history`](Self::history);
     /// otherwise as [`apply`](Self::apply).
     pub fn rollback_to(&self, version: u64) -> Result<Event> {
-        self.change(ConfigChange::Rollback(version), Trigger::Rollback)
+        self.change(ConfigChange::Rollback(version), Trigger::Rollback, None)
     }
 
-    fn change(&self, change: ConfigChange<T>, trigger: Trigger) -> Result<Event> {
+    fn change(
+        &self,
+        change: ConfigChange<T>,
+        trigger: Trigger,
+        by: Option<String>,
+    ) -> Result<Event> {
         self.ask(trigger, |reply| Request::Config {
             change,
             trigger,
+            by,
             reply: Some(reply),
         })
     }
@@ -422,16 +449,68 @@ where
         lock(&self.inner.shared.history).records()
     }
 
-    /// The version, pending restarts, holds, watcher and sources.
+    /// The last reload attempts, oldest first, rejected ones included, each with its
+    /// `seq`, outcome, trigger, diff and errors (256 by default, see
+    /// [`ReloaderBuilder::attempts`]). `detected` events are not attempts and are not kept.
+    pub fn attempts(&self) -> Vec<Event> {
+        self.inner.shared.exit.attempts_after(0)
+    }
+
+    /// The kept attempt numbered `seq`.
+    pub fn attempt(&self, seq: u64) -> Option<Event> {
+        self.inner.shared.exit.attempt(seq)
+    }
+
+    /// The kept attempts numbered after `seq`, oldest first: what a client that saw up to
+    /// `seq` missed (server-sent events resume from here).
+    pub fn events_since(&self, seq: u64) -> Vec<Event> {
+        self.inner.shared.exit.attempts_after(seq)
+    }
+
+    /// Pauses reloads from the file watcher (seed-style `disable_hot_reload`): saves are
+    /// still seen but not applied. [`reload`](Self::reload), the admin API and programmatic
+    /// changes still work. Shown in [`Status::enabled`].
+    pub fn disable(&self) {
+        if self.inner.shared.enabled.swap(false, Ordering::SeqCst) {
+            tracing::info!(target: "hotconf", "reloading from the watcher disabled");
+        }
+    }
+
+    /// Resumes reloads from the file watcher; a save made while they were paused is
+    /// applied now.
+    pub fn enable(&self) {
+        if !self.inner.shared.enabled.swap(true, Ordering::SeqCst) {
+            tracing::info!(target: "hotconf", "reloading from the watcher enabled");
+            // Whatever the watcher saw meanwhile is read now; nothing if the bytes are the same.
+            let _ = self
+                .inner
+                .requests
+                .send(Request::Sources(trigger::Request::reload(
+                    Trigger::Watch,
+                    Mode::IfChanged,
+                    None,
+                )));
+        }
+    }
+
+    /// Whether reloads from the file watcher run.
+    pub fn is_enabled(&self) -> bool {
+        self.inner.shared.enabled.load(Ordering::SeqCst)
+    }
+
+    /// The version, pending restarts, holds, watcher and sources, the last attempt, a
+    /// local override and the observers' health.
     pub fn status(&self) -> Status {
         let shared = &self.inner.shared;
         let snapshot = shared.current.load();
-        let (pending, deferred_since, sources) = {
+        let (pending, deferred_since, sources, local_override, watcher) = {
             let live = lock(&shared.live);
             (
                 live.pending.clone(),
                 live.deferred_since,
                 live.sources.clone(),
+                live.local_override.clone(),
+                live.watcher.clone(),
             )
         };
         #[cfg(feature = "watch")]
@@ -445,14 +524,21 @@ where
         #[cfg(not(feature = "watch"))]
         let (watching, polling) = (false, false);
         Status {
+            name: shared.name.clone(),
             version: snapshot.version(),
             loaded_at: snapshot.loaded_at(),
+            hash: shared.hash.load(Ordering::SeqCst),
             pending,
             holds: shared.holds.load(Ordering::SeqCst),
             deferred_since,
             watching,
             polling,
             sources,
+            enabled: shared.enabled.load(Ordering::SeqCst),
+            watch_error: watcher.and_then(|state| state.error).filter(|_| watching),
+            local_override,
+            last: shared.exit.last(),
+            observers: shared.exit.health(),
         }
     }
 

@@ -6,10 +6,13 @@
 //! then, with the `tokio` feature, to the watch channel and the broadcast. Because nothing is locked while they run, a
 //! callback or observer may call any method of the [`Reloader`](crate::Reloader).
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+
+use serde::Serialize;
 
 #[cfg(feature = "tokio")]
 use tokio::sync::{broadcast, watch};
@@ -20,6 +23,7 @@ use crate::error::{Problem, ProblemKind};
 use crate::event::{Event, Outcome, Trigger};
 use crate::path::Pattern;
 use crate::snapshot::Snapshot;
+use crate::trigger::WatcherState;
 
 /// How many events a slow [`Reloader::events`](crate::Reloader::events) receiver may fall
 /// behind before it misses some (it is then told how many it missed).
@@ -54,6 +58,51 @@ const EVENT_CAPACITY: usize = 64;
 pub trait Observer: Send + Sync + 'static {
     /// Receives one event. Secret values in it are already redacted.
     fn observe(&self, event: &Event);
+
+    /// The file watcher's state changed: it fell back to polling, failed, or recovered.
+    /// Called on the reload worker, in order with the events.
+    fn watcher(&self, state: &WatcherState) {
+        let _ = state;
+    }
+
+    /// This observer's own health, listed in [`Status::observers`](crate::Status): an audit
+    /// log that cannot write says so here. `None` (the default) lists nothing.
+    fn health(&self) -> Option<ObserverHealth> {
+        None
+    }
+}
+
+/// How an observer is doing, as [`Status::observers`](crate::Status) lists it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct ObserverHealth {
+    /// What it is (`audit`, `alerts`).
+    pub name: String,
+    /// Whether it does its job.
+    pub ok: bool,
+    /// What is wrong, while something is.
+    pub error: Option<String>,
+    /// Anything else worth showing (a path, counts), as JSON.
+    pub detail: serde_json::Value,
+}
+
+impl ObserverHealth {
+    /// A health report with no detail.
+    pub fn new(name: impl Into<String>, ok: bool, error: Option<String>) -> Self {
+        Self {
+            name: name.into(),
+            ok,
+            error,
+            detail: serde_json::Value::Null,
+        }
+    }
+
+    /// Adds detail.
+    #[must_use]
+    pub fn with_detail(mut self, detail: serde_json::Value) -> Self {
+        self.detail = detail;
+        self
+    }
 }
 
 impl<F: Fn(&Event) + Send + Sync + 'static> Observer for F {
@@ -104,9 +153,16 @@ pub(crate) struct Applied<T> {
     pub(crate) changes: Vec<Change>,
 }
 
+/// The last attempts, oldest first: every event but `detected`.
+struct Attempts {
+    events: VecDeque<Event>,
+    limit: usize,
+}
+
 /// Where every event leaves.
 pub(crate) struct Exit<T> {
     seq: AtomicU64,
+    attempts: Mutex<Attempts>,
     observers: RwLock<Vec<Arc<dyn Observer>>>,
     subscribers: RwLock<Vec<Arc<Subscriber<T>>>>,
     #[cfg(feature = "tokio")]
@@ -116,12 +172,20 @@ pub(crate) struct Exit<T> {
 }
 
 impl<T> Exit<T> {
-    pub(crate) fn new(first: Arc<Snapshot<T>>, observers: Vec<Arc<dyn Observer>>) -> Self {
+    pub(crate) fn new(
+        first: Arc<Snapshot<T>>,
+        observers: Vec<Arc<dyn Observer>>,
+        attempts: usize,
+    ) -> Self {
         // Without tokio there is no watch channel to start from the first snapshot.
         #[cfg(not(feature = "tokio"))]
         let _ = first;
         Self {
             seq: AtomicU64::new(0),
+            attempts: Mutex::new(Attempts {
+                events: VecDeque::with_capacity(attempts.min(64)),
+                limit: attempts,
+            }),
             observers: RwLock::new(observers),
             subscribers: RwLock::new(Vec::new()),
             #[cfg(feature = "tokio")]
@@ -143,6 +207,54 @@ impl<T> Exit<T> {
             .write()
             .unwrap_or_else(PoisonError::into_inner)
             .push(Arc::new(subscriber));
+    }
+
+    /// The kept attempts with a `seq` above `after`, oldest first.
+    pub(crate) fn attempts_after(&self, after: u64) -> Vec<Event> {
+        let attempts = self.attempts.lock().unwrap_or_else(PoisonError::into_inner);
+        let start = attempts.events.partition_point(|event| event.seq <= after);
+        attempts.events.range(start..).cloned().collect()
+    }
+
+    /// The kept attempt numbered `seq`.
+    pub(crate) fn attempt(&self, seq: u64) -> Option<Event> {
+        let attempts = self.attempts.lock().unwrap_or_else(PoisonError::into_inner);
+        let index = attempts.events.binary_search_by_key(&seq, |e| e.seq).ok()?;
+        attempts.events.get(index).cloned()
+    }
+
+    /// The last attempt.
+    pub(crate) fn last(&self) -> Option<Event> {
+        let attempts = self.attempts.lock().unwrap_or_else(PoisonError::into_inner);
+        attempts.events.back().cloned()
+    }
+
+    /// Every observer's health report.
+    pub(crate) fn health(&self) -> Vec<ObserverHealth> {
+        let observers = self
+            .observers
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        observers
+            .iter()
+            .filter_map(|observer| catch_unwind(AssertUnwindSafe(|| observer.health())).ok()?)
+            .collect()
+    }
+
+    /// Tells every observer the watcher's new state.
+    pub(crate) fn watcher(&self, state: &WatcherState) {
+        let observers = self
+            .observers
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        for (index, observer) in observers.iter().enumerate() {
+            if let Err(panic) = catch_unwind(AssertUnwindSafe(|| observer.watcher(state))) {
+                let message = panic_message(panic.as_ref());
+                tracing::error!(target: "hotconf", observer = index, %message, "observer panicked");
+            }
+        }
     }
 
     #[cfg(feature = "tokio")]
@@ -169,6 +281,15 @@ impl<T> Exit<T> {
                 .extend(self.run_callbacks(applied, event.trigger));
         }
         log(&event);
+        if event.outcome != Outcome::Detected {
+            let mut attempts = self.attempts.lock().unwrap_or_else(PoisonError::into_inner);
+            if attempts.events.len() == attempts.limit {
+                attempts.events.pop_front();
+            }
+            if attempts.limit > 0 {
+                attempts.events.push_back(event.clone());
+            }
+        }
         // Cloned out so that an observer may register another without a deadlock.
         let observers = self
             .observers

@@ -21,7 +21,7 @@ use crate::event::Outcome;
 use crate::layer::Layers;
 use crate::path::ConfigPath;
 use crate::plan::{Plan, PlannedChange, classify};
-use crate::policy::{Policy, RestartMode, Rule, Secrets};
+use crate::policy::{Fingerprint, Policy, RestartMode, Rule, Secrets};
 use crate::source::{Document, Origin};
 use crate::tree::Node;
 use crate::validate::Validate;
@@ -32,6 +32,9 @@ pub(crate) enum Input<T> {
     Documents(Vec<Document>),
     /// A whole config ([`Reloader::apply`](crate::Reloader::apply), rollback).
     Config(T),
+    /// A whole config submitted as a document (the admin API's `PUT /config`): validated
+    /// like a file save, and a secret sent back as `***` keeps its live value.
+    Submitted(Document),
 }
 
 /// The settings every stage reads.
@@ -41,6 +44,8 @@ pub(crate) struct Stages<'a, T> {
     pub(crate) schema: Option<&'a Arc<Schema>>,
     /// Runs schema and validation under a timeout; inline when `None`.
     pub(crate) validator: Option<&'a Validator<T>>,
+    /// Fills the changes' HMAC form for the audit log, when set.
+    pub(crate) fingerprint: Option<&'a Fingerprint>,
 }
 
 /// The effective config as the engine keeps it: a tree, which holds every value the
@@ -82,6 +87,10 @@ pub(crate) struct Planned<T> {
     pub(crate) held: Vec<Change>,
     /// Warnings of validation, redacted.
     pub(crate) warnings: Vec<Problem>,
+    /// `changes` and `held` with secret values as their fingerprint, when the stages have
+    /// a fingerprint; else empty.
+    pub(crate) hmac_changes: Vec<Change>,
+    pub(crate) hmac_held: Vec<Change>,
 }
 
 impl<T> Planned<T> {
@@ -138,6 +147,18 @@ where
             (files, origins, loaded)
         }
         Input::Config(config) => (Vec::new(), Vec::new(), Ok((config, None))),
+        Input::Submitted(document) => {
+            let files = vec![document.origin.to_string()];
+            let loaded =
+                Layers::from_documents(vec![document], stages.limits).and_then(|mut layers| {
+                    if let Some(base) = base {
+                        layers.keep_secrets(stages.policy.secrets(), &base.tree)?;
+                    }
+                    let config = layers.deserialize::<T>()?;
+                    Ok((config, Some(Arc::new(layers))))
+                });
+            (files, Vec::new(), loaded)
+        }
     };
     let mut attempt = Attempt {
         files,
@@ -154,7 +175,7 @@ where
             &mut attempt.classified,
         )
     });
-    redact(stages.policy.secrets(), &mut attempt);
+    redact(stages.policy.secrets(), stages.fingerprint, &mut attempt);
     attempt
 }
 
@@ -216,6 +237,8 @@ where
             changes,
             held,
             warnings,
+            hmac_changes: Vec::new(),
+            hmac_held: Vec::new(),
         });
     };
     // Keep the old values where a restart is needed, and check that the mix is valid too:
@@ -246,6 +269,8 @@ where
         changes,
         held,
         warnings,
+        hmac_changes: Vec::new(),
+        hmac_held: Vec::new(),
     })
 }
 
@@ -270,12 +295,18 @@ where
 }
 
 /// Replaces every secret value in what leaves the pipeline. The one place that redacts.
-fn redact<T>(secrets: &Secrets, attempt: &mut Attempt<T>) {
+fn redact<T>(secrets: &Secrets, fingerprint: Option<&Fingerprint>, attempt: &mut Attempt<T>) {
     for planned in &mut attempt.classified {
         secrets.redact(std::slice::from_mut(&mut planned.change));
     }
     match &mut attempt.result {
         Ok(planned) => {
+            if let Some(fingerprint) = fingerprint {
+                planned.hmac_changes.clone_from(&planned.changes);
+                planned.hmac_held.clone_from(&planned.held);
+                secrets.fingerprint(&mut planned.hmac_changes, fingerprint);
+                secrets.fingerprint(&mut planned.hmac_held, fingerprint);
+            }
             secrets.redact(&mut planned.changes);
             secrets.redact(&mut planned.held);
             for problem in &mut planned.warnings {
@@ -366,6 +397,7 @@ impl Pipeline {
 
     fn stages<T>(&self) -> Stages<'_, T> {
         Stages {
+            fingerprint: None,
             limits: &self.limits,
             policy: &self.policy,
             schema: self.schema.as_ref(),

@@ -76,7 +76,7 @@ pub(crate) struct Prepared {
 /// Why a prepare failed, and any abort that panicked on the way back.
 #[derive(Debug)]
 pub(crate) struct Failed {
-    pub(crate) problem: Problem,
+    pub(crate) problem: Box<Problem>,
     pub(crate) failures: Vec<String>,
 }
 
@@ -193,6 +193,11 @@ impl<T: Send + Sync + 'static> Parts<T> {
         Ok(())
     }
 
+    /// The names of every component and resource, in registration order.
+    pub(crate) fn names(&self) -> Vec<String> {
+        self.parts.iter().map(|part| part.name.clone()).collect()
+    }
+
     /// The parts a change to `changes` would prepare: all of them on a first load.
     pub(crate) fn interested(&self, changes: &[Change], first_load: bool) -> Vec<String> {
         let mut interested: Vec<String> = Vec::new();
@@ -250,12 +255,13 @@ impl<T: Send + Sync + 'static> Parts<T> {
                     tracing::debug!(target: "hotconf", part = %part.name, elapsed_us = started.elapsed().as_micros() as u64, "prepared");
                 }
                 Err(reason) => {
-                    let problem = Problem::error(
+                    let mut problem = Problem::error(
                         ProblemKind::Component,
                         format!("component '{}' refused the config: {reason}", part.name),
                     );
+                    problem.component = Some(part.name.clone());
                     return Err(Failed {
-                        problem,
+                        problem: Box::new(problem),
                         failures: abort(staged),
                     });
                 }
@@ -274,6 +280,12 @@ impl Prepared {
         snapshot.publish(std::mem::take(&mut self.resources));
     }
 
+    /// Aborts every staged change, last first: a later step of the transaction failed.
+    /// Returns the aborts that panicked.
+    pub(crate) fn abort(self) -> Vec<String> {
+        abort(self.staged)
+    }
+
     /// Commits every staged change, in order; a panic becomes a warning.
     pub(crate) fn commit(self) -> Vec<Problem> {
         let mut warnings = Vec::new();
@@ -281,10 +293,12 @@ impl Prepared {
             if let Err(panic) = catch_unwind(AssertUnwindSafe(|| staged.commit())) {
                 let message = panic_message(panic.as_ref());
                 tracing::error!(target: "hotconf", component = %name, %message, "component commit panicked");
-                warnings.push(Problem::warning(
+                let mut warning = Problem::warning(
                     ProblemKind::Component,
                     format!("component '{name}' panicked while committing: {message}"),
-                ));
+                );
+                warning.component = Some(name);
+                warnings.push(warning);
             }
         }
         warnings

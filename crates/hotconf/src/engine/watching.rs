@@ -109,6 +109,10 @@ where
     pub fn unwatch(&self) {
         let watching = lock(&self.inner.watching).take();
         // Dropped outside the lock: stopping joins the watcher thread.
-        drop(watching);
+        if let Some(watching) = watching {
+            drop(watching);
+            self.trigger_handle()
+                .watcher(crate::trigger::WatcherState::new(false, false, None));
+        }
     }
 }

@@ -9,6 +9,7 @@
 use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Instant, SystemTime};
 
@@ -17,15 +18,17 @@ use serde::de::DeserializeOwned;
 
 use super::gate::{Admit, Coalesce, Gate};
 use super::history::Record;
+use super::intent::IntentRecord;
 use super::observe::Applied;
 use super::pipeline::{self, Input, Planned};
+use super::status::LocalOverride;
 use super::{Shared, lock};
 use crate::component::panic_message;
 use crate::diff::Change;
 use crate::error::{Problem, ProblemKind, Problems};
 use crate::event::{Event, FileChange, Outcome, Trigger};
 use crate::snapshot::Snapshot;
-use crate::source::Origin;
+use crate::source::{Document, Origin};
 use crate::trigger::{self, Answer, Mode, Rejection, Reply};
 use crate::validate::Validate;
 
@@ -38,6 +41,12 @@ pub(crate) enum ConfigChange<T> {
     Edit(Box<dyn FnOnce(&T) -> T + Send>),
     /// [`Reloader::rollback_to`](crate::Reloader::rollback_to).
     Rollback(u64),
+    /// A whole config submitted as a document (the admin API's `PUT /config`), made
+    /// against the live version and hash in `if_match` when given.
+    Put {
+        document: Document,
+        if_match: Option<(u64, u64)>,
+    },
 }
 
 /// What the worker is asked to do.
@@ -48,6 +57,7 @@ pub(crate) enum Request<T> {
     Config {
         change: ConfigChange<T>,
         trigger: Trigger,
+        by: Option<String>,
         reply: Option<Reply>,
     },
     /// A [`Hold`](crate::Hold) was taken.
@@ -63,11 +73,13 @@ enum Work<T> {
     Sources {
         trigger: Trigger,
         mode: Mode,
+        by: Option<String>,
         replies: Vec<Reply>,
     },
     Config {
         change: ConfigChange<T>,
         trigger: Trigger,
+        by: Option<String>,
         reply: Option<Reply>,
     },
 }
@@ -76,6 +88,12 @@ impl<T> Work<T> {
     fn trigger(&self) -> Trigger {
         match self {
             Self::Sources { trigger, .. } | Self::Config { trigger, .. } => *trigger,
+        }
+    }
+
+    fn by(&self) -> Option<String> {
+        match self {
+            Self::Sources { by, .. } | Self::Config { by, .. } => by.clone(),
         }
     }
 
@@ -94,11 +112,13 @@ impl<T> Coalesce for Work<T> {
                 Self::Sources {
                     trigger,
                     mode,
+                    by,
                     replies,
                 },
                 Self::Sources {
                     trigger: later_trigger,
                     mode: later_mode,
+                    by: later_by,
                     replies: later_replies,
                 },
             ) => {
@@ -107,6 +127,7 @@ impl<T> Coalesce for Work<T> {
                 if later_mode > *mode {
                     *mode = later_mode;
                     *trigger = later_trigger;
+                    *by = later_by;
                 }
                 replies.extend(later_replies);
                 None
@@ -196,10 +217,12 @@ where
                 Request::Config {
                     change,
                     trigger,
+                    by,
                     reply,
                 } => self.offer(Work::Config {
                     change,
                     trigger,
+                    by,
                     reply,
                 }),
             }
@@ -223,8 +246,14 @@ where
         }
     }
 
-    /// Records a push or a health report; returns the reload to run, if any.
+    /// Records a push, a health report or the watcher's state; returns the reload to run,
+    /// if any.
     fn sources_work(&mut self, request: trigger::Request) -> Option<Work<T>> {
+        if let Some(state) = request.watcher {
+            lock(&self.shared.live).watcher = Some(state.clone());
+            self.shared.exit.watcher(&state);
+            return None;
+        }
         if let Some((source, health)) = request.health {
             let mut live = lock(&self.shared.live);
             if let Some(status) = live.sources.get_mut(source) {
@@ -246,6 +275,7 @@ where
         Some(Work::Sources {
             trigger: request.trigger,
             mode: request.mode,
+            by: request.by,
             replies: request.reply.into_iter().collect(),
         })
     }
@@ -320,15 +350,22 @@ where
         let replies = work.take_replies();
         let started = Instant::now();
         let trigger = work.trigger();
+        let by = work.by();
+        if trigger == Trigger::Watch && !self.shared.enabled.load(Ordering::SeqCst) {
+            tracing::info!(target: "hotconf", "config change seen but not applied: reloading from the watcher is disabled until enable()");
+            answer_all(replies, &Answer::Done(None));
+            return;
+        }
+        let version_before = self.shared.current.load().version();
         let shared = Arc::clone(&self.shared);
         let lock = lock(&shared.lock);
         // The service's own code runs here too (its Deserialize and Serialize impls, an
         // update's closure): a panic rejects the attempt instead of killing the worker.
         let attempt = catch_unwind(AssertUnwindSafe(|| match work {
-            Work::Sources { trigger, mode, .. } => self.reload_sources(trigger, mode),
+            Work::Sources { trigger, mode, .. } => self.reload_sources(trigger, mode, by.clone()),
             Work::Config {
                 change, trigger, ..
-            } => self.change_config(change, trigger),
+            } => self.change_config(change, trigger, by.clone()),
         }));
         let finished = attempt.unwrap_or_else(|panic| {
             let message = panic_message(panic.as_ref());
@@ -340,11 +377,17 @@ where
             self.reject(trigger, self.shared.source_files(), problem.into())
         });
         drop(lock);
-        if let Some(detected) = finished.detected {
+        let hash = self.shared.hash.load(Ordering::SeqCst);
+        if let Some(mut detected) = finished.detected {
+            detected.by.clone_from(&by);
+            detected.hash = hash;
             self.shared.exit.emit(detected, None);
         }
         let event = finished.event.map(|mut event| {
             event.elapsed = started.elapsed();
+            event.by = by;
+            event.hash = hash;
+            event.version_before = version_before;
             self.shared.exit.emit(event, finished.applied)
         });
         let answer = match finished.answer {
@@ -358,10 +401,13 @@ where
     fn event(&self, outcome: Outcome, trigger: Trigger) -> Event {
         let version = self.shared.current.load().version();
         let files = self.origins.iter().map(|(o, _)| o.to_string()).collect();
-        Event::new(outcome, version, trigger, files)
+        let mut event = Event::new(outcome, version, trigger, files);
+        event.revisions = self.origins.iter().map(|(_, r)| *r).collect();
+        event.hash = self.shared.hash.load(Ordering::SeqCst);
+        event
     }
 
-    fn reload_sources(&mut self, trigger: Trigger, mode: Mode) -> Finished<T> {
+    fn reload_sources(&mut self, trigger: Trigger, mode: Mode, by: Option<String>) -> Finished<T> {
         let documents = match self.shared.read() {
             Ok(documents) => documents,
             Err(_) if mode == Mode::Settling => return unsettled(),
@@ -398,8 +444,15 @@ where
         let mut finished = match attempt.result {
             Err(_) if mode == Mode::Settling => return unsettled(),
             Err(problems) => self.reject(trigger, attempt.files, problems),
-            Ok(planned) => self.transact(planned, attempt.origins, attempt.files, trigger),
+            Ok(planned) => {
+                // The sources win over a local override.
+                lock(&self.shared.live).local_override = None;
+                self.transact(planned, attempt.origins, attempt.files, trigger, by)
+            }
         };
+        if let Some(event) = &mut finished.event {
+            event.revisions = revisions.iter().map(|(_, r)| *r).collect();
+        }
         self.seen = revisions;
         finished.detected = detected;
         if let Some(event) = &mut finished.event {
@@ -408,40 +461,75 @@ where
         finished
     }
 
-    fn change_config(&mut self, change: ConfigChange<T>, trigger: Trigger) -> Finished<T> {
-        let config = match change {
-            ConfigChange::Replace(config) => config,
-            ConfigChange::Edit(edit) => edit(self.shared.current.load().config()),
-            ConfigChange::Rollback(version) => {
-                let effective = lock(&self.shared.history)
-                    .get(version)
-                    .map(|record| Arc::clone(&record.effective));
-                let Some(effective) = effective else {
-                    return quiet(Rejection::UnknownVersion(version));
-                };
-                match crate::deserialize::from_node(&effective.tree) {
-                    Ok(config) => config,
-                    Err(mut problem) => {
-                        problem.message =
-                            format!("version {version} no longer loads: {}", problem.message);
-                        return quiet(Rejection::Invalid(problem.into()));
+    fn change_config(
+        &mut self,
+        change: ConfigChange<T>,
+        trigger: Trigger,
+        by: Option<String>,
+    ) -> Finished<T> {
+        let input = match change {
+            ConfigChange::Put { document, if_match } => {
+                if let Some((version, hash)) = if_match {
+                    let live = (
+                        self.shared.current.load().version(),
+                        self.shared.hash.load(Ordering::SeqCst),
+                    );
+                    if live != (version, hash) {
+                        return quiet(Rejection::Conflict(
+                            crate::event::etag(version, hash),
+                            crate::event::etag(live.0, live.1),
+                        ));
                     }
                 }
+                Input::Submitted(document)
             }
+            ConfigChange::Replace(config) => Input::Config(config),
+            ConfigChange::Edit(edit) => Input::Config(edit(self.shared.current.load().config())),
+            ConfigChange::Rollback(version) => match self.rollback_config(version) {
+                Ok(config) => Input::Config(config),
+                Err(rejection) => return quiet(rejection),
+            },
         };
         let base = self.shared.effective.load_full();
-        let attempt = pipeline::run(&self.shared.stages(), Some(&*base), Input::Config(config));
+        let attempt = pipeline::run(&self.shared.stages(), Some(&*base), input);
         let files: Vec<String> = self.origins.iter().map(|(o, _)| o.to_string()).collect();
-        match attempt.result {
-            Err(problems) => self.reject(trigger, files, problems),
-            Ok(planned) => self.transact(planned, self.origins.clone(), files, trigger),
+        let mut finished = match attempt.result {
+            // A submitted document names itself; a config given whole names the files.
+            Err(problems) if attempt.files.is_empty() => self.reject(trigger, files, problems),
+            Err(problems) => self.reject(trigger, attempt.files, problems),
+            Ok(planned) => self.transact(planned, self.origins.clone(), files, trigger, by.clone()),
+        };
+        if let (Some(event), Some(_)) = (&mut finished.event, &finished.applied) {
+            event.revisions = self.origins.iter().map(|(_, r)| *r).collect();
+            lock(&self.shared.live).local_override = Some(LocalOverride {
+                version: event.version,
+                trigger,
+                by,
+                at: event.at,
+            });
         }
+        finished
+    }
+
+    /// The config of an earlier version, or why there is none.
+    fn rollback_config(&self, version: u64) -> Result<T, Rejection> {
+        let effective = lock(&self.shared.history)
+            .get(version)
+            .map(|record| Arc::clone(&record.effective));
+        let Some(effective) = effective else {
+            return Err(Rejection::UnknownVersion(version));
+        };
+        crate::deserialize::from_node(&effective.tree).map_err(|mut problem| {
+            problem.message = format!("version {version} no longer loads: {}", problem.message);
+            Rejection::Invalid(problem.into())
+        })
     }
 
     fn reject(&self, trigger: Trigger, files: Vec<String>, problems: Problems) -> Finished<T> {
         let version = self.shared.current.load().version();
         let mut event = Event::new(Outcome::Rejected, version, trigger, files);
         event.errors = problems.errors().cloned().collect();
+        event.stage = event.errors.first().map(|problem| problem.kind.stage());
         Finished {
             detected: None,
             event: Some(event),
@@ -458,6 +546,7 @@ where
         origins: Vec<(Origin, u64)>,
         files: Vec<String>,
         trigger: Trigger,
+        by: Option<String>,
     ) -> Finished<T> {
         let shared = Arc::clone(&self.shared);
         let old = shared.current.load_full();
@@ -467,6 +556,7 @@ where
             lock(&shared.live).pending.clone_from(&pending);
             let mut event = Event::new(planned.outcome(), old.version(), trigger, files);
             event.changes = planned.held;
+            event.hmac_changes = planned.hmac_held;
             event.pending = pending;
             event.warnings = planned.warnings;
             return Finished {
@@ -481,6 +571,7 @@ where
             effective,
             changes,
             warnings,
+            hmac_changes,
             ..
         } = planned;
         let new = Arc::new(Snapshot::new(config, old.version() + 1, origins.clone()));
@@ -488,7 +579,7 @@ where
         let mut prepared = match shared.parts.prepare(Some(&old), &new, &changes) {
             Ok(prepared) => prepared,
             Err(failed) => {
-                let problems = Problems::from(failed.problem);
+                let problems = Problems::from(*failed.problem);
                 let mut finished = self.reject(trigger, files, problems.clone());
                 if !failed.failures.is_empty() {
                     finished.answer =
@@ -497,8 +588,47 @@ where
                 return finished;
             }
         };
+        if let Some(intent) = &shared.intent {
+            let record = IntentRecord {
+                version_before: old.version(),
+                version_after: new.version(),
+                trigger,
+                by,
+                files: files.clone(),
+                revisions: origins.iter().map(|(_, r)| *r).collect(),
+                changes: if hmac_changes.is_empty() {
+                    changes.to_vec()
+                } else {
+                    hmac_changes.clone()
+                },
+                at: SystemTime::now(),
+            };
+            let written =
+                catch_unwind(AssertUnwindSafe(|| intent.intent(&record))).unwrap_or_else(|panic| {
+                    Err(format!("panicked: {}", panic_message(panic.as_ref())))
+                });
+            if let Err(reason) = written {
+                let failures = prepared.abort();
+                let problem = Problem::error(
+                    ProblemKind::Audit,
+                    format!(
+                        "the audit log could not record the change, so it was not applied: {reason}"
+                    ),
+                );
+                let problems = Problems::from(problem);
+                let mut finished = self.reject(trigger, files, problems.clone());
+                if !failures.is_empty() {
+                    finished.answer =
+                        AnswerKind::Rejected(Rejection::RollbackFailed(problems, failures));
+                }
+                return finished;
+            }
+        }
         // Nothing has failed and nothing can from here: the config moves to the new one.
         prepared.publish(&new);
+        shared
+            .hash
+            .store(crate::event::config_hash(&effective.json), Ordering::SeqCst);
         let effective = Arc::new(effective);
         shared.effective.store(Arc::clone(&effective));
         shared.current.store(Arc::clone(&new));
@@ -508,6 +638,7 @@ where
         event.warnings = warnings;
         event.warnings.extend(prepared.commit());
         event.changes = changes.to_vec();
+        event.hmac_changes = hmac_changes;
         event.pending = pending;
         lock(&shared.history).push(Record {
             snapshot: Arc::clone(&new),

@@ -1,0 +1,110 @@
+//! Pausing and resuming reloads from the watcher (seed-style `enable_hot_reload`), and the
+//! watcher's state as observers and the status see it.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::io::Write;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{DEADLINE, Fixture, next, observed};
+use hotconf::{Event, Observer, Outcome, WatcherState};
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn count(&self, needle: &str) -> usize {
+        String::from_utf8_lossy(&self.0.lock().unwrap())
+            .matches(needle)
+            .count()
+    }
+}
+
+#[test]
+fn disabled_reloading_sees_saves_without_applying_them_until_enabled() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .init();
+    let fixture = Fixture::new();
+    let (reloader, events) = observed(fixture.builder());
+    next(&events);
+    reloader.watch().unwrap();
+    reloader.disable();
+    assert!(!reloader.is_enabled());
+    assert!(!reloader.status().enabled);
+    fixture.write("rpm = 61\n");
+    let skipped = "not applied: reloading from the watcher is disabled";
+    let deadline = Instant::now() + DEADLINE;
+    while captured.count(skipped) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the watcher's save reached the worker"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(reloader.current().version(), 1);
+    assert!(events.try_recv().is_err(), "no event while disabled");
+    // Manual reloads still work while the watcher's are paused...
+    fixture.write("rpm = 62\n");
+    assert_eq!(reloader.reload().unwrap().version, 2);
+    fixture.write("rpm = 63\n");
+    // ...and enabling applies what the watcher saw meanwhile.
+    reloader.enable();
+    let deadline = Instant::now() + DEADLINE;
+    while reloader.current().config().rpm != 63 {
+        assert!(
+            Instant::now() < deadline,
+            "the save made while disabled is applied"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(reloader.status().enabled);
+}
+
+struct States(Mutex<mpsc::Sender<WatcherState>>);
+
+impl Observer for States {
+    fn observe(&self, _: &Event) {}
+
+    fn watcher(&self, state: &WatcherState) {
+        let _ = self.0.lock().unwrap().send(state.clone());
+    }
+}
+
+#[test]
+fn observers_are_told_the_watchers_state() {
+    let fixture = Fixture::new();
+    let (tx, rx) = mpsc::channel();
+    let reloader = fixture
+        .builder()
+        .observer(States(Mutex::new(tx)))
+        .build()
+        .unwrap();
+    reloader.watch_polling(Duration::from_millis(50)).unwrap();
+    let started = rx.recv_timeout(DEADLINE).unwrap();
+    assert!(started.watching && started.polling && started.error.is_none());
+    reloader.unwatch();
+    let stopped = rx.recv_timeout(DEADLINE).unwrap();
+    assert!(!stopped.watching);
+    assert!(rx.try_recv().is_err());
+    let last = reloader.attempts().last().unwrap().outcome;
+    assert_eq!(last, Outcome::Loaded, "watcher states are not attempts");
+}
