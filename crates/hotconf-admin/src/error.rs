@@ -115,6 +115,7 @@ impl ApiError {
                     error.to_string(),
                 )
             },
+            Error::Conflict { expected, actual } => Self::precondition_failed(expected, actual),
             Error::UnknownVersion(_) => Self::not_found(error.to_string()),
             Error::Stopped => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -180,6 +181,14 @@ mod tests {
                 hotconf::Error::Invalid(problem.into()),
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "invalid",
+            ),
+            (
+                hotconf::Error::Conflict {
+                    expected: "\"v1-0\"".into(),
+                    actual: "\"v2-0\"".into(),
+                },
+                StatusCode::PRECONDITION_FAILED,
+                "conflict",
             ),
             (
                 hotconf::Error::UnknownVersion(9),
