@@ -7,14 +7,153 @@
 
 mod cdp;
 
+use std::fs;
 use std::io::{Read, Write};
 use std::net::TcpListener;
+use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::Duration;
 
 use cdp::Browser;
+use hotconf::Reloader;
+use hotconf_admin::{Admin, AdminServer};
+use serde::{Deserialize, Serialize};
+use tempfile::TempDir;
 
 const DEADLINE: Duration = Duration::from_secs(10);
+
+/// The secret values the config holds; neither may ever reach the page.
+const SECRET: &str = "s3cret-distinctive";
+const SECRET_2: &str = "an0ther-distinctive";
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+struct Config {
+    server: Server,
+    db: Db,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+struct Server {
+    greeting: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+struct Db {
+    password: String,
+}
+
+impl hotconf::Validate for Config {}
+
+/// Saves the config file as an editor does: a new file renamed over the old one.
+fn save(path: &Path, greeting: &str, password: &str) {
+    let text = format!("[server]\ngreeting = \"{greeting}\"\n\n[db]\npassword = \"{password}\"\n");
+    let tmp = path.with_extension("toml.tmp");
+    fs::write(&tmp, text).unwrap();
+    fs::rename(&tmp, path).unwrap();
+}
+
+/// A watched reloader over a temp TOML file, its admin API on a free loopback port, and a
+/// headless Chromium showing the page. Fields drop in order: browser, server, reloader.
+struct Fixture {
+    browser: Browser,
+    _server: AdminServer,
+    reloader: Reloader<Config>,
+    path: PathBuf,
+    _dir: TempDir,
+}
+
+impl Fixture {
+    /// None when Chromium is missing (the test is skipped).
+    fn start(test: &str, token: Option<&str>) -> Option<Fixture> {
+        let chromium = cdp::chromium(test)?;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.toml");
+        save(&path, "hello-one", SECRET);
+        let reloader = Reloader::<Config>::builder()
+            .name("app")
+            .file(&path)
+            .build()
+            .unwrap();
+        reloader.watch().unwrap();
+        let mut admin = Admin::new(reloader.control());
+        if let Some(token) = token {
+            admin = admin.token(token);
+        }
+        let server = admin.spawn("127.0.0.1:0".parse().unwrap()).unwrap();
+        let mut browser = Browser::launch(&chromium).unwrap();
+        browser
+            .navigate(&format!("http://{}/", server.addr()))
+            .unwrap();
+        let mut fixture = Fixture {
+            browser,
+            _server: server,
+            reloader,
+            path,
+            _dir: dir,
+        };
+        fixture.wait(
+            "the first status",
+            "document.getElementById('status').dataset.loaded === 'true'",
+        );
+        fixture.wait_text("#version", "1");
+        // The event stream is connected: what follows arrives live.
+        fixture.wait(
+            "the event stream to open",
+            "document.getElementById('conn').dataset.state === 'open'",
+        );
+        Some(fixture)
+    }
+
+    fn wait(&mut self, what: &str, expression: &str) -> serde_json::Value {
+        self.browser.wait_for(what, expression, DEADLINE).unwrap()
+    }
+
+    /// Waits until the element `selector` names has exactly `text`.
+    fn wait_text(&mut self, selector: &str, text: &str) {
+        let sel = serde_json::to_string(selector).unwrap();
+        let want = serde_json::to_string(text).unwrap();
+        self.wait(
+            &format!("{selector} to read {text:?}"),
+            &format!("(document.querySelector({sel}) || {{}}).textContent === {want}"),
+        );
+    }
+
+    /// The text of the element `selector` names.
+    fn text(&mut self, selector: &str) -> String {
+        let sel = serde_json::to_string(selector).unwrap();
+        let value = self
+            .browser
+            .eval(&format!(
+                "(document.querySelector({sel}) || {{}}).textContent"
+            ))
+            .unwrap();
+        value
+            .as_str()
+            .unwrap_or_else(|| panic!("no {selector}: {value}"))
+            .to_owned()
+    }
+
+    /// Neither secret is in the page's text, its HTML, its console or its exceptions.
+    fn assert_no_secret(&mut self) {
+        let page = self
+            .browser
+            .eval("document.body.innerText + '\\n' + document.documentElement.outerHTML")
+            .unwrap();
+        let page = page.as_str().unwrap();
+        assert!(page.contains("hotconf"), "not the admin page: {page}");
+        for secret in [SECRET, SECRET_2] {
+            assert!(!page.contains(secret), "the page shows a secret:\n{page}");
+            for line in self
+                .browser
+                .console()
+                .iter()
+                .chain(self.browser.exceptions())
+            {
+                assert!(!line.contains(secret), "the console shows a secret: {line}");
+            }
+        }
+    }
+}
 
 /// Serves `page` to every request on a free loopback port, from a thread; returns its URL.
 fn static_server(page: &'static str) -> String {
@@ -199,4 +338,244 @@ fn a_browser_that_exits_at_once_is_reported() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("exited"), "{err}");
+}
+
+/// The page shows a file save live, without reloading itself; its rollback button brings
+/// the old version back as a local override, which the next save replaces; secrets never
+/// reach it.
+#[test]
+fn page_shows_saves_live_and_rolls_back() {
+    let Some(mut f) = Fixture::start("page_shows_saves_live_and_rolls_back", None) else {
+        return;
+    };
+    assert_eq!(f.text("#name"), "app");
+    f.wait("the first load in the history", "!!document.querySelector('#history li.attempt[data-outcome=\"loaded\"][data-version=\"1\"]')");
+    f.wait(
+        "the first load in the events",
+        "!!document.querySelector('#events li[data-seq][data-version=\"1\"]')",
+    );
+    assert_eq!(f.text("#override"), "");
+    // The status block: the watcher, the source and its health.
+    assert_eq!(f.text("#watcher"), "events");
+    assert_eq!(f.text("#enabled"), "on");
+    assert_eq!(f.text("#pending"), "none");
+    let source = f.text("#sources li");
+    assert!(source.starts_with(f.path.to_str().unwrap()), "{source}");
+    assert_eq!(f.text("#sources li .ok"), "connected", "{source}");
+    f.assert_no_secret();
+    // Set before the save: still there after it only if the page did not reload.
+    f.browser.eval("window.beforeSave = 'still here'").unwrap();
+
+    save(&f.path, "hello-two", SECRET_2);
+    f.wait(
+        "the save's event in #events",
+        "!!document.querySelector('#events li[data-seq][data-outcome=\"applied\"][data-version=\"2\"]')",
+    );
+    f.wait_text("#version", "2");
+    assert_eq!(
+        f.browser.eval("window.beforeSave").unwrap(),
+        "still here",
+        "the page reloaded"
+    );
+    let event = f.text("#events li[data-version=\"2\"]");
+    assert!(
+        event.contains("server.greeting")
+            && event.contains("\"hello-one\"")
+            && event.contains("\"hello-two\""),
+        "{event}"
+    );
+    assert!(
+        event.contains("db.password") && event.contains("***"),
+        "{event}"
+    );
+    assert!(event.contains("watch"), "the trigger is not shown: {event}");
+    f.wait(
+        "the save in the history with its diff",
+        "(() => { const li = document.querySelector('#history li.attempt[data-version=\"2\"]');
+                  return !!li && li.querySelector('.old').textContent === '\"hello-one\"'
+                              && li.querySelector('.new').textContent === '\"hello-two\"'; })()",
+    );
+    f.assert_no_secret();
+
+    // Roll back to version 1 with the page's button (a real mouse click).
+    f.wait(
+        "rollback to v1 enabled",
+        "document.querySelector('.rollback[data-version=\"1\"]').disabled === false",
+    );
+    f.browser.click(".rollback[data-version=\"1\"]").unwrap();
+    f.wait_text("#version", "3");
+    f.wait(
+        "the rollback's event in #events",
+        "!!document.querySelector('#events li[data-seq][data-outcome=\"applied\"][data-version=\"3\"]')",
+    );
+    f.wait(
+        "the override banner",
+        "document.getElementById('override').dataset.active === 'true'",
+    );
+    assert_eq!(
+        f.browser
+            .eval("document.getElementById('override').hidden")
+            .unwrap(),
+        false
+    );
+    let banner = f.text("#override");
+    assert!(
+        banner.contains("version 3") && banner.contains("rollback"),
+        "{banner}"
+    );
+    assert_eq!(
+        f.browser.eval("window.beforeSave").unwrap(),
+        "still here",
+        "the page reloaded"
+    );
+    let rollback = f.text("#events li[data-version=\"3\"]");
+    assert!(
+        rollback.contains("rollback by api 127.0.0.1:"),
+        "{rollback}"
+    );
+    assert!(
+        rollback.contains("\"hello-two\"") && rollback.contains("\"hello-one\""),
+        "{rollback}"
+    );
+    // The old value is live in the service, the old secret included.
+    let live = f.reloader.current();
+    assert_eq!(live.version(), 3);
+    assert_eq!(live.server.greeting, "hello-one");
+    assert_eq!(live.db.password, SECRET);
+    // The live version's own button is disabled, the others are not.
+    f.wait(
+        "rollback to v3 disabled",
+        "document.querySelector('.rollback[data-version=\"3\"]').disabled === true",
+    );
+    assert_eq!(
+        f.browser
+            .eval("document.querySelector('.rollback[data-version=\"2\"]').disabled")
+            .unwrap(),
+        false
+    );
+    f.wait_text("#message", "Rollback to v1: applied (version 3)");
+
+    let shot = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("admin-page.png");
+    let png = f.browser.screenshot(&shot).unwrap();
+    let (width, height) = cdp::png_size(&png).unwrap();
+    assert!(width >= 800 && height >= 600, "{width}x{height}");
+    assert!(
+        png.len() > 20_000,
+        "a near-empty screenshot: {} bytes",
+        png.len()
+    );
+    println!("screenshot: {}", shot.display());
+    f.assert_no_secret();
+
+    // The next save replaces the override: the sources win.
+    save(&f.path, "hello-three", SECRET);
+    f.wait_text("#version", "4");
+    f.wait(
+        "the override banner to go",
+        "document.getElementById('override').hidden === true",
+    );
+    assert_eq!(f.reloader.current().server.greeting, "hello-three");
+    assert_eq!(
+        f.browser.eval("window.beforeSave").unwrap(),
+        "still here",
+        "the page reloaded"
+    );
+    f.assert_no_secret();
+    assert!(
+        f.browser.exceptions().is_empty(),
+        "{:?}",
+        f.browser.exceptions()
+    );
+}
+
+/// With a token, the page asks for it when a state change is refused, says when a token is
+/// wrong, and then the change goes through; the token is asked for once.
+#[test]
+fn page_asks_for_the_token() {
+    const TOKEN: &str = "tok-7f3a9c1e5b";
+    let Some(mut f) = Fixture::start("page_asks_for_the_token", Some(TOKEN)) else {
+        return;
+    };
+    save(&f.path, "hello-two", SECRET_2);
+    f.wait_text("#version", "2");
+    f.wait(
+        "rollback to v1 enabled",
+        "document.querySelector('.rollback[data-version=\"1\"]').disabled === false",
+    );
+    assert_eq!(
+        f.browser
+            .eval("document.getElementById('auth').hidden")
+            .unwrap(),
+        true
+    );
+
+    // The rollback is refused without a token: the page asks for one.
+    f.browser.click(".rollback[data-version=\"1\"]").unwrap();
+    f.wait(
+        "the token form",
+        "document.getElementById('auth').hidden === false",
+    );
+    assert_eq!(f.text("#auth-note"), "this server needs a token");
+    assert_eq!(f.reloader.current().version(), 2, "applied without a token");
+
+    // A wrong token: asked again, and told why.
+    f.browser.click("#token").unwrap();
+    f.browser.type_text("not-the-token").unwrap();
+    f.browser.click("#token-save").unwrap();
+    f.wait_text("#auth-note", "that token was refused");
+    f.wait(
+        "the token form again",
+        "document.getElementById('auth').hidden === false",
+    );
+    assert_eq!(
+        f.reloader.current().version(),
+        2,
+        "applied with a wrong token"
+    );
+
+    // The right one: the rollback that waited goes through.
+    f.browser.click("#token").unwrap();
+    f.browser.type_text(TOKEN).unwrap();
+    f.browser.click("#token-save").unwrap();
+    f.wait_text("#version", "3");
+    f.wait(
+        "the token form to go",
+        "document.getElementById('auth').hidden === true",
+    );
+    assert_eq!(f.reloader.current().server.greeting, "hello-one");
+    f.wait(
+        "the override banner",
+        "document.getElementById('override').dataset.active === 'true'",
+    );
+
+    // The next state change uses the kept token without asking.
+    f.browser.click("#reload").unwrap();
+    f.wait(
+        "the reload's answer",
+        "document.getElementById('message').textContent.startsWith('Reload: ')",
+    );
+    assert_eq!(
+        f.browser
+            .eval("document.getElementById('auth').hidden")
+            .unwrap(),
+        true
+    );
+    let message = f.text("#message");
+    assert!(!message.contains("failed"), "{message}");
+
+    // The token is not shown in the page.
+    let page = f
+        .browser
+        .eval("document.body.innerText + document.documentElement.outerHTML")
+        .unwrap();
+    assert!(
+        !page.as_str().unwrap().contains(TOKEN),
+        "the page shows the token"
+    );
+    f.assert_no_secret();
+    assert!(
+        f.browser.exceptions().is_empty(),
+        "{:?}",
+        f.browser.exceptions()
+    );
 }

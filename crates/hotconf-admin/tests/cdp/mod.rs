@@ -413,6 +413,12 @@ impl Browser {
         Ok(())
     }
 
+    /// Types `text` into the focused element, as a keyboard would insert it.
+    pub fn type_text(&mut self, text: &str) -> Result<()> {
+        self.call("Input.insertText", json!({ "text": text }))?;
+        Ok(())
+    }
+
     /// Takes a PNG screenshot of the viewport, checks it is a PNG, writes it to `path`
     /// and returns its bytes.
     pub fn screenshot(&mut self, path: &Path) -> Result<Vec<u8>> {
