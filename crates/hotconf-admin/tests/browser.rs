@@ -104,11 +104,13 @@ impl Fixture {
         Some(fixture)
     }
 
+    #[track_caller]
     fn wait(&mut self, what: &str, expression: &str) -> serde_json::Value {
         self.browser.wait_for(what, expression, DEADLINE).unwrap()
     }
 
     /// Waits until the element `selector` names has exactly `text`.
+    #[track_caller]
     fn wait_text(&mut self, selector: &str, text: &str) {
         let sel = serde_json::to_string(selector).unwrap();
         let want = serde_json::to_string(text).unwrap();
@@ -119,6 +121,7 @@ impl Fixture {
     }
 
     /// The text of the element `selector` names.
+    #[track_caller]
     fn text(&mut self, selector: &str) -> String {
         let sel = serde_json::to_string(selector).unwrap();
         let value = self
@@ -134,6 +137,7 @@ impl Fixture {
     }
 
     /// Neither secret is in the page's text, its HTML, its console or its exceptions.
+    #[track_caller]
     fn assert_no_secret(&mut self) {
         let page = self
             .browser
@@ -192,6 +196,8 @@ const STATIC_PAGE: &str = r#"<!doctype html>
 <h1>CDP self-test</h1>
 <p id="count">0</p>
 <button id="more" onclick="more()">more</button>
+<button id="off" disabled>off</button>
+<input id="name">
 <div id="cover-wrap" style="position: relative">
   <button id="covered">under</button>
   <div style="position: absolute; inset: 0; background: #ccc"></div>
@@ -204,8 +210,8 @@ const STATIC_PAGE: &str = r#"<!doctype html>
 </script>
 </body></html>"#;
 
-/// The DevTools client itself, against a static page: navigation, evaluation, waits, a real
-/// mouse click, a screenshot, and the errors each one gives when things go wrong.
+/// The DevTools client itself, against a static page: navigation, evaluation, waits, clicks,
+/// typing, a screenshot, and the errors each one gives when things go wrong.
 #[test]
 fn cdp_client_drives_a_static_page() {
     let Some(chromium) = cdp::chromium("cdp_client_drives_a_static_page") else {
@@ -228,7 +234,7 @@ fn cdp_client_drives_a_static_page() {
         .unwrap();
     assert_eq!(late, "arrived");
 
-    // A real click runs the page's handler.
+    // A click runs the page's handler.
     browser.click("#more").unwrap();
     browser.click("#more").unwrap();
     browser
@@ -288,6 +294,17 @@ fn cdp_client_drives_a_static_page() {
     assert!(missing.contains("missing"), "{missing}");
     let covered = browser.click("#covered").unwrap_err().to_string();
     assert!(covered.contains("covered"), "{covered}");
+    let disabled = browser.click("#off").unwrap_err().to_string();
+    assert!(disabled.contains("disabled"), "{disabled}");
+    // Typing goes to the focused element.
+    browser.click("#name").unwrap();
+    browser.type_text("typed").unwrap();
+    assert_eq!(
+        browser
+            .eval("document.getElementById('name').value")
+            .unwrap(),
+        "typed"
+    );
     let unknown = browser
         .call("No.such", serde_json::json!({}))
         .unwrap_err()
@@ -315,20 +332,46 @@ fn cdp_client_drives_a_static_page() {
     );
 }
 
-/// Dropping the client ends the browser process.
+/// Dropping the client ends the browser and every process it started.
 #[cfg(target_os = "linux")]
 #[test]
-fn dropping_the_client_kills_chromium() {
-    let Some(chromium) = cdp::chromium("dropping_the_client_kills_chromium") else {
+fn dropping_the_client_ends_chromium() {
+    let Some(chromium) = cdp::chromium("dropping_the_client_ends_chromium") else {
         return;
     };
     let browser = Browser::launch(&chromium).unwrap();
     let pid = browser.pid();
-    let proc_dir = std::path::PathBuf::from(format!("/proc/{pid}"));
-    assert!(proc_dir.exists());
+    // Chromium's helpers carry the profile directory on their command line.
+    let profile = browser.dir().join("profile");
+    let ours = move || -> Vec<u32> {
+        let needle = format!("--user-data-dir={}", profile.display());
+        fs::read_dir("/proc")
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+            .filter(|pid| {
+                fs::read(format!("/proc/{pid}/cmdline"))
+                    .is_ok_and(|c| String::from_utf8_lossy(&c).contains(&needle))
+            })
+            .collect()
+    };
+    let running = ours();
+    assert!(running.contains(&pid) && running.len() > 1, "{running:?}");
     drop(browser);
-    // Drop waited for it: the process is gone, not a zombie.
-    assert!(!proc_dir.exists(), "chromium {pid} still running");
+    // Drop waited for the browser itself: gone, not a zombie.
+    assert!(
+        !Path::new(&format!("/proc/{pid}")).exists(),
+        "chromium {pid} still running"
+    );
+    // Its helpers end with it, soon after.
+    let deadline = std::time::Instant::now() + DEADLINE;
+    while !ours().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "chromium's processes still running: {:?}",
+            ours()
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// A binary that is not Chromium: the launch fails with its output, not after a hang.

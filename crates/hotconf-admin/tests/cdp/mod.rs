@@ -381,34 +381,33 @@ impl Browser {
         }
     }
 
-    /// Clicks the element `selector` names with a real mouse press and release at its
-    /// centre, after scrolling it into view; fails when it is missing, hidden or covered.
+    /// Clicks the element `selector` names, as a user could: it is scrolled into view and
+    /// must be visible, enabled and on top at its centre; then it is focused and clicked in
+    /// the same script turn, so that a re-render cannot slip between press and release.
     pub fn click(&mut self, selector: &str) -> Result<()> {
         let sel = serde_json::to_string(selector).map_err(|e| Error::new(e.to_string()))?;
-        let at = self.eval(&format!(
+        let done = self.eval(&format!(
             "(() => {{
                 const el = document.querySelector({sel});
                 if (!el) return 'missing';
                 el.scrollIntoView({{block: 'center'}});
                 const r = el.getBoundingClientRect();
                 if (r.width === 0 || r.height === 0) return 'not visible';
-                const x = r.left + r.width / 2, y = r.top + r.height / 2;
-                const top = document.elementFromPoint(x, y);
-                if (!top || !(top === el || el.contains(top))) return 'covered by ' + (top ? top.outerHTML.slice(0, 80) : 'nothing');
-                return [x, y];
+                if (el.disabled) return 'disabled';
+                const top = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+                if (!top || !(top === el || el.contains(top))) {{
+                    return 'covered by ' + (top ? top.outerHTML.slice(0, 80) : 'nothing');
+                }}
+                el.focus();
+                el.click();
+                return 'clicked';
             }})()"
         ))?;
-        let (Some(x), Some(y)) = (at[0].as_f64(), at[1].as_f64()) else {
+        if done != "clicked" {
             return Err(Error::new(format!(
-                "click {selector}: {at}{}",
+                "click {selector}: {done}{}",
                 self.context()
             )));
-        };
-        for kind in ["mousePressed", "mouseReleased"] {
-            self.call(
-                "Input.dispatchMouseEvent",
-                json!({ "type": kind, "x": x, "y": y, "button": "left", "clickCount": 1 }),
-            )?;
         }
         Ok(())
     }
@@ -451,6 +450,18 @@ impl Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
+        // Asked to close, Chromium ends its renderer and helper processes too; killed, it
+        // leaves them to notice on their own. Kill it when it does not close in time.
+        let close = json!({ "id": 0, "method": "Browser.close" });
+        if self.ws.send(Message::text(close.to_string())).is_ok() {
+            let deadline = Instant::now() + Duration::from_secs(3);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = self.child.try_wait() {
+                    return;
+                }
+                thread::sleep(POLL);
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
