@@ -35,6 +35,9 @@ struct Config {
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 struct Server {
     greeting: String,
+    /// Restart required.
+    #[serde(default)]
+    port: u16,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -42,11 +45,23 @@ struct Db {
     password: String,
 }
 
-impl hotconf::Validate for Config {}
+impl hotconf::Validate for Config {
+    fn validate(&self, report: &mut hotconf::Report) {
+        if self.server.greeting.is_empty() {
+            report.error("server.greeting", "must not be empty");
+        }
+    }
+}
 
 /// Saves the config file as an editor does: a new file renamed over the old one.
 fn save(path: &Path, greeting: &str, password: &str) {
-    let text = format!("[server]\ngreeting = \"{greeting}\"\n\n[db]\npassword = \"{password}\"\n");
+    save_text(
+        path,
+        &format!("[server]\ngreeting = \"{greeting}\"\n\n[db]\npassword = \"{password}\"\n"),
+    );
+}
+
+fn save_text(path: &Path, text: &str) {
     let tmp = path.with_extension("toml.tmp");
     fs::write(&tmp, text).unwrap();
     fs::rename(&tmp, path).unwrap();
@@ -63,8 +78,16 @@ struct Fixture {
 }
 
 impl Fixture {
-    /// None when Chromium is missing (the test is skipped).
+    /// None when Chromium is missing (the test is skipped). Ready: the page shows version 1
+    /// and its event stream is open.
     fn start(test: &str, token: Option<&str>) -> Option<Fixture> {
+        let mut fixture = Fixture::open(test, token, "127.0.0.1:0")?;
+        fixture.ready();
+        Some(fixture)
+    }
+
+    /// The page loaded, nothing awaited yet.
+    fn open(test: &str, token: Option<&str>, bind: &str) -> Option<Fixture> {
         let chromium = cdp::chromium(test)?;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("app.toml");
@@ -72,6 +95,7 @@ impl Fixture {
         let reloader = Reloader::<Config>::builder()
             .name("app")
             .file(&path)
+            .restart_required("server.port")
             .build()
             .unwrap();
         reloader.watch().unwrap();
@@ -79,29 +103,33 @@ impl Fixture {
         if let Some(token) = token {
             admin = admin.token(token);
         }
-        let server = admin.spawn("127.0.0.1:0".parse().unwrap()).unwrap();
+        let server = admin.spawn(bind.parse().unwrap()).unwrap();
         let mut browser = Browser::launch(&chromium).unwrap();
+        let port = server.addr().port();
         browser
-            .navigate(&format!("http://{}/", server.addr()))
+            .navigate(&format!("http://127.0.0.1:{port}/"))
             .unwrap();
-        let mut fixture = Fixture {
+        Some(Fixture {
             browser,
             _server: server,
             reloader,
             path,
             _dir: dir,
-        };
-        fixture.wait(
+        })
+    }
+
+    #[track_caller]
+    fn ready(&mut self) {
+        self.wait(
             "the first status",
             "document.getElementById('status').dataset.loaded === 'true'",
         );
-        fixture.wait_text("#version", "1");
+        self.wait_text("#version", "1");
         // The event stream is connected: what follows arrives live.
-        fixture.wait(
+        self.wait(
             "the event stream to open",
             "document.getElementById('conn').dataset.state === 'open'",
         );
-        Some(fixture)
     }
 
     #[track_caller]
@@ -614,6 +642,139 @@ fn page_asks_for_the_token() {
     assert!(
         !page.as_str().unwrap().contains(TOKEN),
         "the page shows the token"
+    );
+    f.assert_no_secret();
+    assert!(
+        f.browser.exceptions().is_empty(),
+        "{:?}",
+        f.browser.exceptions()
+    );
+}
+
+/// A save that needs a restart shows as pending; rejected saves show their stage and their
+/// located errors, and the live version stays.
+#[test]
+fn page_shows_pending_restarts_and_rejections() {
+    let Some(mut f) = Fixture::start("page_shows_pending_restarts_and_rejections", None) else {
+        return;
+    };
+    save_text(
+        &f.path,
+        &format!(
+            "[server]\ngreeting = \"hello-one\"\nport = 8080\n\n[db]\npassword = \"{SECRET}\"\n"
+        ),
+    );
+    f.wait(
+        "the restart-required event",
+        "!!document.querySelector('#events li[data-outcome=\"restart_required\"]')",
+    );
+    f.wait_text("#pending", "server.port");
+    f.wait(
+        "the pending path in the history",
+        "(document.querySelector('#history li.attempt[data-outcome=\"restart_required\"]') || {textContent: ''})
+            .textContent.includes('pending restart: server.port')",
+    );
+
+    // A syntax error in a secret's line: rejected at the parse stage, at its line, and
+    // the secret's text is not quoted in the error.
+    save_text(
+        &f.path,
+        &format!("[server]\ngreeting = \"x\"\n\n[db]\npassword = \"{SECRET_2}\n"),
+    );
+    f.wait(
+        "the syntax error in the history",
+        "!!document.querySelector('#history li.attempt[data-outcome=\"rejected\"] .problem')",
+    );
+    let rejected = f.text("#history li.attempt[data-outcome=\"rejected\"]");
+    assert!(rejected.contains("rejected at stage parse"), "{rejected}");
+    let problem = f.text("#history li.attempt[data-outcome=\"rejected\"] .problem");
+    assert!(problem.contains("app.toml:5:"), "{problem}");
+    f.wait_text("#outcome", "rejected");
+
+    // A rule's error: at the validate stage, with the config path and the value's line.
+    save(&f.path, "", SECRET_2);
+    f.wait(
+        "the rule's error in the history",
+        "document.querySelectorAll('#history li.attempt[data-outcome=\"rejected\"]').length === 2",
+    );
+    let rejected = f.text("#history li.attempt[data-outcome=\"rejected\"]");
+    assert!(
+        rejected.contains("rejected at stage validate"),
+        "{rejected}"
+    );
+    let problem = f.text("#history li.attempt[data-outcome=\"rejected\"] .problem");
+    assert!(
+        problem.contains("app.toml:2:") && problem.contains("server.greeting: must not be empty"),
+        "{problem}"
+    );
+    let event = f.text("#events li[data-outcome=\"rejected\"]");
+    assert!(event.contains("must not be empty"), "{event}");
+    // Nothing rejected went live (the port waits for a restart); a rejected attempt
+    // offers no rollback.
+    assert_eq!(f.text("#version"), "1");
+    assert_eq!(f.reloader.current().version(), 1);
+    assert_eq!(f.reloader.current().server.port, 0);
+    assert_eq!(
+        f.browser
+            .eval("document.querySelectorAll('#history li.attempt[data-outcome=\"rejected\"] .rollback').length")
+            .unwrap(),
+        0
+    );
+    f.assert_no_secret();
+    assert!(
+        f.browser.exceptions().is_empty(),
+        "{:?}",
+        f.browser.exceptions()
+    );
+}
+
+/// Bound beyond loopback, every route needs the token: the page asks once, then loads, and
+/// its event stream sends the token as a header and shows a save live.
+#[test]
+fn page_asks_once_for_the_token_of_a_non_loopback_server() {
+    const TOKEN: &str = "tok-2b8e6d4a0c";
+    let Some(mut f) = Fixture::open(
+        "page_asks_once_for_the_token_of_a_non_loopback_server",
+        Some(TOKEN),
+        "0.0.0.0:0",
+    ) else {
+        return;
+    };
+    f.wait(
+        "the token form",
+        "document.getElementById('auth').hidden === false",
+    );
+    assert_eq!(f.text("#auth-note"), "this server needs a token");
+    assert_eq!(f.text("#version"), "–", "data shown without a token");
+    f.browser.click("#token").unwrap();
+    f.browser.type_text(TOKEN).unwrap();
+    f.browser.click("#token-save").unwrap();
+    f.ready();
+    assert_eq!(
+        f.browser
+            .eval("document.getElementById('auth').hidden")
+            .unwrap(),
+        true
+    );
+    f.browser.eval("window.beforeSave = 'still here'").unwrap();
+
+    save(&f.path, "hello-two", SECRET_2);
+    f.wait(
+        "the save's event in #events",
+        "!!document.querySelector('#events li[data-seq][data-outcome=\"applied\"][data-version=\"2\"]')",
+    );
+    f.wait_text("#version", "2");
+    assert_eq!(
+        f.browser.eval("window.beforeSave").unwrap(),
+        "still here",
+        "the page reloaded"
+    );
+    // Asked once: the form never came back.
+    assert_eq!(
+        f.browser
+            .eval("document.getElementById('auth').hidden")
+            .unwrap(),
+        true
     );
     f.assert_no_secret();
     assert!(
