@@ -1,5 +1,5 @@
 //! Conditional requests: `If-None-Match` on `GET /config`, `If-Match` on `PUT /config`.
-//! The entity tag is `hotconf::etag(version, hash)`: `"v3-00000000075bcd15"`.
+//! The entity tag is [`hotconf::etag`]`(version, hash)`: `"v3-00000000075bcd15"`.
 
 /// What an `If-Match` header asks for.
 #[derive(Debug, PartialEq, Eq)]
@@ -10,16 +10,6 @@ pub(crate) enum IfMatch {
     Version(u64, u64),
     /// No tag in it can match the live config (stale, weak or malformed).
     Never,
-}
-
-/// Parses a strong entity tag of ours into (version, hash).
-pub(crate) fn parse_etag(tag: &str) -> Option<(u64, u64)> {
-    let inner = tag.trim().strip_prefix('"')?.strip_suffix('"')?;
-    let (version, hash) = inner.strip_prefix('v')?.split_once('-')?;
-    if hash.len() != 16 || !version.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    Some((version.parse().ok()?, u64::from_str_radix(hash, 16).ok()?))
 }
 
 /// The tags of a list header, in order.
@@ -39,7 +29,7 @@ pub(crate) fn if_match(header: &str, live: &str) -> IfMatch {
     // Strong comparison: a weak tag (W/"…") never matches.
     tags(header)
         .find(|tag| *tag == live)
-        .and_then(parse_etag)
+        .and_then(hotconf::parse_etag)
         .map_or(IfMatch::Never, |(version, hash)| {
             IfMatch::Version(version, hash)
         })
@@ -57,23 +47,6 @@ mod tests {
     use super::*;
 
     const LIVE: &str = "\"v3-00000000075bcd15\"";
-
-    #[test]
-    fn etags_parse_into_version_and_hash() {
-        assert_eq!(parse_etag(LIVE), Some((3, 123_456_789)));
-        for bad in [
-            "v3-00000000075bcd15",
-            "\"v3-75bcd15\"",
-            "\"3-00000000075bcd15\"",
-            "W/\"v3-00000000075bcd15\"",
-            "\"v-00000000075bcd15\"",
-            "\"v+3-00000000075bcd15\"",
-            "\"v3-0000000g075bcd15\"",
-            "\"\"",
-        ] {
-            assert_eq!(parse_etag(bad), None, "{bad}");
-        }
-    }
 
     #[test]
     fn if_match_is_strong_and_takes_lists() {

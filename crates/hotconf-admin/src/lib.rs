@@ -1,4 +1,4 @@
-//! The admin HTTP API and live web page of a [hotconf](hotconf) reloader: what is live, who
+//! The admin HTTP API and live web page of a [`hotconf`] reloader: what is live, who
 //! changed it and why a reload failed, reload and rollback buttons, a config `PUT`, a
 //! server-sent event stream and Prometheus metrics. It works over
 //! [`hotconf::Control`], the reloader's handle that is not generic over the config type,
@@ -53,9 +53,9 @@
 //! | `POST /reload` | reloads the sources; answers the event |
 //! | `POST /rollback/{version}` | re-applies an earlier version; answers the event |
 //! | `POST /plan` | a dry run: of the files on disk (empty body) or of a submitted config (a body, formats as for `PUT`); answers a [`hotconf::Plan`] |
-//! | `GET /events` | server-sent events: `id: <seq>`, `event: <outcome>`, `data: <event JSON>`; send `Last-Event-ID` to get the missed ones first; a keep-alive comment every 15 s |
+//! | `GET /events` | server-sent events of every attempt: `id: <seq>`, `event: <outcome>`, `data: <event JSON>`; `?events=all` adds `detected` (live only: the kept events are attempts); send `Last-Event-ID` to get the missed ones first; a `:connected` comment once subscribed, then a keep-alive comment every 15 s |
 //! | `GET /metrics` | the Prometheus text of the handle given to [`Admin::metrics`]; 404 without one |
-//! | `GET /healthz` | `ok` while the reloader runs, 503 once it is shut down |
+//! | `GET /healthz` | `ok` while the server answers (see the known problems) |
 //!
 //! A `PUT` or a rollback is a local override: it lasts until the sources next change (the
 //! sources win), and `GET /status` shows it (`local_override`) while it is live. The events
@@ -72,6 +72,7 @@
 //! | 404 | `not_found` | no such route, attempt or version; no metrics handle |
 //! | 405 | `method_not_allowed` | a method the route does not take (a `GET` on a state change) |
 //! | 412 | `conflict` | `If-Match` does not match the live config (adds `expected` and `actual`) |
+//! | 413 | `too_large` | a body over axum's default limit (2 MiB) |
 //! | 415 | `unsupported_media_type` | a body whose `Content-Type` is not a config format |
 //! | 422 | `invalid` | the config was rejected: `errors` lists every problem with `file`, `line`, `column`, `path` |
 //! | 500 | `rollback_failed`, `io`, `internal` | the reloader failed |
@@ -116,6 +117,8 @@
 //!
 //! - Behind a reverse proxy, `Host` is the proxy's name for the service: list it with
 //!   [`Admin::allow_host`].
+//! - `GET /healthz` cannot yet tell a reloader that was shut down: [`hotconf::Control`] has
+//!   no way to ask. Requests that need the reloader's worker answer 503 then.
 //! - A router served without connect info (plain `axum::serve(listener, router)`) records
 //!   `"by": "api"` without the caller's address.
 //! - The event stream is fed by the reloader's broadcast; a client too slow for it is

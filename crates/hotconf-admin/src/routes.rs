@@ -41,7 +41,8 @@ pub(crate) struct AppState {
     pub(crate) keep_alive: Duration,
 }
 
-/// The router: routes, then the 404/405 bodies, then the guard in front of everything.
+/// The router: routes, then JSON error bodies for axum's own answers, then the guard in
+/// front of everything.
 pub(crate) fn router(state: AppState, guard: Guard) -> Router {
     Router::new()
         .route("/", get(page))
@@ -56,7 +57,7 @@ pub(crate) fn router(state: AppState, guard: Guard) -> Router {
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .fallback(not_found)
-        .layer(middleware::map_response(json_method_not_allowed))
+        .layer(middleware::map_response(json_errors))
         .layer(middleware::from_fn_with_state(Arc::new(guard), check))
         .with_state(state)
 }
@@ -91,21 +92,37 @@ async fn check(State(guard): State<Arc<Guard>>, request: Request, next: Next) ->
     }
 }
 
-/// axum answers a method a route does not take with an empty 405; give it the JSON error
-/// object (keeping its `Allow` header).
-async fn json_method_not_allowed(response: Response) -> Response {
-    if response.status() != StatusCode::METHOD_NOT_ALLOWED
-        || response.headers().contains_key(header::CONTENT_TYPE)
-    {
+/// Answers that axum or an extractor made (a 405 for a method a route does not take, a
+/// 413 for a body over the limit) get the JSON error object too, keeping their headers.
+async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes().starts_with(b"application/json"));
+    if is_json || !(status.is_client_error() || status.is_server_error()) {
         return response;
     }
     let allow = response.headers().get(header::ALLOW).cloned();
-    let mut error = ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
-        "method not allowed: state changes are POST or PUT only",
-    )
-    .into_response();
+    let text = axum::body::to_bytes(response.into_body(), 64 * 1024)
+        .await
+        .map(|bytes| String::from_utf8_lossy(&bytes).trim().to_string())
+        .unwrap_or_default();
+    let (kind, fallback) = match status {
+        StatusCode::METHOD_NOT_ALLOWED => (
+            "method_not_allowed",
+            "method not allowed: state changes are POST or PUT only",
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => ("too_large", "the request body is too large"),
+        status if status.is_client_error() => ("usage", "bad request"),
+        _ => ("internal", "internal error"),
+    };
+    let message = if text.is_empty() {
+        fallback.to_string()
+    } else {
+        text
+    };
+    let mut error = ApiError::new(status, kind, message).into_response();
     if let Some(allow) = allow {
         error.headers_mut().insert(header::ALLOW, allow);
     }
@@ -175,7 +192,12 @@ async fn page() -> Response {
 }
 
 async fn get_config(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let view = state.control.config();
+    // config() waits for a reload in progress: off the async threads.
+    let control = state.control.clone();
+    let view = match blocking(move || control.config()).await {
+        Ok(view) => view,
+        Err(error) => return error.into_response(),
+    };
     let tag = hotconf::etag(view.version, view.hash);
     let tag_header = HeaderValue::from_str(&tag).ok();
     let not_modified = headers
@@ -241,14 +263,18 @@ async fn put_config(
     let if_match = match headers.get(header::IF_MATCH) {
         None => None,
         Some(value) => {
-            let value = value.to_str().unwrap_or("");
-            let view = state.control.config();
+            let value = value.to_str().unwrap_or("").to_string();
+            let control = state.control.clone();
+            let view = match blocking(move || control.config()).await {
+                Ok(view) => view,
+                Err(error) => return error.into_response(),
+            };
             let live = hotconf::etag(view.version, view.hash);
-            match conditional::if_match(value, &live) {
+            match conditional::if_match(&value, &live) {
                 IfMatch::Any => None,
                 IfMatch::Version(version, hash) => Some((version, hash)),
                 IfMatch::Never => {
-                    return ApiError::precondition_failed(value, &live).into_response();
+                    return ApiError::precondition_failed(&value, &live).into_response();
                 }
             }
         }
@@ -325,13 +351,20 @@ async fn plan(State(state): State<AppState>, headers: HeaderMap, body: Bytes) ->
     }
 }
 
-async fn events(State(state): State<AppState>, headers: HeaderMap) -> Response {
+async fn events(State(state): State<AppState>, request: Request) -> Response {
+    let headers = request.headers();
     let resume = sse::last_event_id(
         headers
             .get(HeaderName::from_static("last-event-id"))
             .and_then(|value| value.to_str().ok()),
     );
-    let stream = sse::stream(state.control.clone(), resume, state.shutdown.clone());
+    let detected = sse::wants_detected(request.uri().query());
+    let stream = sse::stream(
+        state.control.clone(),
+        resume,
+        detected,
+        state.shutdown.clone(),
+    );
     let mut response = Sse::new(stream)
         .keep_alive(KeepAlive::new().interval(state.keep_alive))
         .into_response();

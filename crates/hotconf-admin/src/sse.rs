@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use axum::response::sse::Event as SseEvent;
 use futures_util::Stream;
-use hotconf::{Control, Event};
+use hotconf::{Control, Event, Outcome};
 use tokio::sync::{broadcast, watch};
 
 /// One event as a server-sent event: `id: <seq>`, `event: <outcome>`, `data: <event JSON>`.
@@ -20,6 +20,14 @@ pub(crate) fn format(event: &Event) -> SseEvent {
         .id(event.seq.to_string())
         .event(event.outcome.as_str())
         .data(event.to_json())
+}
+
+/// Whether the query asks for every event (`?events=all`), `detected` ones included.
+pub(crate) fn wants_detected(query: Option<&str>) -> bool {
+    query
+        .unwrap_or("")
+        .split('&')
+        .any(|pair| pair == "events=all")
 }
 
 /// The `Last-Event-ID` a client sent: a `seq`. Anything else starts live.
@@ -35,12 +43,15 @@ struct Feed {
     last: u64,
     shutdown: watch::Receiver<bool>,
     opened: bool,
+    detected: bool,
 }
 
-/// The stream for one client: the events after `resume_after` (when given), then live ones.
+/// The stream for one client: the events after `resume_after` (when given), then live ones;
+/// `detected` events only when asked for (as `hotconf watch --events all` prints them).
 pub(crate) fn stream(
     control: Arc<dyn Control>,
     resume_after: Option<u64>,
+    detected: bool,
     shutdown: watch::Receiver<bool>,
 ) -> impl Stream<Item = Result<SseEvent, Infallible>> + Send + 'static {
     // Subscribe first, then read the backlog: an event sent in between is in both, and the
@@ -57,6 +68,7 @@ pub(crate) fn stream(
         last,
         shutdown,
         opened: false,
+        detected,
     };
     futures_util::stream::unfold(feed, |mut feed| async move {
         let event = feed.next().await?;
@@ -97,8 +109,11 @@ impl Feed {
         }
     }
 
-    /// The event to send, unless it was sent already.
+    /// The event to send, unless it was sent already or is not asked for.
     fn take(&mut self, event: &Event) -> Option<SseEvent> {
+        if event.outcome == Outcome::Detected && !self.detected {
+            return None;
+        }
         (event.seq > self.last).then(|| {
             self.last = event.seq;
             format(event)
@@ -129,5 +144,14 @@ mod tests {
         assert_eq!(last_event_id(Some("x")), None);
         assert_eq!(last_event_id(Some("-1")), None);
         assert_eq!(last_event_id(None), None);
+    }
+
+    #[test]
+    fn detected_events_are_asked_for() {
+        assert!(wants_detected(Some("events=all")));
+        assert!(wants_detected(Some("x=1&events=all")));
+        assert!(!wants_detected(Some("events=attempts")));
+        assert!(!wants_detected(Some("events=allx")));
+        assert!(!wants_detected(None));
     }
 }
