@@ -709,6 +709,8 @@ fn page_shows_pending_restarts_and_rejections() {
     );
     let event = f.text("#events li[data-outcome=\"rejected\"]");
     assert!(event.contains("must not be empty"), "{event}");
+    let shot = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("admin-page-rejected.png");
+    f.browser.screenshot(&shot).unwrap();
     // Nothing rejected went live (the port waits for a restart); a rejected attempt
     // offers no rollback.
     assert_eq!(f.text("#version"), "1");
