@@ -71,7 +71,8 @@ fn save_text(path: &Path, text: &str) {
 /// headless Chromium showing the page. Fields drop in order: browser, server, reloader.
 struct Fixture {
     browser: Browser,
-    _server: AdminServer,
+    /// None while it is stopped.
+    server: Option<AdminServer>,
     reloader: Reloader<Config>,
     path: PathBuf,
     _dir: TempDir,
@@ -111,7 +112,7 @@ impl Fixture {
             .unwrap();
         Some(Fixture {
             browser,
-            _server: server,
+            server: Some(server),
             reloader,
             path,
             _dir: dir,
@@ -778,6 +779,78 @@ fn page_asks_once_for_the_token_of_a_non_loopback_server() {
             .unwrap(),
         true
     );
+    f.assert_no_secret();
+    assert!(
+        f.browser.exceptions().is_empty(),
+        "{:?}",
+        f.browser.exceptions()
+    );
+}
+
+/// The server goes away and comes back on the same port: the page says so, reconnects its
+/// event stream, and catches up with what it missed, without a reload and without showing
+/// an event twice.
+#[test]
+fn page_reconnects_and_catches_up_after_the_server_restarts() {
+    let Some(mut f) = Fixture::start(
+        "page_reconnects_and_catches_up_after_the_server_restarts",
+        None,
+    ) else {
+        return;
+    };
+    f.browser.eval("window.beforeSave = 'still here'").unwrap();
+    let server = f.server.take().unwrap();
+    let addr = server.addr();
+    server.stop().unwrap();
+    f.wait(
+        "the page to see the stream closed",
+        "document.getElementById('conn').dataset.state === 'closed'",
+    );
+
+    // Missed while the server is down.
+    save(&f.path, "hello-two", SECRET_2);
+    let deadline = std::time::Instant::now() + DEADLINE;
+    while f.reloader.current().version() != 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the save was not applied"
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(f.text("#version"), "1");
+
+    f.server = Some(Admin::new(f.reloader.control()).spawn(addr).unwrap());
+    f.wait(
+        "the missed event in #events",
+        "!!document.querySelector('#events li[data-seq][data-outcome=\"applied\"][data-version=\"2\"]')",
+    );
+    f.wait_text("#version", "2");
+    f.wait(
+        "the stream to reopen",
+        "document.getElementById('conn').dataset.state === 'open'",
+    );
+    // And it is live again.
+    save(&f.path, "hello-three", SECRET);
+    f.wait_text("#version", "3");
+    assert_eq!(
+        f.browser.eval("window.beforeSave").unwrap(),
+        "still here",
+        "the page reloaded"
+    );
+    let shown = f
+        .browser
+        .eval("[...document.querySelectorAll('#events li[data-seq]')].map(li => li.dataset.seq)")
+        .unwrap();
+    let seqs: Vec<&str> = shown
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    let mut unique = seqs.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), seqs.len(), "an event shown twice: {seqs:?}");
     f.assert_no_secret();
     assert!(
         f.browser.exceptions().is_empty(),
