@@ -314,6 +314,29 @@ fn cdp_client_drives_a_static_page() {
         )
         .unwrap_err()
         .to_string();
+    // An expression that throws is waited on too, and the exception is reported.
+    let thrown = browser
+        .wait_for(
+            "an element that never comes",
+            "document.querySelector('#never').hidden === false",
+            Duration::from_millis(200),
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(
+        thrown.contains("waiting for an element that never comes") && thrown.contains("TypeError"),
+        "{thrown}"
+    );
+    browser
+        .eval("setTimeout(() => { const p = document.createElement('p'); p.id = 'soon'; document.body.appendChild(p); }, 100)")
+        .unwrap();
+    browser
+        .wait_for(
+            "an element that comes later",
+            "document.querySelector('#soon').id === 'soon'",
+            DEADLINE,
+        )
+        .unwrap();
     assert!(
         timeout.contains("waiting for a thing that never comes")
             && timeout.contains("log: page ready"),

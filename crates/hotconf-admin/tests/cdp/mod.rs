@@ -174,6 +174,8 @@ impl Browser {
             .ok_or_else(|| Error::new(format!("attachToTarget: no sessionId in {attached}")))?
             .to_owned();
         browser.call("Page.enable", json!({}))?;
+        // Lifecycle events carry the loader id: a navigation waits for its own `load`.
+        browser.call("Page.setLifecycleEventsEnabled", json!({ "enabled": true }))?;
         browser.call("Runtime.enable", json!({}))?;
         Ok(browser)
     }
@@ -303,20 +305,23 @@ impl Browser {
         &self.console
     }
 
-    /// Loads `url` and waits for its `load` event.
+    /// Loads `url` and waits for its `load` event (that of this navigation, not a late one
+    /// of the page before).
     pub fn navigate(&mut self, url: &str) -> Result<()> {
         self.events.clear();
         let reply = self.call("Page.navigate", json!({ "url": url }))?;
         if let Some(error) = reply["errorText"].as_str() {
             return Err(Error::new(format!("navigate to {url}: {error}")));
         }
+        let loader = reply["loaderId"].clone();
+        let loaded = |e: &Value| {
+            e["method"] == "Page.lifecycleEvent"
+                && e["params"]["name"] == "load"
+                && e["params"]["loaderId"] == loader
+        };
         let deadline = Instant::now() + CALL;
         loop {
-            if self
-                .events
-                .iter()
-                .any(|e| e["method"] == "Page.loadEventFired")
-            {
+            if self.events.iter().any(loaded) {
                 return Ok(());
             }
             let what = format!("the load event of {url}");
@@ -335,6 +340,12 @@ impl Browser {
     /// Evaluates `expression` in the page (awaiting a promise) and returns its value as JSON;
     /// `undefined` comes back as null. A thrown exception is an error.
     pub fn eval(&mut self, expression: &str) -> Result<Value> {
+        self.try_eval(expression)?
+            .map_err(|thrown| Error::new(format!("evaluate `{expression}` threw: {thrown}")))
+    }
+
+    /// As [`eval`](Self::eval), with the page's exception apart from the protocol's errors.
+    fn try_eval(&mut self, expression: &str) -> Result<std::result::Result<Value, String>> {
         let reply = self.call(
             "Runtime.evaluate",
             json!({
@@ -349,31 +360,37 @@ impl Browser {
                 .as_str()
                 .or_else(|| details["text"].as_str())
                 .unwrap_or("?");
-            return Err(Error::new(format!("evaluate `{expression}` threw: {text}")));
+            return Ok(Err(text.to_owned()));
         }
-        Ok(reply["result"]["value"].clone())
+        Ok(Ok(reply["result"]["value"].clone()))
     }
 
     /// Evaluates `expression` every few milliseconds until it gives a truthy value (not
-    /// null, false, 0 or ""), and returns that value; after `limit`, an error that names
-    /// `what`, the last value seen, and the page's console.
+    /// null, false, 0 or ""), and returns that value. An exception counts as not yet (the
+    /// element may not be rendered yet). After `limit`, an error that names `what`, the
+    /// last value or exception seen, and the page's console.
     pub fn wait_for(&mut self, what: &str, expression: &str, limit: Duration) -> Result<Value> {
         let deadline = Instant::now() + limit;
         loop {
-            let value = self.eval(expression)?;
-            let truthy = match &value {
-                Value::Null => false,
-                Value::Bool(b) => *b,
-                Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
-                Value::String(s) => !s.is_empty(),
-                _ => true,
+            let last = match self.try_eval(expression)? {
+                Ok(value) => {
+                    let truthy = match &value {
+                        Value::Null => false,
+                        Value::Bool(b) => *b,
+                        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+                        Value::String(s) => !s.is_empty(),
+                        _ => true,
+                    };
+                    if truthy {
+                        return Ok(value);
+                    }
+                    format!("`{expression}` was {value}")
+                }
+                Err(thrown) => format!("`{expression}` threw {thrown}"),
             };
-            if truthy {
-                return Ok(value);
-            }
             if Instant::now() >= deadline {
                 return Err(Error::new(format!(
-                    "timed out after {limit:?} waiting for {what} (`{expression}` was {value}){}",
+                    "timed out after {limit:?} waiting for {what} ({last}){}",
                     self.context()
                 )));
             }
