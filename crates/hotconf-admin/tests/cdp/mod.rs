@@ -115,8 +115,9 @@ impl Browser {
         let log_err = log
             .try_clone()
             .map_err(|e| Error::new(format!("clone log file: {e}")))?;
-        // Every flag is needed here: the tests run as root (no sandbox) on a machine whose
-        // network is closed (no background fetches, updates, sync or QUIC probes).
+        // The tests run as root (no sandbox) on machines whose network may be closed: no
+        // background fetches, updates, sync or QUIC probes. A fixed window size gives
+        // screenshots a known size.
         let child = Command::new(chromium)
             .args([
                 "--headless",
@@ -183,10 +184,6 @@ impl Browser {
     /// Sends one command (to the page once attached, else to the browser) and waits up to
     /// [`CALL`] for its reply; events that arrive meanwhile are kept.
     pub fn call(&mut self, method: &str, params: Value) -> Result<Value> {
-        self.call_within(method, params, CALL)
-    }
-
-    fn call_within(&mut self, method: &str, params: Value, limit: Duration) -> Result<Value> {
         self.next_id += 1;
         let id = self.next_id;
         let mut command = json!({ "id": id, "method": method, "params": params });
@@ -196,11 +193,11 @@ impl Browser {
         self.ws
             .send(Message::text(command.to_string()))
             .map_err(|e| Error::new(format!("CDP {method}: send: {e}")))?;
-        let deadline = Instant::now() + limit;
+        let deadline = Instant::now() + CALL;
         loop {
             let Some(message) = self.read(deadline, method)? else {
                 return Err(Error::new(format!(
-                    "CDP {method}: no reply within {limit:?}{}",
+                    "CDP {method}: no reply within {CALL:?}{}",
                     self.context()
                 )));
             };
