@@ -363,6 +363,31 @@ fn cdp_client_drives_a_static_page() {
         .to_string();
     assert!(unknown.contains("No.such"), "{unknown}");
 
+    // A call whose reply does not come in time says which call it was; the late reply
+    // does not confuse the next one.
+    let slow = browser
+        .call_within(
+            "Runtime.evaluate",
+            serde_json::json!({
+                "expression": "new Promise(r => setTimeout(() => r('late'), 400))",
+                "awaitPromise": true,
+                "returnByValue": true,
+            }),
+            Duration::from_millis(100),
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(
+        slow.contains("CDP Runtime.evaluate: no reply within 100ms"),
+        "{slow}"
+    );
+    assert_eq!(
+        browser
+            .eval("new Promise(r => setTimeout(() => r('next'), 600))")
+            .unwrap(),
+        "next"
+    );
+
     // A port nobody listens on: navigation fails with the network error.
     let closed = {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();

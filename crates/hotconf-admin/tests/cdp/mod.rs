@@ -184,6 +184,11 @@ impl Browser {
     /// Sends one command (to the page once attached, else to the browser) and waits up to
     /// [`CALL`] for its reply; events that arrive meanwhile are kept.
     pub fn call(&mut self, method: &str, params: Value) -> Result<Value> {
+        self.call_within(method, params, CALL)
+    }
+
+    /// As [`call`](Self::call), waiting up to `limit`. A reply that comes later is dropped.
+    pub fn call_within(&mut self, method: &str, params: Value, limit: Duration) -> Result<Value> {
         self.next_id += 1;
         let id = self.next_id;
         let mut command = json!({ "id": id, "method": method, "params": params });
@@ -193,11 +198,11 @@ impl Browser {
         self.ws
             .send(Message::text(command.to_string()))
             .map_err(|e| Error::new(format!("CDP {method}: send: {e}")))?;
-        let deadline = Instant::now() + CALL;
+        let deadline = Instant::now() + limit;
         loop {
             let Some(message) = self.read(deadline, method)? else {
                 return Err(Error::new(format!(
-                    "CDP {method}: no reply within {CALL:?}{}",
+                    "CDP {method}: no reply within {limit:?}{}",
                     self.context()
                 )));
             };
