@@ -15,6 +15,9 @@ command -v ln >/dev/null 2>&1 || packages+=(coreutils)
 command -v kill >/dev/null 2>&1 || packages+=(procps)
 # The unreadable-file test runs the binary as nobody when the tests run as root.
 command -v setpriv >/dev/null 2>&1 || packages+=(util-linux)
+# The admin page's test (crates/hotconf-admin/tests/browser.rs) drives a headless Chromium at
+# $CHROMIUM or /usr/bin/chromium; under CI a missing browser fails that test.
+[ -n "${CHROMIUM:-}" ] || [ -x /usr/bin/chromium ] || packages+=(chromium)
 if ((${#packages[@]})); then
   echo "==> installing ${packages[*]}"
   sudo_cmd=()

@@ -442,6 +442,34 @@ mod tests {
     }
 
     #[test]
+    fn a_403_names_the_accepted_hosts_and_debug_hides_the_token() {
+        let guard = loopback(Some("s3cret-t0ken"));
+        let error = guard
+            .check(
+                &Method::GET,
+                "/",
+                &headers(&[("host", "evil.example:8080")]),
+            )
+            .unwrap_err();
+        assert!(
+            error.message.contains("127.0.0.1:8080, localhost:8080"),
+            "{}",
+            error.message
+        );
+        let any = Guard::new("0.0.0.0:8080".parse().unwrap(), Some("t".into()), &[]).unwrap();
+        let error = any
+            .check(&Method::GET, "/", &headers(&[("host", "a:1")]))
+            .unwrap_err();
+        assert!(error.message.contains("*:8080"), "{}", error.message);
+        let debug = format!("{guard:?}");
+        assert!(
+            debug.contains("localhost") && debug.contains("***"),
+            "{debug}"
+        );
+        assert!(!debug.contains("s3cret-t0ken"), "{debug}");
+    }
+
+    #[test]
     fn a_401_names_the_scheme() {
         let guard = loopback(Some("tk"));
         let error = guard
@@ -487,5 +515,7 @@ mod tests {
             Some(("example.com", 443))
         );
         assert_eq!(origin_host_port("ftp://example.com"), None);
+        assert_eq!(origin_host_port("http://evil@127.0.0.1:8080"), None);
+        assert_eq!(origin_host_port("http://127.0.0.1:8080/"), None);
     }
 }

@@ -405,6 +405,28 @@ fn a_token_on_loopback_guards_state_changes() {
     assert_eq!(right.json()["event"], "unchanged");
 }
 
+#[test]
+fn tokens_are_checked_and_never_shown() {
+    let fx = Fixture::new();
+    let loopback: SocketAddr = "127.0.0.1:9".parse().unwrap();
+    for bad in ["", "with space", "tab\t"] {
+        let refused = Admin::new(fx.reloader.control())
+            .token(bad)
+            .router(loopback);
+        assert!(
+            matches!(refused, Err(AdminError::InvalidToken(_))),
+            "{bad:?}"
+        );
+    }
+    let admin = Admin::new(fx.reloader.control()).token(TOKEN);
+    let debug = format!("{admin:?}");
+    assert!(!debug.contains(TOKEN), "{debug}");
+    let error = Admin::new(fx.reloader.control())
+        .spawn("0.0.0.0:0".parse().unwrap())
+        .unwrap_err();
+    assert!(error.to_string().contains("without a token"), "{error}");
+}
+
 /// Serves `admin.router(bound)` on a free loopback port whose number `bound` takes: how a
 /// non-loopback bind is tested without listening beyond this machine.
 fn serve_as(admin: Admin, ip: &str) -> (SocketAddr, std::thread::JoinHandle<()>) {
