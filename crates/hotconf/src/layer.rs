@@ -11,6 +11,7 @@ use crate::error::{Problem, ProblemKind, Problems};
 use crate::format;
 use crate::path::{ConfigPath, Segment};
 use crate::policy::{REDACTED, Secrets};
+use crate::settings::{self, FileSettings};
 use crate::source::{Document, Source};
 use crate::tree::{Node, Span, Table, Value};
 
@@ -118,6 +119,62 @@ impl Layers {
         } else {
             Err(Problems(problems))
         }
+    }
+
+    /// Takes the reloader's settings table `name` out of the merged tree, so the typed
+    /// config never sees it: what it says, and in which document (the first layer that
+    /// writes the table). `Ok(None)` when no layer has it.
+    ///
+    /// # Errors
+    ///
+    /// Every problem of the table, located at its file, line and column; the table is
+    /// taken out anyway, so the config's own problems are reported beside them.
+    pub(crate) fn take_settings(&mut self, name: &str) -> Result<Option<FileSettings>, Problems> {
+        let Some(table) = settings::take(&mut self.root, name) else {
+            return Ok(None);
+        };
+        let origin = self
+            .documents
+            .get(table.span.doc as usize)
+            .map(|document| document.origin.clone());
+        match settings::read(&table, name) {
+            Ok(mut found) => {
+                found.origin = origin;
+                Ok(Some(found))
+            }
+            Err(problems) => {
+                // Located against the table, which is no longer in the root.
+                let problems = problems
+                    .into_iter()
+                    .map(|problem| {
+                        let path = problem.path.clone().unwrap_or_else(ConfigPath::root);
+                        let node = path
+                            .segments()
+                            .get(1)
+                            .and_then(|key| match (key, &table.value) {
+                                (Segment::Key(key), Value::Table(entries)) => entries.get(key),
+                                _ => None,
+                            })
+                            .unwrap_or(&table);
+                        self.locate_at(problem, node)
+                    })
+                    .collect();
+                Err(Problems(problems))
+            }
+        }
+    }
+
+    fn locate_at(&self, mut problem: Problem, node: &Node) -> Problem {
+        if let Some(document) = self.documents.get(node.span.doc as usize)
+            && node.span.line > 0
+        {
+            problem = problem.at_location(
+                document.origin.to_string(),
+                node.span.line,
+                node.span.column,
+            );
+        }
+        problem
     }
 
     /// Locates `problem` at `path`: the file, line and column of the value there, or of the

@@ -202,6 +202,7 @@ mod save;
 #[cfg(feature = "json-schema")]
 pub mod schema;
 mod serialize;
+mod settings;
 mod snapshot;
 pub mod source;
 mod tree;
@@ -223,6 +224,7 @@ pub use event::{Event, FileChange, FileChangeKind, Outcome, Timestamp, Trigger, 
 pub use path::{ConfigPath, Pattern, Segment};
 pub use plan::{Plan, PlannedChange};
 pub use policy::{Fingerprint, Policy, REDACTED, RestartMode, Rule, Secrets};
+pub use settings::{Setting, SettingSource, Settings};
 pub use snapshot::{Guard, Handle, OwnedProjected, Projected, Projection, ResourceKey, Snapshot};
 pub use trigger::{Pusher, SourceHealth, TriggerHandle, WatcherState};
 pub use validate::{Report, Validate};

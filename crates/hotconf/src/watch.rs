@@ -27,7 +27,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -135,6 +135,7 @@ pub(crate) fn check_poll_interval(interval: Duration) -> Result<()> {
 pub(crate) fn start(
     targets: Vec<WatchTarget>,
     options: &WatchOptions,
+    debounce_ms: Arc<AtomicU64>,
     poll: Option<Duration>,
     trigger: TriggerHandle,
 ) -> Result<Watching> {
@@ -164,7 +165,8 @@ pub(crate) fn start(
         targets,
         base,
         ignore: options.ignore.clone(),
-        coalescer: Coalescer::new(options.debounce),
+        coalescer: Coalescer::new(Duration::from_millis(debounce_ms.load(Ordering::SeqCst))),
+        debounce_ms,
         opened: None,
         settle_rounds: 0,
         in_flight: false,
@@ -317,6 +319,9 @@ struct Driver {
     base: PathBuf,
     ignore: Vec<String>,
     coalescer: Coalescer,
+    /// The debounce in effect, in milliseconds: the reloader changes it when the config's
+    /// settings say so; read when a window opens.
+    debounce_ms: Arc<AtomicU64>,
     /// How the files looked when the open window opened.
     opened: Option<Stamps>,
     settle_rounds: u32,
@@ -364,6 +369,9 @@ impl Driver {
 
     /// Opens or extends the window; notes how the files look when it opens.
     fn open(&mut self, now: Instant, rescan: bool) {
+        self.coalescer.set_quiet(Duration::from_millis(
+            self.debounce_ms.load(Ordering::SeqCst),
+        ));
         let opened = if rescan {
             self.coalescer.rescan(now)
         } else {
@@ -496,6 +504,9 @@ impl Driver {
             Answer::Unsettled => {
                 self.settle_rounds += 1;
                 tracing::debug!(target: "hotconf::watch", round = self.settle_rounds, "config does not load while its files are still changing, letting them settle");
+                self.coalescer.set_quiet(Duration::from_millis(
+                    self.debounce_ms.load(Ordering::SeqCst),
+                ));
                 self.coalescer.settle(Instant::now());
             }
             Answer::Done(done) => {

@@ -1,5 +1,6 @@
 //! The file watcher, started and stopped from the reloader: one trigger among others.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -25,7 +26,9 @@ where
     /// [`ReloaderBuilder::ignore`](crate::ReloaderBuilder::ignore)).
     ///
     /// How saves become reloads: events coalesce until the files have been quiet for the
-    /// [debounce](crate::ReloaderBuilder::debounce) time (100 ms by default); then the
+    /// [debounce](crate::ReloaderBuilder::debounce) time (100 ms by default, or the
+    /// config's own `debounce_ms`, see
+    /// [`settings_table`](crate::ReloaderBuilder::settings_table)); then the
     /// watcher asks the worker for a reload with [`Trigger::Watch`](crate::Trigger::Watch), through the same seam
     /// as any trigger. Bytes that did not change give no event at all; changed bytes with
     /// the same effective config give `unchanged`. A config that fails to load while its
@@ -97,6 +100,7 @@ where
         let watching = crate::watch::start(
             targets,
             &self.inner.shared.watch_options,
+            Arc::clone(&self.inner.shared.debounce_ms),
             poll,
             self.trigger_handle(),
         )?;
