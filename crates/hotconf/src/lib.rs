@@ -123,6 +123,7 @@
 //! [hot_reload]
 //! enabled = false     # pause reloads from the watcher; the table's own file stays watched
 //! debounce_ms = 500   # 10 to 60000: how long the files must be quiet before a reload
+//! watch_paths = ["models/openai.toml"]  # more files, layered right after this one, watched
 //! ```
 //!
 //! It is taken out before your type is deserialized (a `#[serde(deny_unknown_fields)]`

@@ -4,6 +4,7 @@
 //! [hot_reload]
 //! enabled = true      # false pauses reloads from the watcher (the table's own file stays watched)
 //! debounce_ms = 500   # how long the files must be quiet before a batch becomes a reload
+//! watch_paths = ["models/openai.toml"]  # more files, layered right after this one
 //! ```
 //!
 //! The table is taken out of the merged tree before the typed config is deserialized, so a
@@ -18,6 +19,7 @@
 //! Everything here is pure: no threads, clocks or I/O.
 
 use std::fmt;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
@@ -100,6 +102,9 @@ pub struct Settings {
     pub enabled: Setting<bool>,
     /// How long the watched files must be quiet before a batch becomes one reload.
     pub debounce_ms: Setting<u64>,
+    /// More config files, as the table lists them: relative to the directory of the file
+    /// holding the table, layered right after it in this order, watched like it.
+    pub watch_paths: Setting<Vec<String>>,
     /// The file holding the settings table, when there is one.
     pub file: Option<String>,
 }
@@ -109,6 +114,7 @@ pub struct Settings {
 pub(crate) struct FileSettings {
     pub(crate) enabled: Option<bool>,
     pub(crate) debounce_ms: Option<u64>,
+    pub(crate) watch_paths: Option<Vec<String>>,
     /// The document that holds the table (the first layer that writes it).
     pub(crate) origin: Option<Origin>,
 }
@@ -142,11 +148,29 @@ pub(crate) fn resolve(base: &Base, file: &FileSettings) -> Settings {
         Some(enabled) => Setting::new(enabled, SettingSource::File),
         None => Setting::new(true, SettingSource::Default),
     };
+    let watch_paths = match &file.watch_paths {
+        Some(paths) => Setting::new(paths.clone(), SettingSource::File),
+        None => Setting::new(Vec::new(), SettingSource::Default),
+    };
     Settings {
         enabled,
         debounce_ms,
+        watch_paths,
         file: file.origin.as_ref().map(ToString::to_string),
     }
+}
+
+/// The files `watch_paths` names, each relative to the directory of the file holding the
+/// table (an absolute path stays as it is). Empty when the table is not in a file.
+pub(crate) fn extra_files(file: &FileSettings) -> Vec<PathBuf> {
+    let (Some(paths), Some(holder)) = (
+        &file.watch_paths,
+        file.origin.as_ref().and_then(Origin::path),
+    ) else {
+        return Vec::new();
+    };
+    let dir = holder.parent().unwrap_or_else(|| Path::new(""));
+    paths.iter().map(|path| dir.join(path)).collect()
 }
 
 /// Removes the table `name` from the top of `root`.
@@ -192,15 +216,13 @@ pub(crate) fn read(table: &Node, name: &str) -> Result<FileSettings, Vec<Problem
                 Ok(ms) => settings.debounce_ms = Some(ms),
                 Err(problem) => problems.push(problem.at_path(at(key))),
             },
-            ("watch_paths", _) => problems.push(
-                invalid(
-                    "extra watch paths are not supported yet: add the files as sources of the reloader",
-                )
-                .at_path(at(key)),
-            ),
+            ("watch_paths", value) => match watch_paths(value, &at(key)) {
+                Ok(paths) => settings.watch_paths = Some(paths),
+                Err(found) => problems.extend(found),
+            },
             (other, _) => problems.push(
                 invalid(format!(
-                    "unknown setting `{other}`: the reloader's settings are enabled and debounce_ms"
+                    "unknown setting `{other}`: the reloader's settings are enabled, debounce_ms and watch_paths"
                 ))
                 .at_path(at(key)),
             ),
@@ -208,6 +230,40 @@ pub(crate) fn read(table: &Node, name: &str) -> Result<FileSettings, Vec<Problem
     }
     if problems.is_empty() {
         Ok(settings)
+    } else {
+        Err(problems)
+    }
+}
+
+fn watch_paths(value: &Value, path: &ConfigPath) -> Result<Vec<String>, Vec<Problem>> {
+    let Value::Array(items) = value else {
+        return Err(vec![
+            Problem::error(
+                ProblemKind::Type,
+                format!("expected an array of file paths, found {}", kind(value)),
+            )
+            .at_path(path.clone()),
+        ]);
+    };
+    let mut paths = Vec::new();
+    let mut problems = Vec::new();
+    for (index, item) in items.iter().enumerate() {
+        let mut at = path.clone();
+        at.push(Segment::Index(index));
+        match &item.value {
+            Value::String(text) if !text.trim().is_empty() => paths.push(text.clone()),
+            Value::String(_) => problems.push(invalid("an empty file path").at_path(at)),
+            other => problems.push(
+                Problem::error(
+                    ProblemKind::Type,
+                    format!("expected a file path, found {}", kind(other)),
+                )
+                .at_path(at),
+            ),
+        }
+    }
+    if problems.is_empty() {
+        Ok(paths)
     } else {
         Err(problems)
     }
@@ -293,12 +349,23 @@ mod tests {
             &table(&[
                 ("enabled", Value::Bool(false)),
                 ("debounce_ms", Value::Integer(250)),
+                (
+                    "watch_paths",
+                    Value::Array(vec![
+                        node(Value::String("models/a.toml".into())),
+                        node(Value::String("/etc/b.yaml".into())),
+                    ]),
+                ),
             ]),
             "hot_reload",
         )
         .unwrap();
         assert_eq!(settings.enabled, Some(false));
         assert_eq!(settings.debounce_ms, Some(250));
+        assert_eq!(
+            settings.watch_paths.as_deref(),
+            Some(&["models/a.toml".to_owned(), "/etc/b.yaml".to_owned()][..])
+        );
         assert_eq!(read(&table(&[]), "x").unwrap(), FileSettings::default());
     }
 
@@ -343,7 +410,14 @@ mod tests {
             &table(&[
                 ("enabled", Value::String("yes".into())),
                 ("debounce_ms", Value::Integer(1)),
-                ("watch_paths", Value::Array(Vec::new())),
+                (
+                    "watch_paths",
+                    Value::Array(vec![
+                        node(Value::String("ok.toml".into())),
+                        node(Value::Integer(1)),
+                        node(Value::String(" ".into())),
+                    ]),
+                ),
                 ("colour", Value::Bool(true)),
             ]),
             "ops",
@@ -354,12 +428,20 @@ mod tests {
             [
                 "ops.enabled",
                 "ops.debounce_ms",
-                "ops.watch_paths",
+                "ops.watch_paths[1]",
+                "ops.watch_paths[2]",
                 "ops.colour"
             ]
         );
-        assert!(problems[2].message.contains("not supported yet"));
-        assert!(problems[3].message.contains("unknown setting `colour`"));
+        assert!(problems[2].message.contains("expected a file path"));
+        assert!(problems[3].message.contains("empty file path"));
+        assert!(problems[4].message.contains("unknown setting `colour`"));
+        let problems = read(
+            &table(&[("watch_paths", Value::String("a.toml".into()))]),
+            "ops",
+        )
+        .unwrap_err();
+        assert_eq!(paths(&problems), ["ops.watch_paths"]);
         let problems = read(&node(Value::Integer(3)), "hot_reload").unwrap_err();
         assert_eq!(paths(&problems), ["hot_reload"]);
         assert!(problems[0].message.contains("must be a table"));
@@ -426,8 +508,8 @@ mod tests {
             &Base::default(),
             &FileSettings {
                 enabled: Some(false),
-                debounce_ms: None,
                 origin: Some(Origin::File("conf/app.toml".into())),
+                ..FileSettings::default()
             },
         );
         assert_eq!(settings.enabled, Setting::new(false, SettingSource::File));
@@ -437,8 +519,42 @@ mod tests {
             serde_json::json!({
                 "enabled": {"value": false, "from": "file"},
                 "debounce_ms": {"value": 100, "from": "default"},
+                "watch_paths": {"value": [], "from": "default"},
                 "file": "conf/app.toml"
             })
         );
+    }
+
+    #[test]
+    fn watch_paths_are_relative_to_the_tables_file() {
+        let file = FileSettings {
+            watch_paths: Some(vec!["models/a.toml".into(), "/etc/b.toml".into()]),
+            origin: Some(Origin::File("conf/app.toml".into())),
+            ..FileSettings::default()
+        };
+        assert_eq!(
+            extra_files(&file),
+            [
+                PathBuf::from("conf/models/a.toml"),
+                PathBuf::from("/etc/b.toml")
+            ]
+        );
+        assert_eq!(
+            resolve(&Base::default(), &file).watch_paths,
+            Setting::new(
+                vec!["models/a.toml".to_owned(), "/etc/b.toml".to_owned()],
+                SettingSource::File
+            )
+        );
+        let bare = FileSettings {
+            origin: Some(Origin::File("app.toml".into())),
+            ..file.clone()
+        };
+        assert_eq!(extra_files(&bare)[0], PathBuf::from("models/a.toml"));
+        let pushed = FileSettings {
+            origin: Some(Origin::Key("etcd/app".into())),
+            ..file
+        };
+        assert!(extra_files(&pushed).is_empty());
     }
 }

@@ -82,8 +82,13 @@ pub(crate) enum Msg {
     Fs(notify::Result<notify::Event>),
     /// Boxed: an answer carries a whole event, the file events are small.
     Answer(Box<Answer>),
+    /// Watch these targets from now on (the config's `watch_paths` changed).
+    Targets(Vec<WatchTarget>),
     Stop,
 }
+
+/// Tells a running watcher what to watch now; does nothing once it stopped.
+pub(crate) type Retarget = Box<dyn Fn(Vec<WatchTarget>) + Send>;
 
 /// A running watcher; dropping it stops the watch.
 #[derive(Debug)]
@@ -98,6 +103,15 @@ impl Watching {
     /// Whether the watcher polls (asked for, or fallen back to) rather than being told.
     pub(crate) fn polling(&self) -> bool {
         self.polling.load(Ordering::Relaxed)
+    }
+
+    /// A way to tell the driver what to watch now.
+    pub(crate) fn retarget(&self) -> Retarget {
+        let sender = self.sender.clone();
+        Box::new(move |targets| {
+            // The driver is gone only when watching stopped.
+            let _ = sender.send(Msg::Targets(targets));
+        })
     }
 
     /// The driver's channel, to inject backend failures in tests.
@@ -353,6 +367,13 @@ impl Driver {
                 Ok(Msg::Fs(Ok(event))) => self.on_event(&event),
                 Ok(Msg::Fs(Err(error))) => self.on_error(error),
                 Ok(Msg::Answer(answer)) => self.on_answer(&answer),
+                Ok(Msg::Targets(targets)) => {
+                    tracing::debug!(target: "hotconf::watch", ?targets, "watching other files");
+                    self.targets = targets;
+                    self.rearm();
+                    // A save between the worker's read and this arm was seen by no watch.
+                    self.open(Instant::now(), false);
+                }
                 Err(RecvTimeoutError::Timeout) => {}
             }
             if self.in_flight {

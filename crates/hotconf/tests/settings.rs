@@ -238,11 +238,11 @@ fn out_of_range_settings_are_rejected_at_their_line_and_the_old_ones_stay() {
         "and the old settings"
     );
 
-    // A mistyped setting, an unknown one and the paths not supported yet, all at once,
-    // with the config's own type errors; a secret-looking value never shows.
+    // A mistyped setting, a wrong path and an unknown one, all at once, with the config's
+    // own type errors; a secret-looking value never shows.
     files.write(
         "app.toml",
-        "rpm = \"x\"\n[hot_reload]\nenabled = \"yes\"\nwatch_paths = [\"b.toml\"]\ntoken = \"sekrit-7f3a\"\n",
+        "rpm = \"x\"\n[hot_reload]\nenabled = \"yes\"\nwatch_paths = [\"b.toml\", 3]\ntoken = \"sekrit-7f3a\"\n",
     );
     let Err(Error::Invalid(problems)) = reloader.reload() else {
         panic!("mistyped settings are rejected");
@@ -256,12 +256,13 @@ fn out_of_range_settings_are_rejected_at_their_line_and_the_old_ones_stay() {
         found,
         [
             ("hot_reload.enabled".into(), Some(3)),
-            ("hot_reload.watch_paths".into(), Some(4)),
+            ("hot_reload.watch_paths[1]".into(), Some(4)),
             ("hot_reload.token".into(), Some(5)),
             ("rpm".into(), Some(1)),
         ]
     );
-    assert!(problems.0[1].message.contains("not supported yet"));
+    assert_eq!(problems.0[1].column, Some(26));
+    assert!(problems.0[1].message.contains("expected a file path"));
     assert!(!problems.to_string().contains("sekrit-7f3a"));
     assert_eq!(lines_with(&["sekrit-7f3a"]), 0);
 
@@ -483,4 +484,134 @@ fn the_runtime_switch_still_pauses_when_the_file_says_enabled() {
     wait_for("enable() applies the save", || {
         reloader.current().config().rpm == 61
     });
+}
+
+#[test]
+fn watch_paths_layer_files_right_after_the_tables_file_and_watch_them() {
+    let files = Files::new();
+    fs::create_dir(files.path("models")).unwrap();
+    let main = files.write(
+        "main.toml",
+        "rpm = 60\n[hot_reload]\nwatch_paths = [\"models/a.toml\", \"b.yaml\", \"main.toml\"]\n",
+    );
+    files.write("models/a.toml", "rpm = 70\nsize = 2\n");
+    files.write("b.yaml", "size: 3\n");
+    let late = files.write("late.toml", "size = 9\n");
+    let (reloader, events) = observed(
+        Reloader::<Strict>::builder()
+            .file(&main)
+            .file(&late)
+            .debounce(Duration::from_millis(20)),
+    );
+    let loaded = next(&events);
+    let names: Vec<&str> = loaded
+        .files
+        .iter()
+        .map(|f| Path::new(f).file_name().unwrap().to_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["main.toml", "a.toml", "b.yaml", "late.toml"],
+        "right after the table's file, in order, the table's own file not twice"
+    );
+    assert_eq!(*reloader.current().config(), Strict { rpm: 70, size: 9 });
+    let settings = reloader.status().settings;
+    assert_eq!(
+        settings.watch_paths.value,
+        ["models/a.toml", "b.yaml", "main.toml"]
+    );
+    assert_eq!(settings.watch_paths.from, SettingSource::File);
+
+    // Watched like the table's file, in a directory of their own.
+    reloader.watch().unwrap();
+    files.write("models/a.toml", "rpm = 71\n");
+    wait_for("a save of a listed file is applied", || {
+        reloader.current().config().rpm == 71
+    });
+    let event = next(&events);
+    assert_eq!(event.outcome, Outcome::Applied);
+    assert_eq!(event.trigger, hotconf::Trigger::Watch);
+}
+
+#[test]
+fn a_new_watch_path_is_layered_and_watched_from_the_reload_that_adds_it() {
+    let files = Files::new();
+    let main = files.write("main.toml", "rpm = 60\n");
+    fs::create_dir(files.path("sub")).unwrap();
+    files.write("sub/c.toml", "size = 4\n");
+    let (reloader, events) = observed(
+        Reloader::<Strict>::builder()
+            .file(&main)
+            .debounce(Duration::from_millis(20)),
+    );
+    next(&events);
+    reloader.watch().unwrap();
+    fs::write(
+        &main,
+        "rpm = 60\n[hot_reload]\nwatch_paths = [\"sub/c.toml\"]\n",
+    )
+    .unwrap();
+    wait_for("the listed file is layered", || {
+        reloader.current().config().size == 4
+    });
+    // `sub/` was not watched before: the running watcher was told to watch it.
+    files.write("sub/c.toml", "size = 5\n");
+    wait_for("a save of the new file is applied", || {
+        reloader.current().config().size == 5
+    });
+    // Taken off the list, it no longer counts.
+    fs::write(&main, "rpm = 61\n").unwrap();
+    wait_for("the list is empty again", || {
+        reloader.current().config().rpm == 61
+    });
+    assert_eq!(reloader.current().config().size, 0);
+    assert!(reloader.status().settings.watch_paths.value.is_empty());
+}
+
+#[test]
+fn a_missing_or_nesting_watch_path_is_rejected_with_its_file() {
+    let files = Files::new();
+    let main = files.write("main.toml", "rpm = 60\n");
+    let reloader = Reloader::<Strict>::builder().file(&main).build().unwrap();
+    fs::write(
+        &main,
+        "rpm = 61\n[hot_reload]\nwatch_paths = [\"gone.toml\"]\n",
+    )
+    .unwrap();
+    let Err(Error::Invalid(problems)) = reloader.reload() else {
+        panic!("a missing listed file is rejected");
+    };
+    assert!(
+        problems.0[0]
+            .file
+            .as_deref()
+            .unwrap()
+            .ends_with("gone.toml"),
+        "{problems}"
+    );
+    assert_eq!(reloader.current().config().rpm, 60);
+    assert!(reloader.status().settings.watch_paths.value.is_empty());
+
+    files.write(
+        "more.toml",
+        "size = 1\n[hot_reload]\nwatch_paths = [\"x.toml\"]\n",
+    );
+    fs::write(
+        &main,
+        "rpm = 61\n[hot_reload]\nwatch_paths = [\"more.toml\"]\n",
+    )
+    .unwrap();
+    let Err(Error::Invalid(problems)) = reloader.reload() else {
+        panic!("a listed file cannot list more");
+    };
+    let problem = &problems.0[0];
+    assert!(
+        problem.file.as_deref().unwrap().ends_with("more.toml"),
+        "{problem}"
+    );
+    assert_eq!(problem.line, Some(3));
+    assert_eq!(
+        problem.path.as_ref().unwrap().to_string(),
+        "hot_reload.watch_paths"
+    );
 }

@@ -339,8 +339,8 @@ where
     /// off with `None`: the key is then left to the service's own config.
     ///
     /// The table sits at the top level of the merged config (TOML `[hot_reload]`, YAML and
-    /// JSON `hot_reload:`) and holds `enabled` (`false` pauses reloads from the watcher)
-    /// and `debounce_ms` (10 to 60000). It is checked like the rest of the config (a wrong
+    /// JSON `hot_reload:`) and holds `enabled` (`false` pauses reloads from the watcher),
+    /// `debounce_ms` (10 to 60000) and `watch_paths` (more config files). It is checked like the rest of the config (a wrong
     /// value rejects the load or reload with its file, line and column, and the old
     /// settings stay), then taken out before the config is deserialized, so a
     /// `#[serde(deny_unknown_fields)]` config still loads and the table never shows in
@@ -351,6 +351,12 @@ where
     /// effect):
     ///
     /// - `debounce_ms` applies from the watcher's next batch, without restarting it.
+    /// - `watch_paths` lists more config files, relative to the directory of the file
+    ///   holding the table: they are layered right after that file, in the listed order,
+    ///   and watched like it (a change of the list re-arms the running watcher). A listed
+    ///   file that is missing rejects the load like any source; a file already among the
+    ///   sources is not layered twice; a listed file cannot list more. A table pushed by a
+    ///   source that is not on disk has no directory, and its `watch_paths` add nothing.
     /// - `enabled = false` pauses reloads from the watcher, except for the file holding the
     ///   table (the first layer that writes it), which stays watched: a save of another
     ///   file is seen but not applied; a save of that file reads only its table, and
@@ -463,12 +469,16 @@ where
         self.parts.resolve()?;
         let schema = self.schema.map(Arc::new);
         let validator = Validator::start(schema.clone(), self.timeout).map_err(Error::Thread)?;
-        let documents = layer::read(&self.sources, &self.limits).map_err(|mut problems| {
-            for problem in &mut problems.0 {
-                self.policy.secrets().redact_problem(problem);
-            }
-            Error::Invalid(problems)
-        })?;
+        let (documents, extra_files) = layer::read(&self.sources, &self.limits)
+            .and_then(|documents| {
+                layer::with_extras(documents, self.settings_table.as_deref(), &self.limits)
+            })
+            .map_err(|mut problems| {
+                for problem in &mut problems.0 {
+                    self.policy.secrets().redact_problem(problem);
+                }
+                Error::Invalid(problems)
+            })?;
         let stages = Stages {
             limits: &self.limits,
             policy: &self.policy,
@@ -583,6 +593,9 @@ where
             settings: Mutex::new((file_settings, effective_settings)),
             file_enabled: AtomicBool::new(file_enabled),
             debounce_ms: Arc::new(AtomicU64::new(debounce_ms)),
+            extra_files: Mutex::new(extra_files),
+            #[cfg(feature = "watch")]
+            retarget: Mutex::new(None),
         });
         let (requests, inbox) = mpsc::channel();
         let worker = Worker::new(Arc::clone(&shared), inbox, attempt.origins);

@@ -116,6 +116,11 @@ pub(crate) struct Shared<T> {
     file_enabled: AtomicBool,
     /// The effective debounce in milliseconds: the watcher reads it when a window opens.
     debounce_ms: Arc<AtomicU64>,
+    /// The files the settings table's `watch_paths` layered in the last successful attempt.
+    extra_files: Mutex<Vec<PathBuf>>,
+    /// Tells the running watcher what to watch now.
+    #[cfg(feature = "watch")]
+    retarget: Mutex<Option<crate::watch::Retarget>>,
 }
 
 impl<T> Shared<T> {
@@ -191,6 +196,45 @@ impl<T> Shared<T> {
             Ok(documents)
         } else {
             Err(crate::error::Problems(problems))
+        }
+    }
+
+    /// Reads the sources, then the files their settings table lists in `watch_paths`,
+    /// each right after the file holding the table: the documents, and the extra files.
+    fn read_all(
+        &self,
+    ) -> std::result::Result<(Vec<Document>, Vec<PathBuf>), crate::error::Problems> {
+        crate::layer::with_extras(self.read()?, self.settings_table.as_deref(), &self.limits)
+    }
+
+    /// What the watcher watches: every source's targets and the extra files.
+    #[cfg(feature = "watch")]
+    fn watch_targets(&self) -> Vec<crate::source::WatchTarget> {
+        self.sources
+            .iter()
+            .flat_map(|source| source.watch_targets())
+            .chain(
+                lock(&self.extra_files)
+                    .iter()
+                    .cloned()
+                    .map(crate::source::WatchTarget::File),
+            )
+            .collect()
+    }
+
+    /// Records the extra files a successful attempt layered; a running watcher watches
+    /// them from now on.
+    fn set_extra_files(&self, extras: Vec<PathBuf>) {
+        let mut current = lock(&self.extra_files);
+        if *current == extras {
+            return;
+        }
+        tracing::info!(target: "hotconf", old = ?*current, new = ?extras, "extra config files from the settings' watch_paths");
+        *current = extras;
+        drop(current);
+        #[cfg(feature = "watch")]
+        if let Some(retarget) = lock(&self.retarget).as_ref() {
+            retarget(self.watch_targets());
         }
     }
 
@@ -623,8 +667,8 @@ where
     /// thread, through the same pipeline as a reload.
     pub fn plan(&self) -> Plan {
         let shared = &self.inner.shared;
-        let documents = match shared.read() {
-            Ok(documents) => documents,
+        let documents = match shared.read_all() {
+            Ok((documents, _)) => documents,
             Err(mut problems) => {
                 for problem in &mut problems.0 {
                     shared.policy.secrets().redact_problem(problem);

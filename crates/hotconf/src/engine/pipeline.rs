@@ -471,13 +471,19 @@ impl Pipeline {
         }
     }
 
+    /// Reads `sources`, and the files their settings table lists in `watch_paths`.
     fn read(&self, sources: &[Box<dyn crate::source::Source>]) -> Result<Vec<Document>, Problems> {
-        crate::layer::read(sources, &self.limits).map_err(|mut problems| {
-            for problem in &mut problems.0 {
-                self.policy.secrets().redact_problem(problem);
-            }
-            problems
-        })
+        crate::layer::read(sources, &self.limits)
+            .and_then(|documents| {
+                crate::layer::with_extras(documents, self.settings.as_deref(), &self.limits)
+                    .map(|(documents, _)| documents)
+            })
+            .map_err(|mut problems| {
+                for problem in &mut problems.0 {
+                    self.policy.secrets().redact_problem(problem);
+                }
+                problems
+            })
     }
 
     /// Reads `sources` and runs every stage as a first load would: the plan's outcome is

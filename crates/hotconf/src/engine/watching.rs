@@ -90,13 +90,9 @@ where
         if slot.is_some() {
             return Ok(());
         }
-        let targets = self
-            .inner
-            .shared
-            .sources
-            .iter()
-            .flat_map(|source| source.watch_targets())
-            .collect();
+        let shared = &self.inner.shared;
+        let extras = lock(&shared.extra_files).clone();
+        let targets = shared.watch_targets();
         let watching = crate::watch::start(
             targets,
             &self.inner.shared.watch_options,
@@ -104,6 +100,15 @@ where
             poll,
             self.trigger_handle(),
         )?;
+        let retarget = watching.retarget();
+        let mut installed = lock(&shared.retarget);
+        // The worker may have changed the extra files while the watch was starting: it
+        // found no watcher to tell.
+        if *lock(&shared.extra_files) != extras {
+            retarget(shared.watch_targets());
+        }
+        *installed = Some(retarget);
+        drop(installed);
         *slot = Some(watching);
         Ok(())
     }

@@ -421,8 +421,8 @@ where
     }
 
     fn reload_sources(&mut self, trigger: Trigger, mode: Mode, by: Option<String>) -> Finished<T> {
-        let documents = match self.shared.read() {
-            Ok(documents) => documents,
+        let (documents, extras) = match self.shared.read_all() {
+            Ok(read) => read,
             Err(_) if mode == Mode::Settling => return unsettled(),
             Err(problems) => {
                 let files = self.shared.source_files();
@@ -472,6 +472,7 @@ where
                 .is_some_and(|event| event.outcome != Outcome::Rejected)
         {
             self.shared.apply_settings(settings);
+            self.shared.set_extra_files(extras);
         }
         self.settings_seen = None;
         if let Some(event) = &mut finished.event {
