@@ -134,13 +134,16 @@ impl Layers {
         let Some(table) = settings::take(&mut self.root, name) else {
             return Ok(None);
         };
-        let origin = self
-            .documents
-            .get(table.span.doc as usize)
-            .map(|document| document.origin.clone());
+        let origin = |doc: u32| {
+            self.documents
+                .get(doc as usize)
+                .map(|document| document.origin.clone())
+        };
         match settings::read(&table, name) {
             Ok(mut found) => {
-                found.origin = origin;
+                let (holder, paths) = settings::holders(&table);
+                found.origin = origin(holder);
+                found.paths_origin = paths.and_then(origin);
                 Ok(Some(found))
             }
             Err(problems) => {
@@ -280,7 +283,7 @@ pub(crate) fn with_extras(
         return Err(Problems(problems));
     }
     let at = found
-        .origin
+        .paths_origin
         .as_ref()
         .and_then(|origin| documents.iter().position(|d| d.origin == *origin))
         .map_or(documents.len(), |index| index + 1);

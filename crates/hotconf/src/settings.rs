@@ -115,8 +115,26 @@ pub(crate) struct FileSettings {
     pub(crate) enabled: Option<bool>,
     pub(crate) debounce_ms: Option<u64>,
     pub(crate) watch_paths: Option<Vec<String>>,
-    /// The document that holds the table (the first layer that writes it).
+    /// The file holding the table: the layer that wrote `enabled`, else the highest layer
+    /// that wrote any of it. While `enabled = false`, the watcher reads only this file.
     pub(crate) origin: Option<Origin>,
+    /// The layer that wrote `watch_paths`: the listed files are relative to its directory
+    /// and layered right after it.
+    pub(crate) paths_origin: Option<Origin>,
+}
+
+/// Which layers wrote a settings table (see [`FileSettings::origin`]): the index of the
+/// document holding it, and of the one that wrote `watch_paths`.
+pub(crate) fn holders(table: &Node) -> (u32, Option<u32>) {
+    let Value::Table(entries) = &table.value else {
+        return (table.span.doc, None);
+    };
+    let holder = entries
+        .get("enabled")
+        .map(|node| node.span.doc)
+        .or_else(|| entries.values().map(|node| node.span.doc).max())
+        .unwrap_or(table.span.doc);
+    (holder, entries.get("watch_paths").map(|node| node.span.doc))
 }
 
 /// What the reloader was built with: the defaults and overrides the file is weighed against.
@@ -160,12 +178,12 @@ pub(crate) fn resolve(base: &Base, file: &FileSettings) -> Settings {
     }
 }
 
-/// The files `watch_paths` names, each relative to the directory of the file holding the
-/// table (an absolute path stays as it is). Empty when the table is not in a file.
+/// The files `watch_paths` names, each relative to the directory of the file that wrote
+/// it (an absolute path stays as it is). Empty when that is not a file.
 pub(crate) fn extra_files(file: &FileSettings) -> Vec<PathBuf> {
     let (Some(paths), Some(holder)) = (
         &file.watch_paths,
-        file.origin.as_ref().and_then(Origin::path),
+        file.paths_origin.as_ref().and_then(Origin::path),
     ) else {
         return Vec::new();
     };
@@ -448,6 +466,35 @@ mod tests {
     }
 
     #[test]
+    fn the_holder_is_the_layer_that_wrote_enabled_else_the_highest() {
+        let at = |doc: u32, value: Value| {
+            Node::new(
+                value,
+                Span {
+                    doc,
+                    ..Span::default()
+                },
+            )
+        };
+        let mut entries = Table::new();
+        entries.insert("debounce_ms".into(), at(2, Value::Integer(50)));
+        entries.insert("watch_paths".into(), at(1, Value::Array(Vec::new())));
+        let table = Node::new(Value::Table(entries.clone()), Span::default());
+        assert_eq!(holders(&table), (2, Some(1)));
+        entries.insert("enabled".into(), at(1, Value::Bool(false)));
+        let table = Node::new(Value::Table(entries), Span::default());
+        assert_eq!(holders(&table), (1, Some(1)));
+        let empty = Node::new(
+            Value::Table(Table::new()),
+            Span {
+                doc: 3,
+                ..Span::default()
+            },
+        );
+        assert_eq!(holders(&empty), (3, None));
+    }
+
+    #[test]
     fn take_removes_only_the_top_level_table() {
         let mut root = table(&[("rpm", Value::Integer(1))]);
         if let Value::Table(entries) = &mut root.value {
@@ -529,7 +576,7 @@ mod tests {
     fn watch_paths_are_relative_to_the_tables_file() {
         let file = FileSettings {
             watch_paths: Some(vec!["models/a.toml".into(), "/etc/b.toml".into()]),
-            origin: Some(Origin::File("conf/app.toml".into())),
+            paths_origin: Some(Origin::File("conf/app.toml".into())),
             ..FileSettings::default()
         };
         assert_eq!(
@@ -547,12 +594,12 @@ mod tests {
             )
         );
         let bare = FileSettings {
-            origin: Some(Origin::File("app.toml".into())),
+            paths_origin: Some(Origin::File("app.toml".into())),
             ..file.clone()
         };
         assert_eq!(extra_files(&bare)[0], PathBuf::from("models/a.toml"));
         let pushed = FileSettings {
-            origin: Some(Origin::Key("etcd/app".into())),
+            paths_origin: Some(Origin::Key("etcd/app".into())),
             ..file
         };
         assert!(extra_files(&pushed).is_empty());

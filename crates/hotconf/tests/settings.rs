@@ -615,3 +615,30 @@ fn a_missing_or_nesting_watch_path_is_rejected_with_its_file() {
         "hot_reload.watch_paths"
     );
 }
+
+/// Defaults may carry part of the table: the file that wrote `enabled` is the one that
+/// stays watched while paused.
+#[test]
+fn a_table_split_across_layers_is_held_by_the_file_that_wrote_enabled() {
+    let files = Files::new();
+    let main = files.write("main.toml", "rpm = 60\n[hot_reload]\nenabled = false\n");
+    let (reloader, events) = observed(
+        Reloader::<Strict>::builder()
+            .defaults(
+                hotconf::source::Format::Toml,
+                "size = 1\n[hot_reload]\ndebounce_ms = 30\n",
+            )
+            .file(&main),
+    );
+    next(&events);
+    let settings = reloader.status().settings;
+    assert_eq!(settings.file.as_deref(), Some(shown(&main).as_str()));
+    assert!(!settings.enabled.value);
+    assert_eq!(settings.debounce_ms.value, 30);
+    reloader.watch().unwrap();
+    fs::write(&main, "rpm = 61\n[hot_reload]\nenabled = true\n").unwrap();
+    wait_for("the file that wrote enabled resumes the watcher", || {
+        reloader.current().config().rpm == 61
+    });
+    assert!(reloader.status().settings.enabled.value);
+}
