@@ -642,3 +642,38 @@ fn a_table_split_across_layers_is_held_by_the_file_that_wrote_enabled() {
     });
     assert!(reloader.status().settings.enabled.value);
 }
+
+/// `save()` writes the effective config, which never holds the table: the file keeps its
+/// own table (in TOML with its comments), so the settings survive a save.
+#[test]
+fn save_keeps_the_files_own_table() {
+    let files = Files::new();
+    let cases = [
+        (
+            "app.toml",
+            "rpm = 60\n\n# ours\n[hot_reload]\nenabled = false # paused\n",
+        ),
+        (
+            "app.json",
+            r#"{"rpm": 60, "hot_reload": {"enabled": false}}"#,
+        ),
+        ("app.yaml", "rpm: 60\nhot_reload:\n  enabled: false\n"),
+    ];
+    for (name, text) in cases {
+        let path = files.write(name, text);
+        let reloader = Reloader::<Strict>::builder().file(&path).build().unwrap();
+        reloader.update(|c| c.rpm = 75).unwrap();
+        reloader.save().unwrap();
+        let saved = fs::read_to_string(&path).unwrap();
+        if name.ends_with(".toml") {
+            assert!(
+                saved.contains("# ours\n[hot_reload]\nenabled = false # paused\n"),
+                "{saved}"
+            );
+        }
+        let event = reloader.reload().unwrap();
+        assert_eq!(event.outcome, Outcome::Unchanged, "{name}: {saved}");
+        assert_eq!(reloader.current().config().rpm, 75, "{name}: {saved}");
+        assert!(!reloader.status().settings.enabled.value, "{name}: {saved}");
+    }
+}

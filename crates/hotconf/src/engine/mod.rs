@@ -714,7 +714,12 @@ where
         // Hold the reload lock so the file gets the config that is active when it lands.
         let _lock = lock(&shared.lock);
         let snapshot = self.current();
-        crate::save::save(&path, format, snapshot.config())?;
+        crate::save::save(
+            &path,
+            format,
+            snapshot.config(),
+            shared.settings_table.as_deref(),
+        )?;
         tracing::info!(target: "hotconf", path = %path.display(), version = snapshot.version(), "config saved");
         Ok(path)
     }
