@@ -31,14 +31,14 @@ pub(crate) struct WatchArgs {
     #[arg(long, value_name = "WHICH", default_value = "attempts", value_parser = ["attempts", "all"])]
     events: String,
     /// How long the files must be quiet before a batch of changes becomes one reload, in
-    /// milliseconds (10 to 60000).
+    /// milliseconds (10 to 60000) [default: 100, or the config's `[hot_reload]
+    /// debounce_ms`]. Given here, it overrides the config's.
     #[arg(
         long,
         value_name = "MS",
-        default_value_t = 100,
         value_parser = clap::value_parser!(u64).range(10..=60_000)
     )]
-    debounce: u64,
+    debounce: Option<u64>,
     /// Also validate every config against this JSON Schema.
     #[arg(long, value_name = "FILE")]
     schema: Option<PathBuf>,
@@ -111,9 +111,11 @@ pub(crate) fn run(args: &WatchArgs) -> anyhow::Result<ExitCode> {
     if !empty.is_empty() {
         return report_start_failure(&hotconf::Problems(empty), args);
     }
-    let mut builder = Reloader::<Value>::builder()
-        .debounce(Duration::from_millis(args.debounce))
-        .restart_mode(args.restart_mode.into());
+    let mut builder = Reloader::<Value>::builder().restart_mode(args.restart_mode.into());
+    // A flag given on the command line beats the config's own `[hot_reload]` table.
+    if let Some(ms) = args.debounce {
+        builder = builder.debounce_explicit(Duration::from_millis(ms));
+    }
     for path in &args.paths {
         builder = builder.source(crate::source_for(path));
     }

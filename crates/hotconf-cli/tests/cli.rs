@@ -87,6 +87,39 @@ fn check_reports_a_syntax_error_with_its_location() {
     assert!(stderr.contains("invalid: 1 error"), "{stderr}");
 }
 
+/// `check` reads the config as a reloader does: the `[hot_reload]` table is checked and
+/// the files its `watch_paths` lists are layered and checked too.
+#[test]
+fn check_reads_the_hot_reload_table_and_its_watch_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("app.toml");
+    let extra = dir.path().join("extra.toml");
+    fs::write(
+        &file,
+        "rpm = 60\n[hot_reload]\ndebounce_ms = 500\nwatch_paths = [\"extra.toml\"]\n",
+    )
+    .unwrap();
+    fs::write(&extra, "burst = = 5\n").unwrap();
+    let (code, report) = run_json(&["check", "--json", path_str(&file)]);
+    assert_eq!(code, 1, "{report}");
+    assert_eq!(
+        report["errors"][0]["file"],
+        json!(path_str(&extra)),
+        "{report}"
+    );
+
+    fs::write(&extra, "burst = 5\n").unwrap();
+    let (code, report) = run_json(&["check", "--json", path_str(&file)]);
+    assert_eq!(code, 0, "{report}");
+
+    fs::write(&file, "rpm = 60\n[hot_reload]\ndebounce_ms = 5\n").unwrap();
+    let (code, report) = run_json(&["check", "--json", path_str(&file)]);
+    assert_eq!(code, 1, "{report}");
+    let error = &report["errors"][0];
+    assert_eq!(error["path"], json!("hot_reload.debounce_ms"), "{error}");
+    assert_eq!((&error["line"], &error["column"]), (&json!(3), &json!(15)));
+}
+
 #[test]
 fn check_layers_several_paths_in_order() {
     let dir = tempfile::tempdir().unwrap();

@@ -748,6 +748,26 @@ fn a_save_that_violates_the_schema_is_rejected_with_its_location() {
     );
 }
 
+/// The config's own `[hot_reload] debounce_ms` would hold a save for a minute; the
+/// explicit `--debounce` beats it, so the watcher applies the save at once.
+#[test]
+fn an_explicit_debounce_flag_beats_the_configs_own_settings() {
+    let (_root, conf) = conf();
+    let file = conf.join("app.toml");
+    let settings = "[hot_reload]\ndebounce_ms = 60000\n";
+    fs::write(&file, format!("{}{settings}", config(0))).unwrap();
+    let watch = Watch::json(&["--debounce", "20", path_str(&file)]);
+    fs::write(&file, format!("{}{settings}", config(1))).unwrap();
+    let event = watch.event();
+    assert_eq!(event["event"], "applied", "{event}");
+    assert_eq!(event["trigger"], "watch", "{event}");
+    assert_eq!(
+        event["changes"],
+        json!([{"path": "n", "kind": "modified", "old": 0, "new": 1}]),
+        "the settings table is not part of the config"
+    );
+}
+
 /// A long debounce keeps the watcher from reloading on its own: each reload here is the
 /// signal's.
 #[test]

@@ -5,12 +5,14 @@
 //! validation rule) can name the file and line of the layer that set the value.
 
 use std::fmt;
+use std::path::{Path, PathBuf};
 
 use crate::document::Limits;
 use crate::error::{Problem, ProblemKind, Problems};
 use crate::format;
 use crate::path::{ConfigPath, Segment};
 use crate::policy::{REDACTED, Secrets};
+use crate::settings::{self, FileSettings};
 use crate::source::{Document, Source};
 use crate::tree::{Node, Span, Table, Value};
 
@@ -120,6 +122,62 @@ impl Layers {
         }
     }
 
+    /// Takes the reloader's settings table `name` out of the merged tree, so the typed
+    /// config never sees it: what it says, and in which document (the first layer that
+    /// writes the table). `Ok(None)` when no layer has it.
+    ///
+    /// # Errors
+    ///
+    /// Every problem of the table, located at its file, line and column; the table is
+    /// taken out anyway, so the config's own problems are reported beside them.
+    pub(crate) fn take_settings(&mut self, name: &str) -> Result<Option<FileSettings>, Problems> {
+        let Some(table) = settings::take(&mut self.root, name) else {
+            return Ok(None);
+        };
+        let origin = |doc: u32| {
+            self.documents
+                .get(doc as usize)
+                .map(|document| document.origin.clone())
+        };
+        match settings::read(&table, name) {
+            Ok(mut found) => {
+                let (holder, paths) = settings::holders(&table);
+                found.origin = origin(holder);
+                found.paths_origin = paths.and_then(origin);
+                Ok(Some(found))
+            }
+            Err(problems) => {
+                // Located against the table, which is no longer in the root.
+                let problems = problems
+                    .into_iter()
+                    .map(|problem| {
+                        // The problem's path below the table's own name.
+                        let mut within = ConfigPath::root();
+                        for segment in problem.path.iter().flat_map(|p| p.segments()).skip(1) {
+                            within.push(segment.clone());
+                        }
+                        let node = table.nearest(&within);
+                        self.locate_at(problem, node)
+                    })
+                    .collect();
+                Err(Problems(problems))
+            }
+        }
+    }
+
+    fn locate_at(&self, mut problem: Problem, node: &Node) -> Problem {
+        if let Some(document) = self.documents.get(node.span.doc as usize)
+            && node.span.line > 0
+        {
+            problem = problem.at_location(
+                document.origin.to_string(),
+                node.span.line,
+                node.span.column,
+            );
+        }
+        problem
+    }
+
     /// Locates `problem` at `path`: the file, line and column of the value there, or of the
     /// nearest enclosing value when `path` does not exist (a missing field points at its
     /// table).
@@ -168,6 +226,88 @@ fn restore(
         }
         _ => {}
     }
+}
+
+/// Layers the files the settings table `name` lists in `watch_paths` right after the
+/// document holding the table, in their order: the documents to merge, and the extra files
+/// read. A file that is already one of `documents` is not layered twice.
+///
+/// The table is read from `documents` alone (a first merge); if they do not parse or the
+/// table is wrong, nothing is added and the pipeline reports why.
+///
+/// # Errors
+///
+/// Every listed file that cannot be read, and every one that sets `watch_paths` itself.
+pub(crate) fn with_extras(
+    mut documents: Vec<Document>,
+    name: Option<&str>,
+    limits: &Limits,
+) -> Result<(Vec<Document>, Vec<PathBuf>), Problems> {
+    let Some(name) = name else {
+        return Ok((documents, Vec::new()));
+    };
+    let found = Layers::from_documents(documents.clone(), limits)
+        .ok()
+        .and_then(|mut layers| layers.take_settings(name).ok().flatten());
+    let Some(found) = found else {
+        return Ok((documents, Vec::new()));
+    };
+    let known: Vec<PathBuf> = documents
+        .iter()
+        .filter_map(|d| d.origin.path().map(identity))
+        .collect();
+    let mut extras: Vec<PathBuf> = Vec::new();
+    for path in settings::extra_files(&found) {
+        let id = identity(&path);
+        if !known.contains(&id) && !extras.iter().any(|e| identity(e) == id) {
+            extras.push(path);
+        }
+    }
+    if extras.is_empty() {
+        return Ok((documents, Vec::new()));
+    }
+    let mut read = Vec::new();
+    let mut problems = Vec::new();
+    for path in &extras {
+        match crate::source::File::new(path).read(limits) {
+            Ok(docs) => {
+                for document in docs {
+                    problems.extend(nested_watch_paths(&document, name, limits));
+                    read.push(document);
+                }
+            }
+            Err(problem) => problems.push(problem),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(Problems(problems));
+    }
+    let at = found
+        .paths_origin
+        .as_ref()
+        .and_then(|origin| documents.iter().position(|d| d.origin == *origin))
+        .map_or(documents.len(), |index| index + 1);
+    documents.splice(at..at, read);
+    Ok((documents, extras))
+}
+
+/// A file listed in `watch_paths` may not list more: only the sources' own files do.
+fn nested_watch_paths(document: &Document, name: &str, limits: &Limits) -> Option<Problem> {
+    let layers = Layers::from_documents(vec![document.clone()], limits).ok()?;
+    let mut path = ConfigPath::root();
+    path.push(Segment::Key(name.to_owned()));
+    path.push(Segment::Key("watch_paths".to_owned()));
+    layers.root.get(&path)?;
+    let problem = Problem::error(
+        ProblemKind::Validation,
+        "a file listed in watch_paths cannot list more files: set watch_paths in the file that lists this one",
+    );
+    Some(layers.locate(problem, &path))
+}
+
+/// The same file under two spellings compares equal (when it exists).
+fn identity(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
 /// Reads every source in order.

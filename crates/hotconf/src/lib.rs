@@ -115,6 +115,28 @@
 //! `hotconf watch --json` prints; their shapes grow by adding fields, and a field is never
 //! renamed or removed.
 //!
+//! # The reloader's own settings: `[hot_reload]`
+//!
+//! The watched config may carry a table of settings for the reloader itself (seed-style):
+//!
+//! ```toml
+//! [hot_reload]
+//! enabled = false     # pause reloads from the watcher; the table's own file stays watched
+//! debounce_ms = 500   # 10 to 60000: how long the files must be quiet before a reload
+//! watch_paths = ["models/openai.toml"]  # more files, layered right after this one, watched
+//! ```
+//!
+//! It is taken out before your type is deserialized (a `#[serde(deny_unknown_fields)]`
+//! config still loads, and it never shows in diffs, events or the effective config),
+//! checked like the rest (an out-of-range value rejects the reload at its line and column,
+//! keeping the old settings), and read again on every reload that is not rejected. Setting
+//! `enabled = true` again resumes at once and applies what was saved meanwhile; manual and
+//! API reloads always work. The file's values override the builder's
+//! ([`ReloaderBuilder::debounce`]); an explicit override
+//! ([`ReloaderBuilder::debounce_explicit`], `hotconf watch --debounce`) overrides the file.
+//! [`Status::settings`] shows each value and where it came from;
+//! [`ReloaderBuilder::settings_table`] renames the table or turns it off.
+//!
 //! # Limits
 //!
 //! Each document is bounded by [`Limits`]: 16 MiB, 128 levels of nesting and 100,000
@@ -212,6 +234,7 @@ mod save;
 #[cfg(feature = "json-schema")]
 pub mod schema;
 mod serialize;
+mod settings;
 mod snapshot;
 pub mod source;
 mod tree;
@@ -233,6 +256,7 @@ pub use event::{Event, FileChange, FileChangeKind, Outcome, Timestamp, Trigger, 
 pub use path::{ConfigPath, Pattern, Segment};
 pub use plan::{Plan, PlannedChange};
 pub use policy::{Fingerprint, Policy, REDACTED, RestartMode, Rule, Secrets};
+pub use settings::{Setting, SettingSource, Settings};
 pub use snapshot::{Guard, Handle, OwnedProjected, Projected, Projection, ResourceKey, Snapshot};
 pub use trigger::{Pusher, SourceHealth, TriggerHandle, WatcherState};
 pub use validate::{Report, Validate};

@@ -9,8 +9,15 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::source::Format;
 
-/// Serializes `config` in `format` and writes it over `path` atomically.
-pub(crate) fn save<T: Serialize>(path: &Path, format: Format, config: &T) -> Result<()> {
+/// Serializes `config` in `format` and writes it over `path` atomically. The top-level
+/// table `keep` (the reloader's settings, which the config never holds) stays as the file
+/// has it.
+pub(crate) fn save<T: Serialize>(
+    path: &Path,
+    format: Format,
+    config: &T,
+    keep: Option<&str>,
+) -> Result<()> {
     let unsaveable = |e: &dyn std::fmt::Display| Error::Unsaveable(format!("{format}: {e}"));
     // A file this build could not read back is not written.
     #[cfg(not(all(feature = "toml", feature = "yaml", feature = "json")))]
@@ -22,17 +29,35 @@ pub(crate) fn save<T: Serialize>(path: &Path, format: Format, config: &T) -> Res
         Format::Toml => {
             let fresh = toml::to_string_pretty(config).map_err(|e| unsaveable(&e))?;
             match fs::read_to_string(path) {
-                Ok(existing) => keep_layout(&existing, &fresh).unwrap_or(fresh),
+                Ok(existing) => keep_layout(&existing, &fresh, keep).unwrap_or(fresh),
                 Err(_) => fresh,
             }
         }
         Format::Json => {
-            let mut text = serde_json::to_string_pretty(config).map_err(|e| unsaveable(&e))?;
+            let mut value = serde_json::to_value(config).map_err(|e| unsaveable(&e))?;
+            if let (Some((name, table)), Some(map)) =
+                (kept(path, format, keep), value.as_object_mut())
+            {
+                map.insert(name, table);
+            }
+            let mut text = serde_json::to_string_pretty(&value).map_err(|e| unsaveable(&e))?;
             text.push('\n');
             text
         }
         #[cfg(feature = "yaml")]
-        Format::Yaml => serde_saphyr::to_string(config).map_err(|e| unsaveable(&e))?,
+        Format::Yaml => {
+            let mut text = serde_saphyr::to_string(config).map_err(|e| unsaveable(&e))?;
+            // A block mapping at the top: the table is one more entry at its end.
+            if let Some((name, table)) = kept(path, format, keep) {
+                let entry = serde_json::json!({ name: table });
+                let entry = serde_saphyr::to_string(&entry).map_err(|e| unsaveable(&e))?;
+                if !text.ends_with('\n') {
+                    text.push('\n');
+                }
+                text.push_str(&entry);
+            }
+            text
+        }
         Format::Env => {
             return Err(Error::Unsaveable(
                 "environment variables cannot be saved".into(),
@@ -49,6 +74,21 @@ pub(crate) fn save<T: Serialize>(path: &Path, format: Format, config: &T) -> Res
     })
 }
 
+/// The table `keep` as the file at `path` has it now, as JSON, to write it back.
+fn kept(path: &Path, format: Format, keep: Option<&str>) -> Option<(String, serde_json::Value)> {
+    let name = keep?;
+    let bytes = fs::read(path).ok()?;
+    let document = crate::source::Document::new(
+        crate::source::Origin::File(path.to_path_buf()),
+        format,
+        bytes,
+    );
+    let tree = crate::format::parse(&document, 0, &crate::Limits::default()).ok()?;
+    let mut at = crate::ConfigPath::root();
+    at.push(crate::Segment::Key(name.to_owned()));
+    Some((name.to_owned(), tree.get(&at)?.to_json()))
+}
+
 /// The file a symlinked config points at, so saving replaces the content, not the link.
 fn real_path(path: &Path) -> PathBuf {
     fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
@@ -57,18 +97,18 @@ fn real_path(path: &Path) -> PathBuf {
 #[cfg(feature = "toml")]
 /// `fresh`'s values laid into `existing`'s document, so comments, key order and formatting
 /// of unchanged entries survive. `None` when `existing` does not parse.
-fn keep_layout(existing: &str, fresh: &str) -> Option<String> {
+fn keep_layout(existing: &str, fresh: &str, keep: Option<&str>) -> Option<String> {
     let mut document: toml_edit::DocumentMut = existing.parse().ok()?;
     let fresh: toml_edit::DocumentMut = fresh.parse().ok()?;
-    merge_table(document.as_table_mut(), fresh.as_table());
+    merge_table(document.as_table_mut(), fresh.as_table(), keep);
     Some(document.to_string())
 }
 
 #[cfg(feature = "toml")]
-fn merge_table(old: &mut toml_edit::Table, new: &toml_edit::Table) {
+fn merge_table(old: &mut toml_edit::Table, new: &toml_edit::Table, keep: Option<&str>) {
     let gone: Vec<String> = old
         .iter()
-        .filter(|(key, _)| !new.contains_key(key))
+        .filter(|(key, _)| !new.contains_key(key) && Some(*key) != keep)
         .map(|(key, _)| key.to_owned())
         .collect();
     for key in gone {
@@ -77,7 +117,7 @@ fn merge_table(old: &mut toml_edit::Table, new: &toml_edit::Table) {
     for (key, item) in new.iter() {
         match (old.get_mut(key), item) {
             (Some(toml_edit::Item::Table(old_table)), toml_edit::Item::Table(new_table)) => {
-                merge_table(old_table, new_table);
+                merge_table(old_table, new_table, None);
             }
             (Some(toml_edit::Item::Value(old_value)), toml_edit::Item::Value(new_value)) => {
                 if bare(old_value) != bare(new_value) {
@@ -152,7 +192,7 @@ mod tests {
     fn toml_keeps_comments_and_unchanged_layout() {
         let existing = "# service config\n[limits]\n# requests per minute\nrpm = 60 # tuned\nburst = 5\nold = 1\n\n[server]\nlisten = \"0.0.0.0:80\"\n";
         let fresh = "[limits]\nrpm = 120\nburst = 5\n\n[server]\nlisten = \"0.0.0.0:80\"\nname = \"edge\"\n";
-        let merged = keep_layout(existing, fresh).unwrap();
+        let merged = keep_layout(existing, fresh, None).unwrap();
         assert_eq!(
             merged,
             "# service config\n[limits]\n# requests per minute\nrpm = 120 # tuned\nburst = 5\n\n[server]\nlisten = \"0.0.0.0:80\"\nname = \"edge\"\n"

@@ -27,7 +27,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -82,8 +82,13 @@ pub(crate) enum Msg {
     Fs(notify::Result<notify::Event>),
     /// Boxed: an answer carries a whole event, the file events are small.
     Answer(Box<Answer>),
+    /// Watch these targets from now on (the config's `watch_paths` changed).
+    Targets(Vec<WatchTarget>),
     Stop,
 }
+
+/// Tells a running watcher what to watch now; does nothing once it stopped.
+pub(crate) type Retarget = Box<dyn Fn(Vec<WatchTarget>) + Send>;
 
 /// A running watcher; dropping it stops the watch.
 #[derive(Debug)]
@@ -98,6 +103,15 @@ impl Watching {
     /// Whether the watcher polls (asked for, or fallen back to) rather than being told.
     pub(crate) fn polling(&self) -> bool {
         self.polling.load(Ordering::Relaxed)
+    }
+
+    /// A way to tell the driver what to watch now.
+    pub(crate) fn retarget(&self) -> Retarget {
+        let sender = self.sender.clone();
+        Box::new(move |targets| {
+            // The driver is gone only when watching stopped.
+            let _ = sender.send(Msg::Targets(targets));
+        })
     }
 
     /// The driver's channel, to inject backend failures in tests.
@@ -135,6 +149,7 @@ pub(crate) fn check_poll_interval(interval: Duration) -> Result<()> {
 pub(crate) fn start(
     targets: Vec<WatchTarget>,
     options: &WatchOptions,
+    debounce_ms: Arc<AtomicU64>,
     poll: Option<Duration>,
     trigger: TriggerHandle,
 ) -> Result<Watching> {
@@ -164,7 +179,8 @@ pub(crate) fn start(
         targets,
         base,
         ignore: options.ignore.clone(),
-        coalescer: Coalescer::new(options.debounce),
+        coalescer: Coalescer::new(Duration::from_millis(debounce_ms.load(Ordering::SeqCst))),
+        debounce_ms,
         opened: None,
         settle_rounds: 0,
         in_flight: false,
@@ -317,6 +333,9 @@ struct Driver {
     base: PathBuf,
     ignore: Vec<String>,
     coalescer: Coalescer,
+    /// The debounce in effect, in milliseconds: the reloader changes it when the config's
+    /// settings say so; read when a window opens.
+    debounce_ms: Arc<AtomicU64>,
     /// How the files looked when the open window opened.
     opened: Option<Stamps>,
     settle_rounds: u32,
@@ -348,6 +367,13 @@ impl Driver {
                 Ok(Msg::Fs(Ok(event))) => self.on_event(&event),
                 Ok(Msg::Fs(Err(error))) => self.on_error(error),
                 Ok(Msg::Answer(answer)) => self.on_answer(&answer),
+                Ok(Msg::Targets(targets)) => {
+                    tracing::debug!(target: "hotconf::watch", ?targets, "watching other files");
+                    self.targets = targets;
+                    self.rearm();
+                    // A save between the worker's read and this arm was seen by no watch.
+                    self.open(Instant::now(), false);
+                }
                 Err(RecvTimeoutError::Timeout) => {}
             }
             if self.in_flight {
@@ -364,6 +390,9 @@ impl Driver {
 
     /// Opens or extends the window; notes how the files look when it opens.
     fn open(&mut self, now: Instant, rescan: bool) {
+        self.coalescer.set_quiet(Duration::from_millis(
+            self.debounce_ms.load(Ordering::SeqCst),
+        ));
         let opened = if rescan {
             self.coalescer.rescan(now)
         } else {
@@ -496,6 +525,9 @@ impl Driver {
             Answer::Unsettled => {
                 self.settle_rounds += 1;
                 tracing::debug!(target: "hotconf::watch", round = self.settle_rounds, "config does not load while its files are still changing, letting them settle");
+                self.coalescer.set_quiet(Duration::from_millis(
+                    self.debounce_ms.load(Ordering::SeqCst),
+                ));
                 self.coalescer.settle(Instant::now());
             }
             Answer::Done(done) => {

@@ -30,6 +30,7 @@ use crate::event::{Event, Outcome, Trigger};
 use crate::layer;
 use crate::path::Pattern;
 use crate::policy::{Fingerprint, Policy, RestartMode};
+use crate::settings;
 use crate::snapshot::{ResourceKey, Snapshot};
 use crate::source::{self, Format, Source};
 use crate::trigger::{Pusher, SourceHealth};
@@ -55,6 +56,8 @@ pub struct ReloaderBuilder<T> {
     name: String,
     fingerprint: Option<Fingerprint>,
     intent: Option<Arc<dyn Intent>>,
+    settings_table: Option<String>,
+    settings_base: settings::Base,
     errors: Vec<Error>,
     config: PhantomData<fn() -> T>,
 }
@@ -78,6 +81,8 @@ impl<T: Send + Sync + 'static> Default for ReloaderBuilder<T> {
             name: "config".into(),
             fingerprint: None,
             intent: None,
+            settings_table: Some(settings::DEFAULT_TABLE.to_owned()),
+            settings_base: settings::Base::default(),
             errors: Vec::new(),
             config: PhantomData,
         }
@@ -306,10 +311,90 @@ where
 
     /// How long the watched files must be quiet before a batch of filesystem events becomes
     /// one reload: from 10 ms to 60 s. Default: 100 ms.
+    ///
+    /// This is the service's default: a `debounce_ms` in the config's settings table
+    /// (see [`settings_table`](Self::settings_table)) overrides it, and
+    /// [`debounce_explicit`](Self::debounce_explicit) overrides both.
     #[cfg(feature = "watch")]
     #[must_use]
     pub fn debounce(mut self, quiet: Duration) -> Self {
         self.watch_options.debounce = quiet;
+        self.settings_base.debounce_ms =
+            settings::Setting::new(millis(quiet), settings::SettingSource::Builder);
+        self
+    }
+
+    /// Like [`debounce`](Self::debounce), but an explicit override (a command-line flag):
+    /// it beats the `debounce_ms` of the config's settings table, which can then not
+    /// change it. [`Status::settings`](crate::Status::settings) shows it as `explicit`.
+    #[cfg(feature = "watch")]
+    #[must_use]
+    pub fn debounce_explicit(mut self, quiet: Duration) -> Self {
+        self.watch_options.debounce = quiet;
+        self.settings_base.explicit_debounce_ms = Some(millis(quiet));
+        self
+    }
+
+    /// Names the config's table of reloader settings (default `hot_reload`), or turns it
+    /// off with `None`: the key is then left to the service's own config.
+    ///
+    /// The table sits at the top level of the merged config (TOML `[hot_reload]`, YAML and
+    /// JSON `hot_reload:`) and holds `enabled` (`false` pauses reloads from the watcher),
+    /// `debounce_ms` (10 to 60000) and `watch_paths` (more config files). It is checked like the rest of the config (a wrong
+    /// value rejects the load or reload with its file, line and column, and the old
+    /// settings stay), then taken out before the config is deserialized, so a
+    /// `#[serde(deny_unknown_fields)]` config still loads and the table never shows in
+    /// diffs, events or the effective config.
+    ///
+    /// It is read at the first load and after every reload of the sources that is not
+    /// rejected (a change to the table alone reloads as `unchanged`, and still takes
+    /// effect):
+    ///
+    /// - `debounce_ms` applies from the watcher's next batch, without restarting it.
+    /// - `watch_paths` lists more config files, relative to the directory of the file
+    ///   holding the table: they are layered right after that file, in the listed order,
+    ///   and watched like it (a change of the list re-arms the running watcher). A listed
+    ///   file that is missing rejects the load like any source; a file already among the
+    ///   sources is not layered twice; a listed file cannot list more. A table pushed by a
+    ///   source that is not on disk has no directory, and its `watch_paths` add nothing.
+    /// - `enabled = false` pauses reloads from the watcher, except for the file holding the
+    ///   table (the first layer that writes it), which stays watched: a save of another
+    ///   file is seen but not applied; a save of that file reads only its table, and
+    ///   `enabled = true` there resumes at once with a full reload, so the saves made while
+    ///   paused are applied. [`Reloader::reload`], the admin API and programmatic changes
+    ///   always work. [`Reloader::disable`] is a separate runtime switch: the watcher
+    ///   reloads only while both say enabled.
+    ///
+    /// Precedence, lowest first: the default, the builder ([`debounce`](Self::debounce)),
+    /// the file, an explicit override ([`debounce_explicit`](Self::debounce_explicit),
+    /// the command line's `--debounce`). [`Status::settings`](crate::Status::settings)
+    /// shows each value and where it came from. A config submitted whole (the admin API's
+    /// `PUT /config`) has its table checked and taken out, but not applied: the settings
+    /// live in the files.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// #[derive(serde::Deserialize, serde::Serialize)]
+    /// #[serde(deny_unknown_fields)]
+    /// struct App { rpm: u32 }
+    /// impl hotconf::Validate for App {}
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("app.toml");
+    /// std::fs::write(&path, "rpm = 60\n\n[hot_reload]\ndebounce_ms = 500\n")?;
+    /// let reloader = hotconf::Reloader::<App>::builder().file(&path).build()?;
+    /// assert_eq!(reloader.current().config().rpm, 60);
+    /// let settings = reloader.status().settings;
+    /// assert_eq!(settings.debounce_ms.value, 500);
+    /// assert_eq!(settings.debounce_ms.from, hotconf::SettingSource::File);
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn settings_table(mut self, name: Option<&str>) -> Self {
+        self.settings_table = name.map(str::to_owned);
         self
     }
 
@@ -384,21 +469,35 @@ where
         self.parts.resolve()?;
         let schema = self.schema.map(Arc::new);
         let validator = Validator::start(schema.clone(), self.timeout).map_err(Error::Thread)?;
-        let documents = layer::read(&self.sources, &self.limits).map_err(|mut problems| {
-            for problem in &mut problems.0 {
-                self.policy.secrets().redact_problem(problem);
-            }
-            Error::Invalid(problems)
-        })?;
+        let (documents, extra_files) = layer::read(&self.sources, &self.limits)
+            .and_then(|documents| {
+                layer::with_extras(documents, self.settings_table.as_deref(), &self.limits)
+            })
+            .map_err(|mut problems| {
+                for problem in &mut problems.0 {
+                    self.policy.secrets().redact_problem(problem);
+                }
+                Error::Invalid(problems)
+            })?;
         let stages = Stages {
             limits: &self.limits,
             policy: &self.policy,
             schema: schema.as_ref(),
             validator: Some(&validator),
             fingerprint: self.fingerprint.as_ref(),
+            settings: self.settings_table.as_deref(),
         };
         let attempt = pipeline::run(&stages, None, Input::Documents(documents));
         let planned = attempt.result.map_err(Error::Invalid)?;
+        let file_settings = attempt.settings.unwrap_or_default();
+        let effective_settings = settings::resolve(&self.settings_base, &file_settings);
+        let (file_enabled, debounce_ms) = (
+            effective_settings.enabled.value,
+            effective_settings.debounce_ms.value,
+        );
+        if file_settings != settings::FileSettings::default() {
+            tracing::info!(target: "hotconf", enabled = file_enabled, debounce_ms, file = effective_settings.file.as_deref().unwrap_or("-"), "reloader settings read from the config");
+        }
         let snapshot = Arc::new(Snapshot::new(planned.config, 1, attempt.origins.clone()));
         let mut prepared = self
             .parts
@@ -489,6 +588,14 @@ where
             enabled: AtomicBool::new(true),
             fingerprint: self.fingerprint,
             intent: self.intent,
+            settings_table: self.settings_table,
+            settings_base: self.settings_base,
+            settings: Mutex::new((file_settings, effective_settings)),
+            file_enabled: AtomicBool::new(file_enabled),
+            debounce_ms: Arc::new(AtomicU64::new(debounce_ms)),
+            extra_files: Mutex::new(extra_files),
+            #[cfg(feature = "watch")]
+            retarget: Mutex::new(None),
         });
         let (requests, inbox) = mpsc::channel();
         let worker = Worker::new(Arc::clone(&shared), inbox, attempt.origins);
@@ -514,4 +621,10 @@ where
         }
         Ok(reloader)
     }
+}
+
+/// Whole milliseconds, saturating (the range check refuses anything that large).
+#[cfg(feature = "watch")]
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }

@@ -51,6 +51,7 @@ use crate::event::{Event, Outcome, Trigger};
 use crate::path::Pattern;
 use crate::plan::Plan;
 use crate::policy::{Fingerprint, Policy};
+use crate::settings::{self, FileSettings, Settings};
 use crate::snapshot::{Handle, Snapshot};
 use crate::source::{Document, Format, Source};
 use crate::trigger::{self, Answer, Mode, TriggerHandle};
@@ -104,6 +105,22 @@ pub(crate) struct Shared<T> {
     enabled: AtomicBool,
     fingerprint: Option<Fingerprint>,
     intent: Option<Arc<dyn Intent>>,
+    /// The name of the settings table; `None` when the config keeps that key.
+    settings_table: Option<String>,
+    /// What the builder set, weighed against the file's settings.
+    settings_base: settings::Base,
+    /// What the settings table of the last successful attempt says, and the effective
+    /// settings it gives.
+    settings: Mutex<(FileSettings, Settings)>,
+    /// Whether the settings table lets the watcher reload (the runtime flag is `enabled`).
+    file_enabled: AtomicBool,
+    /// The effective debounce in milliseconds: the watcher reads it when a window opens.
+    debounce_ms: Arc<AtomicU64>,
+    /// The files the settings table's `watch_paths` layered in the last successful attempt.
+    extra_files: Mutex<Vec<PathBuf>>,
+    /// Tells the running watcher what to watch now.
+    #[cfg(feature = "watch")]
+    retarget: Mutex<Option<crate::watch::Retarget>>,
 }
 
 impl<T> Shared<T> {
@@ -114,7 +131,51 @@ impl<T> Shared<T> {
             schema: self.schema.as_ref(),
             validator: Some(&self.validator),
             fingerprint: self.fingerprint.as_ref(),
+            settings: self.settings_table.as_deref(),
         }
+    }
+
+    /// Puts the settings a successful attempt read into effect, logging what changed.
+    fn apply_settings(&self, file: FileSettings) {
+        let new = settings::resolve(&self.settings_base, &file);
+        let mut current = lock(&self.settings);
+        let old = &current.1;
+        if old.enabled != new.enabled {
+            tracing::info!(target: "hotconf", old = old.enabled.value, new = new.enabled.value, from = %new.enabled.from, file = new.file.as_deref().unwrap_or("-"), "reloader setting enabled: {} → {}", old.enabled.value, new.enabled.value);
+        }
+        if old.debounce_ms != new.debounce_ms {
+            tracing::info!(target: "hotconf", old = old.debounce_ms.value, new = new.debounce_ms.value, from = %new.debounce_ms.from, file = new.file.as_deref().unwrap_or("-"), "reloader setting debounce_ms: {} → {}", old.debounce_ms.value, new.debounce_ms.value);
+        }
+        self.debounce_ms
+            .store(new.debounce_ms.value, Ordering::SeqCst);
+        self.file_enabled.store(new.enabled.value, Ordering::SeqCst);
+        *current = (file, new);
+    }
+
+    /// Reads the one document `origin` (the settings table's file), without the others; a
+    /// pushing source's last push stands for its read. `None` when no source has it now.
+    fn read_one(
+        &self,
+        origin: &crate::source::Origin,
+    ) -> Option<std::result::Result<Document, crate::error::Problems>> {
+        let pushed = lock(&self.pushed);
+        let path = origin.path();
+        for (source, pushed) in self.sources.iter().zip(pushed.iter()) {
+            let documents = match pushed {
+                Some(docs) => docs.clone(),
+                None if path.is_some_and(|p| source.files().iter().any(|f| f == p)) => {
+                    match source.read(&self.limits) {
+                        Ok(docs) => docs,
+                        Err(problem) => return Some(Err(problem.into())),
+                    }
+                }
+                None => continue,
+            };
+            if let Some(document) = documents.into_iter().find(|d| &d.origin == origin) {
+                return Some(Ok(document));
+            }
+        }
+        None
     }
 
     /// Reads the sources; a pushing source's last push stands for its read.
@@ -135,6 +196,45 @@ impl<T> Shared<T> {
             Ok(documents)
         } else {
             Err(crate::error::Problems(problems))
+        }
+    }
+
+    /// Reads the sources, then the files their settings table lists in `watch_paths`,
+    /// each right after the file holding the table: the documents, and the extra files.
+    fn read_all(
+        &self,
+    ) -> std::result::Result<(Vec<Document>, Vec<PathBuf>), crate::error::Problems> {
+        crate::layer::with_extras(self.read()?, self.settings_table.as_deref(), &self.limits)
+    }
+
+    /// What the watcher watches: every source's targets and the extra files.
+    #[cfg(feature = "watch")]
+    fn watch_targets(&self) -> Vec<crate::source::WatchTarget> {
+        self.sources
+            .iter()
+            .flat_map(|source| source.watch_targets())
+            .chain(
+                lock(&self.extra_files)
+                    .iter()
+                    .cloned()
+                    .map(crate::source::WatchTarget::File),
+            )
+            .collect()
+    }
+
+    /// Records the extra files a successful attempt layered; a running watcher watches
+    /// them from now on.
+    fn set_extra_files(&self, extras: Vec<PathBuf>) {
+        let mut current = lock(&self.extra_files);
+        if *current == extras {
+            return;
+        }
+        tracing::info!(target: "hotconf", old = ?*current, new = ?extras, "extra config files from the settings' watch_paths");
+        *current = extras;
+        drop(current);
+        #[cfg(feature = "watch")]
+        if let Some(retarget) = lock(&self.retarget).as_ref() {
+            retarget(self.watch_targets());
         }
     }
 
@@ -539,6 +639,7 @@ where
             local_override,
             last: shared.exit.last(),
             observers: shared.exit.health(),
+            settings: lock(&shared.settings).1.clone(),
         }
     }
 
@@ -566,8 +667,8 @@ where
     /// thread, through the same pipeline as a reload.
     pub fn plan(&self) -> Plan {
         let shared = &self.inner.shared;
-        let documents = match shared.read() {
-            Ok(documents) => documents,
+        let documents = match shared.read_all() {
+            Ok((documents, _)) => documents,
             Err(mut problems) => {
                 for problem in &mut problems.0 {
                     shared.policy.secrets().redact_problem(problem);
@@ -613,7 +714,12 @@ where
         // Hold the reload lock so the file gets the config that is active when it lands.
         let _lock = lock(&shared.lock);
         let snapshot = self.current();
-        crate::save::save(&path, format, snapshot.config())?;
+        crate::save::save(
+            &path,
+            format,
+            snapshot.config(),
+            shared.settings_table.as_deref(),
+        )?;
         tracing::info!(target: "hotconf", path = %path.display(), version = snapshot.version(), "config saved");
         Ok(path)
     }

@@ -22,6 +22,7 @@ use crate::layer::Layers;
 use crate::path::ConfigPath;
 use crate::plan::{Plan, PlannedChange, classify};
 use crate::policy::{Fingerprint, Policy, RestartMode, Rule, Secrets};
+use crate::settings::FileSettings;
 use crate::source::{Document, Origin};
 use crate::tree::Node;
 use crate::validate::Validate;
@@ -46,6 +47,9 @@ pub(crate) struct Stages<'a, T> {
     pub(crate) validator: Option<&'a Validator<T>>,
     /// Fills the changes' HMAC form for the audit log, when set.
     pub(crate) fingerprint: Option<&'a Fingerprint>,
+    /// The name of the reloader's settings table, taken out of the tree before the config
+    /// is deserialized; `None` leaves the key to the config.
+    pub(crate) settings: Option<&'a str>,
 }
 
 /// The effective config as the engine keeps it: a tree, which holds every value the
@@ -121,6 +125,10 @@ pub(crate) struct Attempt<T> {
     pub(crate) classified: Vec<PlannedChange>,
     /// The planned change, or every problem that rejects it (redacted).
     pub(crate) result: Result<Planned<T>, Problems>,
+    /// What the sources' settings table says (all unset when there is none); `None` when
+    /// no sources were read (a config given whole, a submitted document) or the table is
+    /// not in use.
+    pub(crate) settings: Option<FileSettings>,
 }
 
 /// Runs every stage on `input` against the effective config `base` (`None` for a first
@@ -133,6 +141,7 @@ pub(crate) fn run<T>(
 where
     T: DeserializeOwned + Serialize + Validate + Send + 'static,
 {
+    let mut settings = None;
     let (files, origins, loaded) = match input {
         Input::Documents(documents) => {
             let origins: Vec<(Origin, u64)> = documents
@@ -140,9 +149,14 @@ where
                 .map(|d| (d.origin.clone(), d.revision))
                 .collect();
             let files = origins.iter().map(|(o, _)| o.to_string()).collect();
-            let loaded = Layers::from_documents(documents, stages.limits).and_then(|layers| {
-                let config = layers.deserialize::<T>()?;
-                Ok((config, Some(Arc::new(layers))))
+            let loaded = Layers::from_documents(documents, stages.limits).and_then(|mut layers| {
+                let found = take_settings(stages, &mut layers);
+                let config = layers.deserialize::<T>();
+                let found = both(found, config.as_ref().map(|_| ()))?;
+                if stages.settings.is_some() {
+                    settings = Some(found.unwrap_or_default());
+                }
+                Ok((config?, Some(Arc::new(layers))))
             });
             (files, origins, loaded)
         }
@@ -154,8 +168,11 @@ where
                     if let Some(base) = base {
                         layers.keep_secrets(stages.policy.secrets(), &base.tree)?;
                     }
-                    let config = layers.deserialize::<T>()?;
-                    Ok((config, Some(Arc::new(layers))))
+                    // Checked and taken out, but not applied: the settings live in the files.
+                    let found = take_settings(stages, &mut layers);
+                    let config = layers.deserialize::<T>();
+                    both(found, config.as_ref().map(|_| ()))?;
+                    Ok((config?, Some(Arc::new(layers))))
                 });
             (files, Vec::new(), loaded)
         }
@@ -165,6 +182,7 @@ where
         origins,
         classified: Vec::new(),
         result: Err(Problems::default()),
+        settings: None,
     };
     attempt.result = loaded.and_then(|(config, layers)| {
         plan(
@@ -176,7 +194,33 @@ where
         )
     });
     redact(stages.policy.secrets(), stages.fingerprint, &mut attempt);
+    if attempt.result.is_ok() {
+        attempt.settings = settings;
+    }
     attempt
+}
+
+fn take_settings<T>(
+    stages: &Stages<'_, T>,
+    layers: &mut Layers,
+) -> Result<Option<FileSettings>, Problems> {
+    match stages.settings {
+        Some(name) => layers.take_settings(name),
+        None => Ok(None),
+    }
+}
+
+/// The settings' problems and the config's together, the settings' first.
+fn both<S>(settings: Result<S, Problems>, config: Result<(), &Problems>) -> Result<S, Problems> {
+    match (settings, config) {
+        (Ok(settings), Ok(())) => Ok(settings),
+        (Ok(_), Err(problems)) => Err(problems.clone()),
+        (Err(problems), Ok(())) => Err(problems),
+        (Err(mut problems), Err(more)) => {
+            problems.0.extend(more.0.iter().cloned());
+            Err(problems)
+        }
+    }
 }
 
 /// Checks, diffs and classifies a loaded config.
@@ -360,11 +404,23 @@ impl<T> Attempt<T> {
 /// let plan = Pipeline::new().check::<serde_json::Value>(&sources);
 /// assert_eq!(plan.outcome, Outcome::Loaded);
 /// ```
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Pipeline {
     limits: Limits,
     policy: Policy,
     schema: Option<Arc<Schema>>,
+    settings: Option<String>,
+}
+
+impl Default for Pipeline {
+    fn default() -> Self {
+        Self {
+            limits: Limits::default(),
+            policy: Policy::default(),
+            schema: None,
+            settings: Some(crate::settings::DEFAULT_TABLE.to_owned()),
+        }
+    }
 }
 
 impl Pipeline {
@@ -387,6 +443,15 @@ impl Pipeline {
         self
     }
 
+    /// Names the reloader's settings table, checked and taken out of the config as a
+    /// [`Reloader`](crate::Reloader) does (default `hot_reload`); `None` leaves that key to
+    /// the config. See [`ReloaderBuilder::settings_table`](crate::ReloaderBuilder::settings_table).
+    #[must_use]
+    pub fn settings_table(mut self, name: Option<&str>) -> Self {
+        self.settings = name.map(str::to_owned);
+        self
+    }
+
     /// Validates every config against a JSON Schema.
     #[cfg(feature = "json-schema")]
     #[must_use]
@@ -402,16 +467,23 @@ impl Pipeline {
             policy: &self.policy,
             schema: self.schema.as_ref(),
             validator: None,
+            settings: self.settings.as_deref(),
         }
     }
 
+    /// Reads `sources`, and the files their settings table lists in `watch_paths`.
     fn read(&self, sources: &[Box<dyn crate::source::Source>]) -> Result<Vec<Document>, Problems> {
-        crate::layer::read(sources, &self.limits).map_err(|mut problems| {
-            for problem in &mut problems.0 {
-                self.policy.secrets().redact_problem(problem);
-            }
-            problems
-        })
+        crate::layer::read(sources, &self.limits)
+            .and_then(|documents| {
+                crate::layer::with_extras(documents, self.settings.as_deref(), &self.limits)
+                    .map(|(documents, _)| documents)
+            })
+            .map_err(|mut problems| {
+                for problem in &mut problems.0 {
+                    self.policy.secrets().redact_problem(problem);
+                }
+                problems
+            })
     }
 
     /// Reads `sources` and runs every stage as a first load would: the plan's outcome is

@@ -9,6 +9,7 @@ use serde::ser::{SerializeMap, Serializer};
 use super::observe::ObserverHealth;
 use crate::event::{Event, Timestamp, Trigger};
 use crate::path::ConfigPath;
+use crate::settings::Settings;
 use crate::trigger::{SourceHealth, WatcherState};
 
 /// One source as the status shows it.
@@ -65,7 +66,7 @@ pub(crate) struct Live {
 /// Serializes as `{"name":"config","version":3,"loaded_at":"…","hash":"…","pending":[…],
 /// "holds":0,"deferred_since":null,"enabled":true,"watching":true,"polling":false,
 /// "watch_error":null,"sources":[…],"local_override":null,"last_attempt":{…},
-/// "observers":[…]}`; fields may be added, never renamed or removed.
+/// "observers":[…],"settings":{…}}`; fields may be added, never renamed or removed.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct Status {
@@ -100,6 +101,10 @@ pub struct Status {
     pub last: Option<Event>,
     /// The observers' own health (the audit log, alerts).
     pub observers: Vec<ObserverHealth>,
+    /// The reloader's effective settings (the config's `[hot_reload]` table over the
+    /// builder's), each with where it came from. The watcher reloads only while both
+    /// `enabled` here and [`enabled`](Self::enabled) say so.
+    pub settings: Settings,
 }
 
 impl Serialize for Status {
@@ -123,6 +128,7 @@ impl Serialize for Status {
         map.serialize_entry("local_override", &self.local_override)?;
         map.serialize_entry("last_attempt", &self.last)?;
         map.serialize_entry("observers", &self.observers)?;
+        map.serialize_entry("settings", &self.settings)?;
         map.end()
     }
 }

@@ -1,5 +1,6 @@
 //! The file watcher, started and stopped from the reloader: one trigger among others.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -25,7 +26,9 @@ where
     /// [`ReloaderBuilder::ignore`](crate::ReloaderBuilder::ignore)).
     ///
     /// How saves become reloads: events coalesce until the files have been quiet for the
-    /// [debounce](crate::ReloaderBuilder::debounce) time (100 ms by default); then the
+    /// [debounce](crate::ReloaderBuilder::debounce) time (100 ms by default, or the
+    /// config's own `debounce_ms`, see
+    /// [`settings_table`](crate::ReloaderBuilder::settings_table)); then the
     /// watcher asks the worker for a reload with [`Trigger::Watch`](crate::Trigger::Watch), through the same seam
     /// as any trigger. Bytes that did not change give no event at all; changed bytes with
     /// the same effective config give `unchanged`. A config that fails to load while its
@@ -87,19 +90,25 @@ where
         if slot.is_some() {
             return Ok(());
         }
-        let targets = self
-            .inner
-            .shared
-            .sources
-            .iter()
-            .flat_map(|source| source.watch_targets())
-            .collect();
+        let shared = &self.inner.shared;
+        let extras = lock(&shared.extra_files).clone();
+        let targets = shared.watch_targets();
         let watching = crate::watch::start(
             targets,
             &self.inner.shared.watch_options,
+            Arc::clone(&self.inner.shared.debounce_ms),
             poll,
             self.trigger_handle(),
         )?;
+        let retarget = watching.retarget();
+        let mut installed = lock(&shared.retarget);
+        // The worker may have changed the extra files while the watch was starting: it
+        // found no watcher to tell.
+        if *lock(&shared.extra_files) != extras {
+            retarget(shared.watch_targets());
+        }
+        *installed = Some(retarget);
+        drop(installed);
         *slot = Some(watching);
         Ok(())
     }

@@ -162,6 +162,9 @@ pub(crate) struct Worker<T> {
     origins: Vec<(Origin, u64)>,
     /// The documents of the last attempt, applied or not: bytes already seen are skipped.
     seen: Vec<(Origin, u64)>,
+    /// While the settings table pauses the watcher: the revision of the table's file when
+    /// its table was last read on its own. `None` until then (its revision in `seen`).
+    settings_seen: Option<u64>,
 }
 
 impl<T> Worker<T>
@@ -181,6 +184,7 @@ where
             gate: Gate::new(max_hold),
             seen: origins.clone(),
             origins,
+            settings_seen: None,
         }
     }
 
@@ -362,6 +366,15 @@ where
         // The service's own code runs here too (its Deserialize and Serialize impls, an
         // update's closure): a panic rejects the attempt instead of killing the worker.
         let attempt = catch_unwind(AssertUnwindSafe(|| match work {
+            Work::Sources { trigger, mode, .. }
+                if trigger == Trigger::Watch
+                    && !self.shared.file_enabled.load(Ordering::SeqCst) =>
+            {
+                // Paused by the settings table: only its own file is looked at, and when
+                // that turns reloading back on, this becomes a reload like any other.
+                self.paused(trigger, mode)
+                    .unwrap_or_else(|| self.reload_sources(trigger, mode, by.clone()))
+            }
             Work::Sources { trigger, mode, .. } => self.reload_sources(trigger, mode, by.clone()),
             Work::Config {
                 change, trigger, ..
@@ -408,8 +421,8 @@ where
     }
 
     fn reload_sources(&mut self, trigger: Trigger, mode: Mode, by: Option<String>) -> Finished<T> {
-        let documents = match self.shared.read() {
-            Ok(documents) => documents,
+        let (documents, extras) = match self.shared.read_all() {
+            Ok(read) => read,
             Err(_) if mode == Mode::Settling => return unsettled(),
             Err(problems) => {
                 let files = self.shared.source_files();
@@ -450,6 +463,18 @@ where
                 self.transact(planned, attempt.origins, attempt.files, trigger, by)
             }
         };
+        // The settings live outside the typed config: a change to the table alone gives
+        // `unchanged`, and still takes effect. A rejected attempt keeps the old ones.
+        if let Some(settings) = attempt.settings
+            && finished
+                .event
+                .as_ref()
+                .is_some_and(|event| event.outcome != Outcome::Rejected)
+        {
+            self.shared.apply_settings(settings);
+            self.shared.set_extra_files(extras);
+        }
+        self.settings_seen = None;
         if let Some(event) = &mut finished.event {
             event.revisions = revisions.iter().map(|(_, r)| *r).collect();
         }
@@ -459,6 +484,70 @@ where
             event.changed = changed;
         }
         finished
+    }
+
+    /// A watcher's reload while the settings table says `enabled = false`: reads only the
+    /// file holding the table. Nothing happens (no event) unless that file's bytes changed;
+    /// then its table alone is read and put into effect, no config is applied. `None` when
+    /// reloading is back on: the caller then reloads everything, so that the saves made
+    /// while paused apply.
+    fn paused(&mut self, trigger: Trigger, mode: Mode) -> Option<Finished<T>> {
+        let origin = lock(&self.shared.settings).0.origin.clone()?;
+        let seen = self.settings_seen.or_else(|| {
+            self.seen
+                .iter()
+                .find(|(o, _)| *o == origin)
+                .map(|(_, revision)| *revision)
+        });
+        let skip = |why: &str| {
+            tracing::info!(target: "hotconf", file = %origin, "config change seen but not applied: reloading from the watcher is paused by the settings table (enabled = false){why}");
+            Some(Finished {
+                detected: None,
+                event: None,
+                applied: None,
+                answer: AnswerKind::Event,
+            })
+        };
+        let Some(read) = self.shared.read_one(&origin) else {
+            // A file gone from its directory takes its table with it; embedded defaults
+            // never change.
+            return match origin.path() {
+                Some(_) => None,
+                None => skip(""),
+            };
+        };
+        let document = match read {
+            Ok(document) => document,
+            Err(_) if mode == Mode::Settling => return Some(unsettled()),
+            Err(problems) => {
+                self.settings_seen = None;
+                return Some(self.reject(trigger, vec![origin.to_string()], problems));
+            }
+        };
+        if Some(document.revision) == seen {
+            return skip("");
+        }
+        let revision = document.revision;
+        let name = self.shared.settings_table.as_deref()?;
+        let found = crate::layer::Layers::from_documents(vec![document], &self.shared.limits)
+            .and_then(|mut layers| layers.take_settings(name));
+        let found = match found {
+            Ok(found) => found.unwrap_or_default(),
+            Err(_) if mode == Mode::Settling => return Some(unsettled()),
+            Err(mut problems) => {
+                for problem in &mut problems.0 {
+                    self.shared.policy.secrets().redact_problem(problem);
+                }
+                self.settings_seen = Some(revision);
+                return Some(self.reject(trigger, vec![origin.to_string()], problems));
+            }
+        };
+        self.settings_seen = Some(revision);
+        self.shared.apply_settings(found);
+        if self.shared.file_enabled.load(Ordering::SeqCst) {
+            return None;
+        }
+        skip(" (its settings were read)")
     }
 
     fn change_config(

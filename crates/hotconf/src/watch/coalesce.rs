@@ -42,6 +42,8 @@ pub(crate) struct Coalescer {
     quiet: Duration,
     max_wait: Duration,
     window: Option<Window>,
+    /// The quiet time of the next window, when it changed while one was open.
+    next_quiet: Option<Duration>,
 }
 
 impl Coalescer {
@@ -51,6 +53,19 @@ impl Coalescer {
             quiet,
             max_wait: quiet.saturating_mul(MAX_WAIT_FACTOR),
             window: None,
+            next_quiet: None,
+        }
+    }
+
+    /// Changes the quiet time from the next window on; the open one keeps its own, so its
+    /// deadline never jumps.
+    pub(crate) fn set_quiet(&mut self, quiet: Duration) {
+        if self.window.is_some() {
+            self.next_quiet = Some(quiet).filter(|q| *q != self.quiet);
+        } else {
+            self.quiet = quiet;
+            self.max_wait = quiet.saturating_mul(MAX_WAIT_FACTOR);
+            self.next_quiet = None;
         }
     }
 
@@ -112,6 +127,9 @@ impl Coalescer {
             return None;
         }
         self.window = None;
+        if let Some(quiet) = self.next_quiet.take() {
+            self.set_quiet(quiet);
+        }
         Some(Batch {
             opened: window.opened,
             events: window.events,
@@ -135,6 +153,8 @@ mod tests {
         Flush(u64, Option<usize>),
         /// The deadline the driver would sleep until, `None` when idle.
         Deadline(Option<u64>),
+        /// The debounce changes to this many milliseconds.
+        Quiet(u64),
     }
     use Step::*;
 
@@ -152,6 +172,7 @@ mod tests {
                     coalescer.rescan(at(ms));
                 }
                 Settle(ms) => coalescer.settle(at(ms)),
+                Quiet(ms) => coalescer.set_quiet(Duration::from_millis(ms)),
                 Flush(ms, expected) => {
                     let batch = coalescer.flush(at(ms));
                     assert_eq!(
@@ -261,6 +282,55 @@ mod tests {
                 "events during a settle round join it",
                 100,
                 &[Settle(0), Event(50), Flush(100, None), Flush(150, Some(1))],
+            ),
+            (
+                "a new quiet time applies from the next window",
+                100,
+                &[
+                    Quiet(300),
+                    Event(0),
+                    Deadline(Some(300)),
+                    Quiet(50),
+                    Event(10),
+                    Deadline(Some(310)),
+                    Flush(310, Some(2)),
+                    Event(400),
+                    Deadline(Some(450)),
+                    Flush(450, Some(1)),
+                ],
+            ),
+            (
+                "a quiet time changed back within a window changes nothing",
+                100,
+                &[
+                    Event(0),
+                    Quiet(20),
+                    Quiet(100),
+                    Flush(100, Some(1)),
+                    Event(200),
+                    Deadline(Some(300)),
+                ],
+            ),
+            (
+                "the longest wait follows the quiet time",
+                100,
+                &[
+                    Quiet(10),
+                    Event(0),
+                    Event(8),
+                    Event(16),
+                    Event(24),
+                    Event(32),
+                    Event(40),
+                    Event(48),
+                    Event(56),
+                    Event(64),
+                    Event(72),
+                    Event(80),
+                    Event(88),
+                    Event(96),
+                    Flush(100, Some(13)),
+                ],
             ),
             (
                 "a time before the last event does not shorten the window",
