@@ -55,7 +55,7 @@
 //! | `POST /plan` | a dry run: of the files on disk (empty body) or of a submitted config (a body, formats as for `PUT`); answers a [`hotconf::Plan`] |
 //! | `GET /events` | server-sent events of every attempt: `id: <seq>`, `event: <outcome>`, `data: <event JSON>`; `?events=all` adds `detected` (live only: the kept events are attempts); send `Last-Event-ID` to get the missed ones first; a `:connected` comment once subscribed, then a keep-alive comment every 15 s |
 //! | `GET /metrics` | the Prometheus text of the handle given to [`Admin::metrics`]; 404 without one |
-//! | `GET /healthz` | `ok` while the server answers (see the known problems) |
+//! | `GET /healthz` | `ok` while the reloader runs; 503 once it was shut down |
 //!
 //! A `PUT` or a rollback is a local override: it lasts until the sources next change (the
 //! sources win), and `GET /status` shows it (`local_override`) while it is live. The events
@@ -117,8 +117,6 @@
 //!
 //! - Behind a reverse proxy, `Host` is the proxy's name for the service: list it with
 //!   [`Admin::allow_host`].
-//! - `GET /healthz` cannot yet tell a reloader that was shut down: [`hotconf::Control`] has
-//!   no way to ask. Requests that need the reloader's worker answer 503 then.
 //! - A router served without connect info (plain `axum::serve(listener, router)`) records
 //!   `"by": "api"` without the caller's address.
 //! - The event stream is fed by the reloader's broadcast; a client too slow for it is

@@ -395,8 +395,17 @@ async fn metrics(State(state): State<AppState>) -> Response {
 
 /// Liveness of the admin server and its reloader handle. `Control` has no way yet to tell
 /// a reloader that was shut down (its state changes answer 503 then).
-async fn healthz() -> Response {
-    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], "ok").into_response()
+async fn healthz(State(state): State<AppState>) -> Response {
+    if state.control.is_running() {
+        ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], "ok").into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            "stopped: the reloader was shut down",
+        )
+            .into_response()
+    }
 }
 
 #[cfg(test)]

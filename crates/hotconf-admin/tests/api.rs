@@ -668,7 +668,9 @@ fn an_invalid_put_is_422_with_located_errors() {
 #[test]
 fn a_stopped_reloader_answers_503() {
     let fx = Fixture::new();
+    assert_eq!(fx.get("/healthz").status, 200);
     fx.reloader.shutdown();
+    assert_eq!(fx.get("/healthz").status, 503);
     let reload = fx.post("/reload");
     assert_eq!(reload.status, 503, "{}", reload.body);
     assert_eq!(reload.error_kind(), "stopped");

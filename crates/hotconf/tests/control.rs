@@ -294,3 +294,12 @@ fn the_intent_step_runs_before_the_swap_and_can_refuse_it() {
     reloader.reload().unwrap();
     assert_eq!(records.lock().unwrap().len(), before);
 }
+
+#[test]
+fn is_running_until_shut_down() {
+    let fixture = Fixture::new();
+    let reloader = fixture.builder().build().unwrap();
+    assert!(reloader.is_running() && reloader.control().is_running());
+    reloader.shutdown();
+    assert!(!reloader.is_running() && !reloader.control().is_running());
+}

@@ -109,6 +109,8 @@ pub trait Control: Send + Sync + 'static {
     fn disable(&self);
     /// See [`Reloader::is_enabled`].
     fn is_enabled(&self) -> bool;
+    /// See [`Reloader::is_running`].
+    fn is_running(&self) -> bool;
 }
 
 /// The origin of a config submitted through the API.
@@ -219,5 +221,9 @@ where
 
     fn is_enabled(&self) -> bool {
         Reloader::is_enabled(self)
+    }
+
+    fn is_running(&self) -> bool {
+        Reloader::is_running(self)
     }
 }

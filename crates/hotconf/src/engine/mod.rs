@@ -593,6 +593,14 @@ where
         }
     }
 
+    /// Whether the reload worker runs: `false` after [`shutdown`](Self::shutdown) (readers
+    /// keep the last config, but nothing reloads any more). A health check's answer.
+    pub fn is_running(&self) -> bool {
+        lock(&self.inner.worker)
+            .as_ref()
+            .is_some_and(|thread| !thread.is_finished())
+    }
+
     /// Whether reloads from the file watcher run.
     pub fn is_enabled(&self) -> bool {
         self.inner.shared.enabled.load(Ordering::SeqCst)
