@@ -222,9 +222,7 @@ pub(crate) fn run<T>(
                 attempt += 1;
             }
             Decision::GiveUp => {
-                if attempt > 1 {
-                    tracing::debug!(target: "hotconf", attempts = attempt, problem = %failed.problem, "read failed, giving up");
-                }
+                tracing::debug!(target: "hotconf", attempts = attempt, problem = %failed.problem, "read failed");
                 return Err(failed);
             }
         }
