@@ -72,7 +72,7 @@
 //! | stage | where | |
 //! |---|---|---|
 //! | trigger | [`TriggerHandle`], [`Pusher`], [`Reloader::watch`] | anything that asks the worker for a reload: the watcher (one reload per logical save), a signal, `reload()`, `apply()`, `rollback_to()`, a source that pushes |
-//! | read | [`source`] | [`Source`](source::Source): files, directories, defaults, environment, or what a source pushed |
+//! | read | [`source`] | [`Source`](source::Source): files, directories, defaults, environment, or what a source pushed; a transient read error (a file missing mid-replace, `EAGAIN`, `EINTR`) is retried with a bounded backoff ([`RetryPolicy`](source::RetryPolicy)) |
 //! | parse | | TOML, YAML, JSON into a tree that keeps line and column of every value |
 //! | merge | | later layers override earlier ones; tables merge deeply, arrays replace |
 //! | deserialize | | `T` read straight from the tree: type errors carry file, line and column |

@@ -47,8 +47,17 @@
 //!
 //! The names of the first two gauges are the ones Prometheus and Caddy use for their own
 //! config reloads, so existing alert rules carry over. The duration is a histogram through
-//! the facade; `PrometheusBuilder` renders it as a summary unless given buckets
-//! (`set_buckets_for_metric`), which a rule over several instances needs.
+//! the facade; `PrometheusBuilder` renders it as a summary unless given buckets, which a
+//! rule over several instances needs:
+//!
+//! ```text
+//! PrometheusBuilder::new()
+//!     .set_buckets_for_metric(
+//!         Matcher::Full(hotconf::metrics::RELOAD_DURATION_SECONDS.into()),
+//!         &hotconf::metrics::RELOAD_DURATION_BUCKETS,
+//!     )?
+//!     .build_recorder()
+//! ```
 //!
 //! # Alert rules
 //!
@@ -93,6 +102,11 @@ pub const LAST_RELOAD_SUCCESS_TIMESTAMP_SECONDS: &str =
     "hotconf_config_last_reload_success_timestamp_seconds";
 /// `hotconf_config_reload_duration_seconds{config}`.
 pub const RELOAD_DURATION_SECONDS: &str = "hotconf_config_reload_duration_seconds";
+/// Suggested histogram buckets for [`RELOAD_DURATION_SECONDS`], in seconds: a reload
+/// takes a millisecond or two, a slow component or validation up to the 10 s timeout.
+pub const RELOAD_DURATION_BUCKETS: [f64; 11] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 2.5, 10.0,
+];
 /// `hotconf_config_version{config}`.
 pub const VERSION: &str = "hotconf_config_version";
 /// `hotconf_config_hash{config}`.

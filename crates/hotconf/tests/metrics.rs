@@ -19,7 +19,7 @@ use hotconf::metrics::{self as names, Metrics};
 use hotconf::{
     Change, Component, Outcome, PrepareError, Reloader, Report, Staged, Validate, staged,
 };
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use serde::{Deserialize, Serialize};
 
 const DEADLINE: Duration = Duration::from_secs(10);
@@ -61,7 +61,14 @@ const GAUGES: [&str; 6] = [
 fn recorder() -> &'static PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE.get_or_init(|| {
-        let recorder = PrometheusBuilder::new().build_recorder();
+        // As the docs tell a service to: the duration as a real histogram.
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(
+                Matcher::Full(names::RELOAD_DURATION_SECONDS.into()),
+                &names::RELOAD_DURATION_BUCKETS,
+            )
+            .unwrap()
+            .build_recorder();
         let handle = recorder.handle();
         metrics::set_global_recorder(recorder).expect("the only recorder of this process");
         handle
@@ -343,9 +350,15 @@ fn every_series_exists_at_zero_from_the_start() {
         .samples
         .iter()
         .filter(|s| s.labels.get("config").map(String::as_str) == Some("fresh"))
-        .filter(|s| !s.labels.contains_key("quantile"))
+        .filter(|s| !s.labels.contains_key("le"))
         .count();
     assert_eq!(ours, 48 + 11 + 6 + 2 + 2 + 2);
+    // The histogram's buckets, empty, up to +Inf.
+    let bucket = format!("{}_bucket", names::RELOAD_DURATION_SECONDS);
+    assert_eq!(
+        scrape.value(&bucket, &[("config", "fresh"), ("le", "+Inf")]),
+        0.0
+    );
 
     // Every series is described: a help and a type line each.
     for name in [
@@ -526,6 +539,11 @@ fn a_scripted_sequence_of_reloads_gives_exact_values() {
     assert_eq!(scrape.gauge("app", &count), 10.0);
     let sum = format!("{}_sum", names::RELOAD_DURATION_SECONDS);
     assert!(scrape.gauge("app", &sum) > 0.0);
+    let bucket = format!("{}_bucket", names::RELOAD_DURATION_SECONDS);
+    assert_eq!(
+        scrape.value(&bucket, &[("config", "app"), ("le", "+Inf")]),
+        10.0
+    );
     assert!(scrape.gauge("app", names::LAST_RELOAD_SUCCESS_TIMESTAMP_SECONDS) >= loaded_at);
 
     // A programmatic change is counted under its own trigger.
@@ -551,15 +569,8 @@ fn a_scripted_sequence_of_reloads_gives_exact_values() {
     for sample in &scrape.samples {
         for key in sample.labels.keys() {
             assert!(
-                [
-                    "config",
-                    "outcome",
-                    "trigger",
-                    "stage",
-                    "component",
-                    "quantile"
-                ]
-                .contains(&key.as_str()),
+                ["config", "outcome", "trigger", "stage", "component", "le"]
+                    .contains(&key.as_str()),
                 "unexpected label {key} on {}",
                 sample.name
             );

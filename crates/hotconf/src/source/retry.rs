@@ -194,7 +194,8 @@ impl Failed {
 }
 
 /// Runs `read` until it succeeds or `policy` gives up, sleeping with `sleep` between
-/// attempts. A failure that took more than one attempt says so in its message.
+/// attempts. The failure returned is the last attempt's, unchanged: the usual located read
+/// error, whatever the number of attempts (logged at debug level).
 pub(crate) fn run<T>(
     policy: &RetryPolicy,
     missing_is_transient: bool,
@@ -221,11 +222,7 @@ pub(crate) fn run<T>(
                 attempt += 1;
             }
             Decision::GiveUp => {
-                let mut failed = failed;
-                if attempt > 1 {
-                    failed.problem.message =
-                        format!("{} (after {attempt} attempts)", failed.problem.message);
-                }
+                tracing::debug!(target: "hotconf", attempts = attempt, problem = %failed.problem, "read failed");
                 return Err(failed);
             }
         }
@@ -388,7 +385,7 @@ mod tests {
     }
 
     #[test]
-    fn run_gives_up_after_the_attempts_and_says_so() {
+    fn run_gives_up_after_the_attempts_with_the_last_error() {
         let policy = RetryPolicy::default();
         let shared = policy.clone();
         let (result, calls, slept) = script(&policy, true, Vec::new());
@@ -398,7 +395,8 @@ mod tests {
         assert_eq!(failed.kind, Some(ErrorKind::NotFound));
         assert_eq!(
             failed.problem.to_string(),
-            "a.toml: no such file or directory (after 5 attempts)"
+            "a.toml: no such file or directory",
+            "the usual located error"
         );
         assert_eq!(shared.retries(), 4, "clones share the counter");
     }
@@ -411,8 +409,7 @@ mod tests {
         assert!(slept.is_empty());
         assert_eq!(
             result.unwrap_err().problem.message,
-            "no such file or directory",
-            "one attempt: no count in the message"
+            "no such file or directory"
         );
 
         let (result, calls, _) = script(&policy, true, vec![Err(None)]);
