@@ -185,6 +185,10 @@ pub(crate) struct Span {
 
 impl Span {
     /// The value's bytes in [`Document::bytes`], as a range to slice them with.
+    #[cfg_attr(
+        not(any(feature = "toml", feature = "yaml")),
+        allow(dead_code, reason = "the TOML and YAML parsers measure with it")
+    )]
     pub fn range(&self) -> Range<usize> {
         self.start..self.end
     }

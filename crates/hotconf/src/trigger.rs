@@ -142,6 +142,7 @@ impl TriggerHandle {
     }
 
     /// Tells the worker the file watcher's new state, for the status and the observers.
+    #[cfg(feature = "watch")]
     pub(crate) fn watcher(&self, state: WatcherState) -> bool {
         let mut request = Request::reload(Trigger::Watch, Mode::IfChanged, None);
         request.watcher = Some(state);
@@ -240,6 +241,7 @@ pub struct WatcherState {
 }
 
 impl WatcherState {
+    #[cfg(feature = "watch")]
     pub(crate) fn new(watching: bool, polling: bool, error: Option<String>) -> Self {
         Self {
             watching,
