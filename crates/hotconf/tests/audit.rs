@@ -583,6 +583,9 @@ fn a_plain_observer_log_writes_redacted_changes_without_a_config_name() {
         all[1]["changes"][0]["new"], "***",
         "no fingerprint: redacted"
     );
+    let health = audit_health(&reloader);
+    assert!(health.ok, "{health:?}");
+    assert_eq!(health.detail["records"], 2);
     let text = fs::read_to_string(&t.log).unwrap();
     assert!(!text.contains(SECRET) && !text.contains(SECRET_2));
 }
