@@ -30,7 +30,7 @@
 //! |---|---|---|
 //! | `HotconfReloadRejected`, `reload` | a rejected reload: "config app reload rejected at stage validate", the first three located errors as description | the next reload that goes through: applied, unchanged, restart required |
 //! | `HotconfComponentFailed`, `component` (label `component`) | a component that failed to prepare (the reload is rejected) or panicked while committing (severity `critical`: the config is live, the component may not have taken it) | the next reload that goes through without that component failing |
-//! | `HotconfWatcherDegraded`, `watcher` | the watcher failed or fell back to polling | the watcher is healthy again |
+//! | `HotconfWatcherDegraded`, `watcher` | the watcher failed, or fell back to polling because native events failed ([`Reloader::watch_polling`](crate::Reloader::watch_polling) chosen on purpose is no degradation) | the watcher reports no error again, or is stopped with [`Reloader::unwatch`](crate::Reloader::unwatch) |
 //!
 //! Every alert carries the labels `alertname`, `config` (the [`config_name`](AlertsBuilder::config_name)),
 //! `severity` and `kind`. The description holds the engine's located errors, in which secret
@@ -51,7 +51,22 @@
 //! is in [`Alerts::last_error`]. Dropping the last clone of [`Alerts`] (usually with the
 //! reloader) stops the thread and waits for it: at most one timeout when a post hangs.
 //!
+//! [`Observer::health`] reports `{"name": "alerts", "ok", "error", "detail": {"sent",
+//! "dropped", "active"}}` in [`Status::observers`](crate::Status): not ok from a dropped
+//! post until the next one is delivered.
+//!
 //! A Slack webhook URL's path is its secret: errors and logs show only its scheme and host.
+//! Posts go through the proxy named by `HTTP_PROXY`/`HTTPS_PROXY`/`ALL_PROXY`, minus the
+//! hosts in `NO_PROXY`, as ureq reads them; redirects are not followed.
+//!
+//! # Known problems
+//!
+//! - A dropped post is not sent again. A dropped Alertmanager resolution is repaired by
+//!   Alertmanager itself (an alert no longer re-posted resolves after its
+//!   `resolve_timeout`); a dropped Slack message is simply missing from the channel.
+//! - A component that fails to prepare fires two alerts, the rejected reload and the
+//!   component's own, so that each resolves on its own terms.
+//! - One [`Alerts`] serves one reloader: its state (what fires) is that reloader's.
 
 mod payload;
 mod sender;
@@ -691,6 +706,19 @@ mod tests {
         let unnamed = build(Alerts::builder());
         let _ = Builder::default().name("svc").alerts(unnamed.clone());
         assert_eq!(unnamed.inner.shared.config(), "svc");
+        let notices = unnamed.inner.shared.tracker().input(
+            Input::Rejected {
+                stage: "parse".into(),
+                errors: Vec::new(),
+                failed: Vec::new(),
+                at: std::time::SystemTime::UNIX_EPOCH,
+            },
+            Duration::ZERO,
+        );
+        let [Notice::Firing(alert)] = notices.as_slice() else {
+            panic!("{notices:?}");
+        };
+        assert_eq!(alert.summary, "config svc reload rejected at stage parse");
         let named = build(Alerts::builder().config_name("app"));
         let _ = Builder::default().name("svc").alerts(named.clone());
         assert_eq!(named.inner.shared.config(), "app");

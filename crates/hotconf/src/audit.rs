@@ -181,7 +181,8 @@ pub struct AuditLogBuilder {
 }
 
 impl AuditLogBuilder {
-    /// The key file; `<log path>.key` by default (created when missing).
+    /// The key file. By default it is `<log path>.key`, created when missing; one given
+    /// here must exist.
     pub fn key_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.key_file = Some(path.into());
         self

@@ -419,6 +419,22 @@ mod tests {
     }
 
     #[test]
+    fn other_errors_at_the_same_stage_update_the_description_alone() {
+        let mut tracker = Tracker::new("app", REPEAT);
+        tracker.input(rejected("validate", &["e1"], 10), secs(0));
+        let notices = tracker.input(rejected("validate", &["e2"], 20), secs(1));
+        assert_eq!(kinds(&notices), [("updated", "reload", None)]);
+        let Notice::Updated(alert) = &notices[0] else {
+            unreachable!()
+        };
+        assert_eq!(alert.description, "e2");
+        assert_eq!(
+            alert.summary,
+            "config app reload rejected at stage validate"
+        );
+    }
+
+    #[test]
     fn firing_alerts_repeat_every_interval_until_resolved() {
         let mut tracker = Tracker::new("app", REPEAT);
         assert_eq!(tracker.next_due(), None);

@@ -303,6 +303,13 @@ mod tests {
             40,
             "longer is fine"
         );
+        let digits = "0123456789abcdefABCDEF".to_owned() + &"00".repeat(21);
+        assert_eq!(
+            decode(&digits).unwrap()[..12],
+            [
+                0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef, 0xab, 0xcd, 0xef, 0x00
+            ]
+        );
         let cases = [
             ("", "empty"),
             ("ab", "too short"),

@@ -324,6 +324,12 @@ mod tests {
         writer.append("three", false).unwrap();
         assert_eq!(lines(&moved), ["one"]);
         assert_eq!(lines(&path), ["three"]);
+        // logrotate's `create`: moved away, and a new empty file made in its place.
+        fs::rename(&path, &moved).unwrap();
+        fs::write(&path, "").unwrap();
+        writer.append("four", false).unwrap();
+        assert_eq!(lines(&moved), ["three"]);
+        assert_eq!(lines(&path), ["four"]);
     }
 
     #[test]
