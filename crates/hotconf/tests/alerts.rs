@@ -646,7 +646,7 @@ fn dropping_alerts_while_a_post_hangs_ends_within_the_timeout() {
     let server = Server::start_with([], Reply::Hang);
     let alerts = Alerts::builder()
         .slack(server.url("/hook"))
-        .timeout(Duration::from_secs(1))
+        .timeout(Duration::from_secs(2))
         .retries(5)
         .build()
         .unwrap();
@@ -659,8 +659,13 @@ fn dropping_alerts_while_a_post_hangs_ends_within_the_timeout() {
     wait_until("the post held by the server", || {
         (server.held() == 1).then_some(())
     });
+    // Two more wait in the queue behind it.
+    fixture.write(FIXED);
+    applied(&reloader);
+    fixture.write(BROKEN);
+    rejected(&reloader);
     // The server never answers nor closes: only the timeout ends the post, and the stop
-    // forbids the retries.
+    // forbids the retries and the queued posts.
     let (done, finished) = mpsc::channel();
     thread::spawn(move || {
         drop(reloader);
@@ -669,7 +674,11 @@ fn dropping_alerts_while_a_post_hangs_ends_within_the_timeout() {
     });
     finished.recv_timeout(DEADLINE).unwrap();
     assert!(!alerts_thread_running());
-    assert_eq!(server.requests().len(), 1, "no retry after the stop");
+    assert_eq!(
+        server.requests().len(),
+        1,
+        "no retry and no queued post after the stop"
+    );
 }
 
 /// Refuses `rpm` above 1000 in prepare, and panics committing `rpm = 500`.
