@@ -176,12 +176,24 @@ impl Secrets {
     ///     .at_path("db.password".parse().unwrap());
     /// Secrets::new().redact_problem(&mut problem);
     /// assert_eq!(problem.message, "invalid value (secret, not shown), expected a string");
+    ///
+    /// // A scalar where a table belongs may be a secret written one level too high.
+    /// let mut problem = Problem::error(ProblemKind::Type, "invalid type: string \"hunter2\", expected struct Db")
+    ///     .at_path("db".parse().unwrap());
+    /// Secrets::new().redact_problem(&mut problem);
+    /// assert_eq!(problem.message, "invalid value (secret, not shown), expected struct Db");
     /// ```
     pub fn redact_problem(&self, problem: &mut Problem) {
-        let secret = problem
-            .path
-            .as_ref()
-            .is_some_and(|path| self.is_secret(path));
+        // A scalar where a table was expected may be a secret written one level too high
+        // (`db = "hunter2"` for `db.password`): over-redact, as everywhere.
+        let table_expected = problem.kind == ProblemKind::Type
+            && (problem.message.contains(", expected struct ")
+                || problem.message.contains(", expected a map"));
+        let secret = table_expected
+            || problem
+                .path
+                .as_ref()
+                .is_some_and(|path| self.is_secret(path));
         if !secret || !matches!(problem.kind, ProblemKind::Type | ProblemKind::Schema) {
             return;
         }

@@ -479,6 +479,14 @@ fn no_secret_value_reaches_any_alert() {
 
 #[test]
 fn a_server_that_is_down_costs_bounded_retries_then_counts_the_alert_as_dropped() {
+    // The only test here with a recorder: what is dropped is counted in the metrics too.
+    #[cfg(feature = "metrics")]
+    let recorder = {
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        metrics::set_global_recorder(recorder).unwrap();
+        handle
+    };
     // A port that was bound and closed: connections are refused.
     let closed = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/hook", closed.local_addr().unwrap());
@@ -520,6 +528,15 @@ fn a_server_that_is_down_costs_bounded_retries_then_counts_the_alert_as_dropped(
         (alerts.dropped() == 2).then_some(())
     });
     assert_eq!(alerts.sent(), 0);
+    #[cfg(feature = "metrics")]
+    {
+        let text = recorder.render();
+        assert!(
+            text.lines()
+                .any(|line| line == r#"hotconf_alerts_dropped_total{config="config"} 2"#),
+            "{text}"
+        );
+    }
 }
 
 #[test]

@@ -303,3 +303,15 @@ fn is_running_until_shut_down() {
     reloader.shutdown();
     assert!(!reloader.is_running() && !reloader.control().is_running());
 }
+
+#[test]
+fn a_secret_written_where_its_table_belongs_is_not_quoted() {
+    let fixture = secret_fixture();
+    let reloader = fixture.builder().build().unwrap();
+    fixture.write("rpm = 60\ndb = \"XYZZY-not-a-table\"\n");
+    let error = reloader.reload().unwrap_err().to_string();
+    assert!(!error.contains("XYZZY"), "{error}");
+    assert!(error.contains("app.toml:2:"), "still located: {error}");
+    let last = reloader.status().last.unwrap();
+    assert!(!last.to_json().contains("XYZZY"));
+}

@@ -114,6 +114,8 @@ impl Shared {
     /// Counts a post that will never be sent, and says why.
     pub(crate) fn drop_post(&self, why: String) {
         self.dropped.fetch_add(1, Ordering::Relaxed);
+        #[cfg(feature = "metrics")]
+        crate::metrics::alert_dropped(&self.config());
         tracing::warn!(target: "hotconf::alert", config = %self.config(), reason = %why, "alert dropped");
         *self
             .last_error
