@@ -315,3 +315,38 @@ fn a_secret_written_where_its_table_belongs_is_not_quoted() {
     let last = reloader.status().last.unwrap();
     assert!(!last.to_json().contains("XYZZY"));
 }
+
+#[test]
+fn control_answers_for_the_reloader() {
+    let fixture = Fixture::new();
+    let reloader = fixture.builder().name("gateway").build().unwrap();
+    let control = reloader.control();
+    assert_eq!(control.name(), "gateway");
+    assert_eq!(control.status().name, "gateway");
+    fixture.write("rpm = 0\n");
+    let rejected = control.reload(Some("ops".into())).unwrap_err();
+    assert!(matches!(rejected, Error::Invalid(_)));
+    let attempts = control.attempts();
+    assert_eq!(attempts.len(), 2);
+    let last = &attempts[1];
+    assert_eq!(
+        (last.trigger, last.by.as_deref()),
+        (Trigger::Api, Some("ops"))
+    );
+    assert_eq!(control.attempt(last.seq).unwrap().seq, last.seq);
+    assert!(control.attempt(last.seq + 1).is_none());
+    assert_eq!(control.events_since(attempts[0].seq).len(), 1);
+    assert!(control.events_since(last.seq).is_empty());
+    assert_eq!(control.plan().outcome, Outcome::Rejected);
+    control.disable();
+    assert!(!control.is_enabled() && !reloader.is_enabled());
+    control.enable();
+    assert!(control.is_enabled());
+    let mut events = control.events();
+    fixture.write("rpm = 61\n");
+    control.reload(None).unwrap();
+    let detected = events.try_recv().unwrap();
+    assert_eq!(detected.outcome, Outcome::Detected);
+    let event = events.try_recv().unwrap();
+    assert_eq!((event.outcome, event.version), (Outcome::Applied, 2));
+}
