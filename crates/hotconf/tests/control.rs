@@ -323,25 +323,27 @@ fn control_answers_for_the_reloader() {
     let control = reloader.control();
     assert_eq!(control.name(), "gateway");
     assert_eq!(control.status().name, "gateway");
+    control.disable();
+    assert!(!control.is_enabled() && !reloader.is_enabled());
+    control.enable();
+    assert!(control.is_enabled());
+    // Served after enable()'s catch-up read: requests are served in order.
+    assert_eq!(control.reload(None).unwrap().outcome, Outcome::Unchanged);
     fixture.write("rpm = 0\n");
     let rejected = control.reload(Some("ops".into())).unwrap_err();
     assert!(matches!(rejected, Error::Invalid(_)));
     let attempts = control.attempts();
-    assert_eq!(attempts.len(), 2);
-    let last = &attempts[1];
+    assert_eq!(attempts.len(), 3);
+    let last = &attempts[2];
     assert_eq!(
         (last.trigger, last.by.as_deref()),
         (Trigger::Api, Some("ops"))
     );
     assert_eq!(control.attempt(last.seq).unwrap().seq, last.seq);
     assert!(control.attempt(last.seq + 1).is_none());
-    assert_eq!(control.events_since(attempts[0].seq).len(), 1);
+    assert_eq!(control.events_since(attempts[1].seq).len(), 1);
     assert!(control.events_since(last.seq).is_empty());
     assert_eq!(control.plan().outcome, Outcome::Rejected);
-    control.disable();
-    assert!(!control.is_enabled() && !reloader.is_enabled());
-    control.enable();
-    assert!(control.is_enabled());
     let mut events = control.events();
     fixture.write("rpm = 61\n");
     control.reload(None).unwrap();
