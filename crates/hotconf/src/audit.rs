@@ -326,7 +326,12 @@ impl AuditLog {
     ) -> Result<(), String> {
         let key = &self.shared.key;
         let line = attempt.to_line(config, &|revision| key::hash_revision(key, revision));
-        self.shared.writer.append(&line, sync)
+        let written = self.shared.writer.append(&line, sync);
+        #[cfg(feature = "metrics")]
+        if written.is_err() {
+            crate::metrics::audit_write_failed(config.unwrap_or("config"));
+        }
+        written
     }
 
     fn record(&self, event: &Event, config: Option<&str>) {

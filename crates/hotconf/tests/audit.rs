@@ -322,6 +322,14 @@ fn rotation_keeps_k_files_and_loses_no_record_in_them() {
 #[cfg(target_os = "linux")]
 #[test]
 fn a_full_disk_never_blocks_a_reload_and_shows_in_the_status() {
+    // The only test here with a recorder: write failures are counted in the metrics too.
+    #[cfg(feature = "metrics")]
+    let recorder = {
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        metrics::set_global_recorder(recorder).unwrap();
+        handle
+    };
     let dir = tempfile::tempdir().unwrap();
     let fixture = Fixture::new();
     let log = AuditLog::builder("/dev/full")
@@ -346,6 +354,15 @@ fn a_full_disk_never_blocks_a_reload_and_shows_in_the_status() {
         "the load and three reloads"
     );
     assert_eq!(health.detail["records"], 0);
+    #[cfg(feature = "metrics")]
+    {
+        let text = recorder.render();
+        assert!(
+            text.lines()
+                .any(|line| line == r#"hotconf_audit_write_failures_total{config="config"} 4"#),
+            "{text}"
+        );
+    }
     assert!(Path::new("/dev/full").exists());
 }
 

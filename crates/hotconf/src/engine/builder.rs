@@ -517,6 +517,8 @@ where
         let mut loaded = Event::new(Outcome::Loaded, 1, Trigger::Load, attempt.files);
         let hash = crate::event::config_hash(&planned.effective.json);
         loaded.hash = hash;
+        // Nothing was live before the first load.
+        loaded.version_before = 0;
         loaded.revisions = attempt.origins.iter().map(|(_, r)| *r).collect();
         loaded.warnings = planned.warnings;
         loaded.warnings.extend(prepared.commit());
