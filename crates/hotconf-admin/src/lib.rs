@@ -117,6 +117,10 @@
 //!
 //! - Behind a reverse proxy, `Host` is the proxy's name for the service: list it with
 //!   [`Admin::allow_host`].
+//! - The admin API holds a [`Control`](hotconf::Control), which is a clone of the reloader:
+//!   the reloader keeps running while the server does, even after the service dropped its
+//!   own handle. Stop the server (drop the [`AdminServer`]) or call
+//!   [`Reloader::shutdown`](hotconf::Reloader::shutdown).
 //! - A router served without connect info (plain `axum::serve(listener, router)`) records
 //!   `"by": "api"` without the caller's address.
 //! - The event stream is fed by the reloader's broadcast; a client too slow for it is

@@ -102,7 +102,8 @@ impl Admin {
     /// The router, for a service that serves it itself, bound to `bound` (the `Host`
     /// header must name it). Serve it with connect info
     /// (`into_make_service_with_connect_info::<SocketAddr>()`) to have the caller's address
-    /// in events' `by`.
+    /// in events' `by`, at the root of its listener: the page calls the API by relative
+    /// URLs, and its routes are the root's (`/config`, `/status`, …).
     ///
     /// # Errors
     ///
@@ -151,11 +152,21 @@ impl Admin {
         Ok(routes::router(state, guard))
     }
 
-    /// Serves the API on `listener` (bound to its local address) until an I/O error.
+    /// Serves the API on `listener` (bound to its local address) until an I/O error: for a
+    /// service that runs tokio.
     ///
     /// # Errors
     ///
     /// As [`router`](Self::router), and [`AdminError::Serve`] when serving fails.
+    ///
+    /// ```no_run
+    /// # async fn run(control: std::sync::Arc<dyn hotconf::Control>) -> Result<(), hotconf_admin::AdminError> {
+    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:9180").await.map_err(|source| {
+    ///     hotconf_admin::AdminError::Bind { addr: "127.0.0.1:9180".into(), source }
+    /// })?;
+    /// hotconf_admin::Admin::new(control).serve(listener).await
+    /// # }
+    /// ```
     pub async fn serve(self, listener: tokio::net::TcpListener) -> Result<(), AdminError> {
         self.serve_with_shutdown(listener, std::future::pending())
             .await
