@@ -22,11 +22,13 @@ pub(crate) fn problem(problem: &Problem, secrets: &Secrets) -> String {
     } else {
         Renderer::plain()
     };
-    // The offending line of a secret value would show the secret.
+    // The offending line of a secret value would show the secret; so would the line of a
+    // value the library kept out of the message (a scalar where a table belongs).
     let secret = problem
         .path
         .as_ref()
-        .is_some_and(|path| secrets.is_secret(path));
+        .is_some_and(|path| secrets.is_secret(path))
+        || problem.message.contains("(secret, not shown)");
     let located = match (&problem.file, problem.line, problem.column) {
         (Some(file), Some(line), Some(column)) if line > 0 && !secret => {
             source_line(file, line, secrets).map(|text| (file, line, column, text))

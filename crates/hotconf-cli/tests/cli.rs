@@ -181,6 +181,34 @@ fn check_validates_the_example_against_its_schema() {
     );
 }
 
+#[test]
+fn a_scalar_where_a_table_belongs_is_never_quoted_nor_shown() {
+    let dir = tempfile::tempdir().unwrap();
+    let schema = dir.path().join("schema.json");
+    fs::write(
+        &schema,
+        r#"{"properties": {"db": {"type": "object", "properties": {"password": {"type": "string"}}}}}"#,
+    )
+    .unwrap();
+    let config = dir.path().join("app.toml");
+    fs::write(&config, "rpm = 60\ndb = \"XYZZY-hunter2\"\n").unwrap();
+    for json in [false, true] {
+        let mut args = vec!["check", "--schema", path_str(&schema), path_str(&config)];
+        if json {
+            args.insert(1, "--json");
+        }
+        let output = hotconf(&args);
+        assert_eq!(output.status.code(), Some(1));
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(text.contains("app.toml") && text.contains("db"), "{text}");
+        assert!(!text.contains("XYZZY"), "{text}");
+    }
+}
+
 /// One bad input: the file's bytes, the expected exit code and a fragment of the message.
 struct BadInput {
     name: &'static str,

@@ -186,15 +186,24 @@ impl Secrets {
     pub fn redact_problem(&self, problem: &mut Problem) {
         // A scalar where a table was expected may be a secret written one level too high
         // (`db = "hunter2"` for `db.password`): over-redact, as everywhere.
-        let table_expected = problem.kind == ProblemKind::Type
-            && (problem.message.contains(", expected struct ")
-                || problem.message.contains(", expected a map"));
+        let table_expected = match problem.kind {
+            ProblemKind::Type => {
+                problem.message.contains(", expected struct ")
+                    || problem.message.contains(", expected a map")
+            }
+            ProblemKind::Schema => problem.message.contains(r#"is not of type "object""#),
+            _ => false,
+        };
         let secret = table_expected
             || problem
                 .path
                 .as_ref()
                 .is_some_and(|path| self.is_secret(path));
         if !secret || !matches!(problem.kind, ProblemKind::Type | ProblemKind::Schema) {
+            return;
+        }
+        if problem.kind == ProblemKind::Schema && table_expected {
+            problem.message = r#"invalid value (secret, not shown): not of type "object""#.into();
             return;
         }
         problem.message = match problem.message.split_once(", expected ") {
