@@ -229,13 +229,17 @@ impl<T> Exit<T> {
         attempts.events.back().cloned()
     }
 
-    /// Every observer's health report.
-    pub(crate) fn health(&self) -> Vec<ObserverHealth> {
-        let observers = self
-            .observers
+    /// The observers, cloned out so that one may register another without a deadlock.
+    fn observers(&self) -> Vec<Arc<dyn Observer>> {
+        self.observers
             .read()
             .unwrap_or_else(PoisonError::into_inner)
-            .clone();
+            .clone()
+    }
+
+    /// Every observer's health report.
+    pub(crate) fn health(&self) -> Vec<ObserverHealth> {
+        let observers = self.observers();
         observers
             .iter()
             .filter_map(|observer| catch_unwind(AssertUnwindSafe(|| observer.health())).ok()?)
@@ -244,11 +248,7 @@ impl<T> Exit<T> {
 
     /// Tells every observer the watcher's new state.
     pub(crate) fn watcher(&self, state: &WatcherState) {
-        let observers = self
-            .observers
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
+        let observers = self.observers();
         for (index, observer) in observers.iter().enumerate() {
             if let Err(panic) = catch_unwind(AssertUnwindSafe(|| observer.watcher(state))) {
                 let message = panic_message(panic.as_ref());
@@ -290,12 +290,7 @@ impl<T> Exit<T> {
                 attempts.events.push_back(event.clone());
             }
         }
-        // Cloned out so that an observer may register another without a deadlock.
-        let observers = self
-            .observers
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
+        let observers = self.observers();
         for (index, observer) in observers.iter().enumerate() {
             if let Err(panic) = catch_unwind(AssertUnwindSafe(|| observer.observe(&event))) {
                 let message = panic_message(panic.as_ref());
