@@ -232,6 +232,10 @@ mod tests {
         fn is_enabled(&self) -> bool {
             true
         }
+
+        fn is_running(&self) -> bool {
+            true
+        }
     }
 
     /// A reloader with six attempts: the first load and five PUTs.
