@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{Config, DEADLINE, Fixture};
+use common::{Captured, Config, DEADLINE, Fixture};
 use hotconf::audit::{AuditError, AuditKey, AuditLog, hash_value};
 use hotconf::{ObserverHealth, Outcome, Reloader, Stage, Trigger};
 use serde_json::{Value, json};
@@ -607,21 +607,6 @@ fn a_plain_observer_log_writes_redacted_changes_without_a_config_name() {
     assert!(!text.contains(SECRET) && !text.contains(SECRET_2));
 }
 
-/// Everything logged, in one buffer.
-#[derive(Clone, Default)]
-struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// The only test here that sets the global subscriber. Under `cargo test` the other tests
 /// log into it too, from the same process: lines are counted only when they name this
 /// test's own temporary directory.
@@ -637,7 +622,7 @@ fn a_failure_is_logged_once_per_streak_and_no_secret_is_logged() {
     let dir = tempfile::tempdir().unwrap();
     let ours = dir.path().display().to_string();
     let count = |needle: &str| {
-        let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let text = captured.text();
         text.lines()
             .filter(|line| line.contains(needle) && line.contains(&ours))
             .count()
@@ -699,7 +684,7 @@ fn a_failure_is_logged_once_per_streak_and_no_secret_is_logged() {
         assert_eq!(count(READABLE), before + 1);
     }
 
-    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let text = captured.text();
     assert!(text.contains("hotconf::audit"), "{text}");
     assert!(!text.contains(SECRET) && !text.contains(SECRET_2), "{text}");
 }

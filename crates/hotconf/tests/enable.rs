@@ -5,34 +5,15 @@
 
 mod common;
 
-use std::io::Write;
+use std::sync::Mutex;
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{DEADLINE, Fixture, next, observed};
+use common::{Captured, DEADLINE, Fixture, next, observed};
 use hotconf::{Event, Observer, Outcome, WatcherState};
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn count(&self, needle: &str) -> usize {
-        String::from_utf8_lossy(&self.0.lock().unwrap())
-            .matches(needle)
-            .count()
-    }
+fn count(captured: &Captured, needle: &str) -> usize {
+    captured.text().matches(needle).count()
 }
 
 #[test]
@@ -53,7 +34,7 @@ fn disabled_reloading_sees_saves_without_applying_them_until_enabled() {
     fixture.write("rpm = 61\n");
     let skipped = "not applied: reloading from the watcher is disabled";
     let deadline = Instant::now() + DEADLINE;
-    while captured.count(skipped) == 0 {
+    while count(&captured, skipped) == 0 {
         assert!(
             Instant::now() < deadline,
             "the watcher's save reached the worker"

@@ -96,3 +96,26 @@ pub fn next(events: &Receiver<Event>) -> Event {
         }
     }
 }
+
+/// Every log line written to it, in one buffer: a tracing subscriber's writer, for tests
+/// that look for a log line (the worker logs on its own thread, so the subscriber is global).
+#[derive(Clone, Default)]
+pub struct Captured(pub std::sync::Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    /// Everything captured so far.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
