@@ -672,7 +672,10 @@ fn dropping_alerts_while_a_post_hangs_ends_within_the_timeout() {
         .unwrap();
     let fixture = Fixture::new();
     let reloader = fixture.reloader(&alerts);
-    assert!(alerts_thread_running());
+    // A thread names itself once it starts.
+    wait_until("the alerts thread to start", || {
+        alerts_thread_running().then_some(())
+    });
 
     fixture.write(BROKEN);
     rejected(&reloader);
