@@ -43,11 +43,24 @@ fn disabled_reloading_sees_saves_without_applying_them_until_enabled() {
     }
     assert_eq!(reloader.current().version(), 1);
     assert!(events.try_recv().is_err(), "no event while disabled");
-    // Manual reloads still work while the watcher's are paused...
-    fixture.write("rpm = 62\n");
+    // Manual reloads still work while the watcher's are paused.
     assert_eq!(reloader.reload().unwrap().version, 2);
+    reloader.enable();
+    // Served after enable()'s own read, which found nothing new.
+    assert_eq!(reloader.reload().unwrap().outcome, Outcome::Unchanged);
+    // A save the watcher saw while paused is applied by enable() itself: the watcher has
+    // already reported it and will not again.
+    reloader.disable();
     fixture.write("rpm = 63\n");
-    // ...and enabling applies what the watcher saw meanwhile.
+    let deadline = Instant::now() + DEADLINE;
+    while count(&captured, skipped) < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the second save reached the worker"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(reloader.current().config().rpm, 61);
     reloader.enable();
     let deadline = Instant::now() + DEADLINE;
     while reloader.current().config().rpm != 63 {
