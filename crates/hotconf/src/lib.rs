@@ -115,6 +115,25 @@
 //! `hotconf watch --json` prints; their shapes grow by adding fields, and a field is never
 //! renamed or removed.
 //!
+//! # Operations
+//!
+//! What an operator needs around a running reloader is built on [`Observer`]s and the
+//! [`Control`] handle, all fed by the one exit:
+//!
+//! - [`Reloader::status`] and [`Reloader::attempts`]: what is live, the last attempt with its
+//!   errors, every attempt by `seq` (rejected ones too, with the [`Stage`] that refused it),
+//!   a live local override, the watcher's mode, the observers' health.
+//! - `audit::AuditLog` ([`ReloaderBuilder::audit`], feature `audit`): one JSON Lines record
+//!   per attempt, secret values as keyed HMACs.
+//! - [`ReloaderBuilder::metrics`] (feature `metrics`): the reload metrics Prometheus and
+//!   Caddy name, through the `metrics` facade.
+//! - `alert::Alerts` (feature `alerts`): webhooks for rejected reloads, failed components and
+//!   a degraded watcher, from a queue that never holds up a reload.
+//! - [`Reloader::control`]: the handle the `hotconf-admin` crate serves over HTTP (status,
+//!   history, reload, rollback, `PUT` a config with `If-Match`, server-sent events, a live
+//!   page). `hotconf watch --admin --audit --alert-webhook` gives all of it to a service that
+//!   uses hotconf only through `--on-apply`.
+//!
 //! # The reloader's own settings: `[hot_reload]`
 //!
 //! The watched config may carry a table of settings for the reloader itself (seed-style):
@@ -160,11 +179,11 @@
 //! | `json` | on | JSON documents, and [`ReloaderBuilder::defaults_value`] (the value is layered as JSON) | none: our own parser |
 //! | `watch` | on | [`Reloader::watch`], [`Reloader::watch_polling`], [`Reloader::unwatch`], [`ReloaderBuilder::debounce`] and [`ReloaderBuilder::ignore`] | notify |
 //! | `tokio` | on | [`Reloader::subscribe`] (a tokio `watch` receiver) and [`Reloader::events`] (a `broadcast` receiver); no runtime needed | tokio with `sync` only |
-//! | `alerts` | off | [`alert::Alerts`]: Slack-compatible and Alertmanager webhooks for rejected reloads, failed components and a degraded watcher, over plain http | ureq without TLS |
-//! | `alerts-tls` | off | https webhooks (Slack's) for `alerts` | ureq with rustls and the webpki roots |
 //! | `json-schema` | on | [`schema::Schema`] validates the merged config against a JSON Schema, with errors located like every other problem | jsonschema |
 //! | `audit` | on | [`audit::AuditLog`]: one JSON Lines record per reload attempt, secrets as keyed HMAC-SHA256, size-based rotation, fail-closed mode | hmac, sha2, getrandom |
 //! | `metrics` | on | [`ReloaderBuilder::metrics`]: Prometheus-style reload metrics through the `metrics` facade, with alert rules (see [`metrics`](mod@metrics)) | metrics |
+//! | `alerts` | off | `alert::Alerts`: Slack-compatible and Alertmanager webhooks for rejected reloads, failed components and a degraded watcher, over plain http | ureq without TLS |
+//! | `alerts-tls` | off | https webhooks (Slack's) for `alerts` | ureq with rustls and the webpki roots |
 //!
 //! [`Format`](source::Format) keeps every variant whatever the features, and
 //! [`Format::from_path`](source::Format::from_path) still names every extension. A document
