@@ -83,6 +83,15 @@ fn the_attempt_buffer_is_bounded() {
 }
 
 #[test]
+fn keeping_no_attempts_keeps_none() {
+    let fixture = Fixture::new();
+    let reloader = fixture.builder().attempts(0).build().unwrap();
+    reloader.reload().unwrap();
+    assert!(reloader.attempts().is_empty());
+    assert!(reloader.status().last.is_none());
+}
+
+#[test]
 fn events_carry_the_config_hash_and_the_version_before() {
     let fixture = Fixture::new();
     let (reloader, events) = observed(fixture.builder());
