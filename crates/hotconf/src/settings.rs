@@ -24,6 +24,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::error::{Problem, ProblemKind};
+use crate::format::describe;
 use crate::path::{ConfigPath, Segment};
 use crate::source::Origin;
 use crate::tree::{Node, Value};
@@ -213,7 +214,7 @@ pub(crate) fn read(table: &Node, name: &str) -> Result<FileSettings, Vec<Problem
         return Err(vec![
             invalid(format!(
                 "the reloader's settings must be a table (enabled, debounce_ms), not {}",
-                kind(&table.value)
+                describe(&table.value)
             ))
             .at_path(path.clone()),
         ]);
@@ -226,7 +227,7 @@ pub(crate) fn read(table: &Node, name: &str) -> Result<FileSettings, Vec<Problem
             ("enabled", other) => problems.push(
                 Problem::error(
                     ProblemKind::Type,
-                    format!("expected true or false, found {}", kind(other)),
+                    format!("expected true or false, found {}", describe(other)),
                 )
                 .at_path(at(key)),
             ),
@@ -258,7 +259,7 @@ fn watch_paths(value: &Value, path: &ConfigPath) -> Result<Vec<String>, Vec<Prob
         return Err(vec![
             Problem::error(
                 ProblemKind::Type,
-                format!("expected an array of file paths, found {}", kind(value)),
+                format!("expected an array of file paths, found {}", describe(value)),
             )
             .at_path(path.clone()),
         ]);
@@ -274,7 +275,7 @@ fn watch_paths(value: &Value, path: &ConfigPath) -> Result<Vec<String>, Vec<Prob
             other => problems.push(
                 Problem::error(
                     ProblemKind::Type,
-                    format!("expected a file path, found {}", kind(other)),
+                    format!("expected a file path, found {}", describe(other)),
                 )
                 .at_path(at),
             ),
@@ -296,7 +297,7 @@ fn debounce(value: &Value) -> Result<u64, Problem> {
                 ProblemKind::Type,
                 format!(
                     "expected a whole number of milliseconds, found {}",
-                    kind(other)
+                    describe(other)
                 ),
             ));
         }
@@ -320,19 +321,7 @@ fn number(value: &Value) -> String {
     match value {
         Value::Integer(n) => n.to_string(),
         Value::Unsigned(n) => n.to_string(),
-        _ => kind(value).to_owned(),
-    }
-}
-
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Integer(_) | Value::Unsigned(_) => "an integer",
-        Value::Float(_) => "a float",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Table(_) => "a table",
+        _ => describe(value).to_owned(),
     }
 }
 
