@@ -18,6 +18,13 @@ command -v setpriv >/dev/null 2>&1 || packages+=(util-linux)
 # The admin page's test (crates/hotconf-admin/tests/browser.rs) drives a headless Chromium at
 # $CHROMIUM or /usr/bin/chromium; under CI a missing browser fails that test.
 [ -n "${CHROMIUM:-}" ] || [ -x /usr/bin/chromium ] || packages+=(chromium)
+# etcd: the hotconf-etcd tests start their own etcd server and drive it with etcdctl; the
+# etcd client's build compiles etcd's protobuf files with protoc; TLS tests make their
+# certificates with openssl.
+command -v etcd >/dev/null 2>&1 || packages+=(etcd-server)
+command -v etcdctl >/dev/null 2>&1 || packages+=(etcd-client)
+command -v protoc >/dev/null 2>&1 || packages+=(protobuf-compiler)
+command -v openssl >/dev/null 2>&1 || packages+=(openssl)
 if ((${#packages[@]})); then
   echo "==> installing ${packages[*]}"
   sudo_cmd=()

@@ -1,0 +1,168 @@
+//! Keys under a prefix: which keys are documents, in which format, where the fleet's status
+//! lives, and the content hash every instance and `hotconf fleet status` agree on.
+
+use hotconf::source::Format;
+
+/// A key prefix `P` that holds one config: every key under it is one document.
+///
+/// The prefix is used as given, byte for byte: `/app/` holds `/app/server.toml` but not
+/// `/application.toml`; `/app` holds both. Use a trailing `/`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Prefix(String);
+
+impl Prefix {
+    /// The prefix `prefix`.
+    ///
+    /// # Errors
+    ///
+    /// An empty prefix: it would take the whole keyspace, the fleet's status included.
+    pub fn new(prefix: impl Into<String>) -> Result<Self, crate::Error> {
+        let prefix = prefix.into();
+        if prefix.is_empty() {
+            return Err(crate::Error::Usage(
+                "the etcd prefix is empty; name one such as /app/".into(),
+            ));
+        }
+        Ok(Self(prefix))
+    }
+
+    /// The prefix as given.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The end of the key range `[P, end)` that holds exactly the keys starting with `P`:
+    /// `P` with its last byte below 0xff incremented, the rest dropped.
+    pub fn range_end(&self) -> Vec<u8> {
+        range_end(self.0.as_bytes())
+    }
+
+    /// Whether `key` is under this prefix.
+    pub fn contains(&self, key: &str) -> bool {
+        key.starts_with(&self.0)
+    }
+
+    /// The sibling prefix where instances report what they applied: `P` with `.status`
+    /// appended to its last segment (`/app/` → `/app.status/`, `/app` → `/app.status/`).
+    /// It is never under `P`, so the source and `push` never read or touch it.
+    pub fn status(&self) -> Prefix {
+        let trimmed = self.0.trim_end_matches('/');
+        Prefix(format!("{trimmed}.status/"))
+    }
+
+    /// The key of one instance's status record.
+    pub fn status_key(&self, instance: &str) -> String {
+        format!("{}{instance}", self.status().0)
+    }
+}
+
+impl std::fmt::Display for Prefix {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The end of the range of keys that start with `prefix` (etcd's `WithPrefix`).
+pub(crate) fn range_end(prefix: &[u8]) -> Vec<u8> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return end;
+        }
+    }
+    // Every byte was 0xff: the range runs to the end of the keyspace.
+    vec![0]
+}
+
+/// The format of a key's value, from the key's extension (`.toml`, `.yaml`/`.yml`,
+/// `.json`); `None` for any other key, which is not a document.
+pub fn format_of(key: &str) -> Option<Format> {
+    let name = key.rsplit('/').next().unwrap_or(key);
+    let (_, extension) = name.rsplit_once('.')?;
+    match extension {
+        "toml" => Some(Format::Toml),
+        "yaml" | "yml" => Some(Format::Yaml),
+        "json" => Some(Format::Json),
+        _ => None,
+    }
+}
+
+/// The content hash of a config's documents: a stable 64-bit FNV-1a over each key and
+/// value (length-prefixed, so no two different sets collide by concatenation), in key order.
+/// An instance reports the hash of what it applied; `hotconf fleet status` computes it over
+/// what is under the prefix now; equal hashes mean the instance runs exactly that content.
+/// Printed as 16 lowercase hex digits.
+pub fn content_hash<'a>(documents: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> String {
+    let mut documents: Vec<(&str, &[u8])> = documents.into_iter().collect();
+    documents.sort_by(|a, b| a.0.cmp(b.0));
+    let mut hash = Fnv::new();
+    for (key, value) in documents {
+        hash.write(&(key.len() as u64).to_le_bytes());
+        hash.write(key.as_bytes());
+        hash.write(&(value.len() as u64).to_le_bytes());
+        hash.write(value);
+    }
+    format!("{:016x}", hash.0)
+}
+
+struct Fnv(u64);
+
+impl Fnv {
+    fn new() -> Self {
+        Self(0xcbf2_9ce4_8422_2325)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            self.0 ^= u64::from(*byte);
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn range_end_increments_the_last_byte() {
+        assert_eq!(range_end(b"/app/"), b"/app0".to_vec());
+        assert_eq!(range_end(b"a\xff"), b"b".to_vec());
+        assert_eq!(range_end(b"\xff\xff"), vec![0]);
+    }
+
+    #[test]
+    fn status_prefix_is_a_sibling() {
+        let prefix = Prefix::new("/app/").unwrap();
+        assert_eq!(prefix.status().as_str(), "/app.status/");
+        assert!(!prefix.contains(prefix.status().as_str()));
+        assert_eq!(Prefix::new("/app").unwrap().status().as_str(), "/app.status/");
+        assert_eq!(prefix.status_key("web-1"), "/app.status/web-1");
+        assert!(Prefix::new("").is_err());
+    }
+
+    #[test]
+    fn formats_come_from_the_extension() {
+        assert_eq!(format_of("/app/server.toml"), Some(Format::Toml));
+        assert_eq!(format_of("/app/a.yml"), Some(Format::Yaml));
+        assert_eq!(format_of("/app/a.yaml"), Some(Format::Yaml));
+        assert_eq!(format_of("/app/routes.json"), Some(Format::Json));
+        assert_eq!(format_of("/app/README"), None);
+        assert_eq!(format_of("/app.d/README"), None);
+        assert_eq!(format_of("/app/notes.txt"), None);
+    }
+
+    #[test]
+    fn content_hash_is_order_free_and_unambiguous() {
+        let a = content_hash([("/p/a.toml", &b"x=1"[..]), ("/p/b.toml", &b"y=2"[..])]);
+        let b = content_hash([("/p/b.toml", &b"y=2"[..]), ("/p/a.toml", &b"x=1"[..])]);
+        assert_eq!(a, b);
+        assert_eq!(a.len(), 16);
+        let moved = content_hash([("/p/a.toml", &b"x=1y"[..]), ("/p/b.toml", &b"=2"[..])]);
+        assert_ne!(a, moved);
+        let changed = content_hash([("/p/a.toml", &b"x=2"[..]), ("/p/b.toml", &b"y=2"[..])]);
+        assert_ne!(a, changed);
+        assert_ne!(content_hash([]), a);
+    }
+}
