@@ -88,22 +88,55 @@ pub fn format_of(key: &str) -> Option<Format> {
     }
 }
 
-/// The content hash of a config's documents: a stable 64-bit FNV-1a over each key and
-/// value (length-prefixed, so no two different sets collide by concatenation), in key order.
-/// An instance reports the hash of what it applied; `hotconf fleet status` computes it over
-/// what is under the prefix now; equal hashes mean the instance runs exactly that content.
-/// Printed as 16 lowercase hex digits.
-pub fn content_hash<'a>(documents: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> String {
-    let mut documents: Vec<(&str, &[u8])> = documents.into_iter().collect();
+/// The content hash of a config's documents: a stable 64-bit FNV-1a over each key and the
+/// document's [`revision`](hotconf::source::Document::revision) (itself a hash of its bytes),
+/// in key order. An instance reports the hash of what it applied (from its event's `files`
+/// and `revisions`); `hotconf fleet status` computes it over what is under the prefix now;
+/// equal hashes mean the instance runs exactly that content. Printed as 16 hex digits.
+pub fn content_hash<'a>(documents: impl IntoIterator<Item = (&'a str, u64)>) -> String {
+    let mut documents: Vec<(&str, u64)> = documents.into_iter().collect();
     documents.sort_by(|a, b| a.0.cmp(b.0));
     let mut hash = Fnv::new();
-    for (key, value) in documents {
+    for (key, revision) in documents {
         hash.write(&(key.len() as u64).to_le_bytes());
         hash.write(key.as_bytes());
-        hash.write(&(value.len() as u64).to_le_bytes());
-        hash.write(value);
+        hash.write(&revision.to_le_bytes());
     }
     format!("{:016x}", hash.0)
+}
+
+/// The content hash of `(key, value)` pairs as they are in etcd: what an instance that
+/// applied exactly these values reports.
+pub fn content_hash_of_values<'a>(values: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> String {
+    let revisions: Vec<(&str, u64)> = values
+        .into_iter()
+        .map(|(key, value)| (key, document_revision(value)))
+        .collect();
+    content_hash(revisions)
+}
+
+/// The content hash of the documents under `prefix` that an event names: its `files` under
+/// the prefix with their `revisions`. Documents from other sources (defaults, files) are not
+/// part of it.
+pub fn content_hash_of_event(prefix: &Prefix, event: &hotconf::Event) -> String {
+    content_hash(
+        event
+            .files
+            .iter()
+            .zip(&event.revisions)
+            .filter(|(file, _)| prefix.contains(file))
+            .map(|(file, revision)| (file.as_str(), *revision)),
+    )
+}
+
+/// The revision hotconf gives a document with these bytes.
+pub(crate) fn document_revision(bytes: &[u8]) -> u64 {
+    hotconf::source::Document::new(
+        hotconf::source::Origin::Defaults,
+        hotconf::source::Format::Json,
+        bytes,
+    )
+    .revision
 }
 
 struct Fnv(u64);
@@ -137,7 +170,10 @@ mod tests {
         let prefix = Prefix::new("/app/").unwrap();
         assert_eq!(prefix.status().as_str(), "/app.status/");
         assert!(!prefix.contains(prefix.status().as_str()));
-        assert_eq!(Prefix::new("/app").unwrap().status().as_str(), "/app.status/");
+        assert_eq!(
+            Prefix::new("/app").unwrap().status().as_str(),
+            "/app.status/"
+        );
         assert_eq!(prefix.status_key("web-1"), "/app.status/web-1");
         assert!(Prefix::new("").is_err());
     }
@@ -155,13 +191,14 @@ mod tests {
 
     #[test]
     fn content_hash_is_order_free_and_unambiguous() {
-        let a = content_hash([("/p/a.toml", &b"x=1"[..]), ("/p/b.toml", &b"y=2"[..])]);
-        let b = content_hash([("/p/b.toml", &b"y=2"[..]), ("/p/a.toml", &b"x=1"[..])]);
+        let hash = |pairs: &[(&str, &[u8])]| content_hash_of_values(pairs.iter().copied());
+        let a = hash(&[("/p/a.toml", b"x=1"), ("/p/b.toml", b"y=2")]);
+        let b = hash(&[("/p/b.toml", b"y=2"), ("/p/a.toml", b"x=1")]);
         assert_eq!(a, b);
         assert_eq!(a.len(), 16);
-        let moved = content_hash([("/p/a.toml", &b"x=1y"[..]), ("/p/b.toml", &b"=2"[..])]);
-        assert_ne!(a, moved);
-        let changed = content_hash([("/p/a.toml", &b"x=2"[..]), ("/p/b.toml", &b"y=2"[..])]);
+        let renamed = hash(&[("/p/a.toml", b"x=1"), ("/p/c.toml", b"y=2")]);
+        assert_ne!(a, renamed);
+        let changed = hash(&[("/p/a.toml", b"x=2"), ("/p/b.toml", b"y=2")]);
         assert_ne!(a, changed);
         assert_ne!(content_hash([]), a);
     }

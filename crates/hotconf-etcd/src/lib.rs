@@ -4,7 +4,9 @@
 mod connect;
 mod error;
 mod keys;
+mod tracker;
 
 pub use connect::{Connection, Tls};
 pub use error::Error;
-pub use keys::{Prefix, content_hash, format_of};
+pub use keys::{Prefix, content_hash, content_hash_of_event, content_hash_of_values, format_of};
+pub use tracker::{Snapshot, Tracker};

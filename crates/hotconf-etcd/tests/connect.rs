@@ -39,7 +39,10 @@ fn authentication_takes_the_right_password_and_refuses_a_wrong_one() {
     etcd.add_user("app", "apppw", "/app/");
     etcd.put("/app/a.toml", "x = 1");
     runtime().block_on(async {
-        let wrong = Connection::new([etcd.endpoint()]).user("app", "nope").connect().await;
+        let wrong = Connection::new([etcd.endpoint()])
+            .user("app", "nope")
+            .connect()
+            .await;
         let Err(error) = wrong else {
             panic!("a wrong password connects");
         };

@@ -76,8 +76,19 @@ impl TlsFiles {
             );
         };
         run(&[
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
-            "/CN=hotconf-test-ca", "-keyout", "ca.key", "-out", "ca.pem",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=hotconf-test-ca",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
         ]);
         std::fs::write(
             dir.join("server.ext"),
@@ -87,13 +98,33 @@ impl TlsFiles {
         std::fs::write(dir.join("client.ext"), "extendedKeyUsage=clientAuth\n").unwrap();
         for (name, cn) in [("server", "localhost"), ("client", "root")] {
             run(&[
-                "req", "-newkey", "rsa:2048", "-nodes", "-subj", &format!("/CN={cn}"),
-                "-keyout", &format!("{name}.key"), "-out", &format!("{name}.csr"),
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-subj",
+                &format!("/CN={cn}"),
+                "-keyout",
+                &format!("{name}.key"),
+                "-out",
+                &format!("{name}.csr"),
             ]);
             run(&[
-                "x509", "-req", "-in", &format!("{name}.csr"), "-CA", "ca.pem", "-CAkey",
-                "ca.key", "-CAcreateserial", "-days", "2", "-extfile", &format!("{name}.ext"),
-                "-out", &format!("{name}.pem"),
+                "x509",
+                "-req",
+                "-in",
+                &format!("{name}.csr"),
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-days",
+                "2",
+                "-extfile",
+                &format!("{name}.ext"),
+                "-out",
+                &format!("{name}.pem"),
             ]);
         }
         Self {
@@ -182,7 +213,11 @@ impl Etcd {
 
     /// The client URL: `http://127.0.0.1:PORT` (`https://` with TLS).
     pub fn endpoint(&self) -> String {
-        let scheme = if self.options.tls.is_some() { "https" } else { "http" };
+        let scheme = if self.options.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         format!("{scheme}://127.0.0.1:{}", self.client_port)
     }
 
@@ -236,7 +271,9 @@ impl Etcd {
                 command.arg("--client-cert-auth");
             }
         }
-        let child = command.spawn().map_err(|e| format!("cannot run etcd: {e}"))?;
+        let child = command
+            .spawn()
+            .map_err(|e| format!("cannot run etcd: {e}"))?;
         self.child = Some(child);
         self.wait_ready(deadline)
     }
@@ -256,7 +293,10 @@ impl Etcd {
                 }
             }
             if Instant::now() > until {
-                return Err(format!("etcd not healthy in {deadline:?}: {}", self.log_tail()));
+                return Err(format!(
+                    "etcd not healthy in {deadline:?}: {}",
+                    self.log_tail()
+                ));
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -437,7 +477,14 @@ impl Etcd {
     pub fn add_user(&self, user: &str, password: &str, prefix: &str) {
         self.ctl(&["user", "add", &format!("{user}:{password}")]);
         self.ctl(&["role", "add", user]);
-        self.ctl(&["role", "grant-permission", user, "--prefix=true", "readwrite", prefix]);
+        self.ctl(&[
+            "role",
+            "grant-permission",
+            user,
+            "--prefix=true",
+            "readwrite",
+            prefix,
+        ]);
         self.ctl(&["user", "grant-role", user, user]);
     }
 }
@@ -456,7 +503,10 @@ pub fn wait_for<T>(deadline: Duration, what: &str, mut check: impl FnMut() -> Op
         if let Some(value) = check() {
             return value;
         }
-        assert!(Instant::now() < until, "timed out after {deadline:?} waiting for {what}");
+        assert!(
+            Instant::now() < until,
+            "timed out after {deadline:?} waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
