@@ -276,6 +276,8 @@ pub use path::{ConfigPath, Pattern, Segment};
 pub use plan::{Plan, PlannedChange};
 pub use policy::{Fingerprint, Policy, REDACTED, RestartMode, Rule, Secrets};
 pub use settings::{Setting, SettingSource, Settings};
-pub use snapshot::{Guard, Handle, OwnedProjected, Projected, Projection, ResourceKey, Snapshot};
+pub use snapshot::{
+    Cached, Guard, Handle, OwnedProjected, Projected, Projection, ResourceKey, Snapshot,
+};
 pub use trigger::{Pusher, SourceHealth, TriggerHandle, WatcherState};
 pub use validate::{Report, Validate};

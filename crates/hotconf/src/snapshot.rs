@@ -12,8 +12,8 @@ use std::ops::Deref;
 use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
-use arc_swap::ArcSwap;
 use arc_swap::access::Access;
+use arc_swap::{ArcSwap, Cache};
 
 use crate::source::Origin;
 
@@ -187,6 +187,43 @@ impl<T> Handle<T> {
         self.current.load_full()
     }
 
+    /// A reader for one thread's hot loop: [`Cached::load`] costs one atomic load while
+    /// the config has not changed (no guard, no reference count), and takes the new
+    /// snapshot when it has.
+    ///
+    /// Which to use:
+    /// - [`load`](Self::load) — the default: a few nanoseconds, nothing to keep, any thread.
+    /// - `cached()` — a loop that reads the config millions of times per second on one
+    ///   thread (a packet path, a tight worker loop), where even a guard counts. The reader
+    ///   is `&mut` and keeps the last snapshot it saw alive (with its resources) until its
+    ///   next `load`, so keep it in the loop's own state, not in a shared struct that is
+    ///   rarely read.
+    /// - [`load_full`](Self::load_full) — a snapshot to keep across `.await`s or store.
+    ///
+    /// ```
+    /// # use hotconf::{Reloader, Validate, source::{Defaults, Format}};
+    /// # #[derive(serde::Deserialize, serde::Serialize)]
+    /// # struct Config { rpm: u32 }
+    /// # impl Validate for Config {}
+    /// # let reloader = Reloader::<Config>::builder()
+    /// #     .source(Defaults::text(Format::Toml, "rpm = 60"))
+    /// #     .build()
+    /// #     .unwrap();
+    /// let mut reader = reloader.handle().cached();
+    /// let mut allowed = 0;
+    /// for _ in 0..1_000 {
+    ///     // One atomic load per iteration while nothing changes.
+    ///     let config = reader.load();
+    ///     allowed += config.rpm;
+    /// }
+    /// assert_eq!(allowed, 60_000);
+    /// ```
+    pub fn cached(&self) -> Cached<T> {
+        Cached {
+            cache: Cache::new(Arc::clone(&self.current)),
+        }
+    }
+
     /// A view of one part of the config, so that a component sees only what it needs.
     ///
     /// ```
@@ -228,6 +265,34 @@ impl<T> fmt::Debug for Handle<T> {
         f.debug_struct("Handle")
             .field("version", &ArcSwap::load(&self.current).version)
             .finish()
+    }
+}
+
+/// A per-thread reader from [`Handle::cached`]: `load(&mut self)` is one atomic load while
+/// the config has not changed.
+pub struct Cached<T> {
+    cache: Cache<Arc<ArcSwap<Snapshot<T>>>, Arc<Snapshot<T>>>,
+}
+
+impl<T> Cached<T> {
+    /// The current snapshot. Checks the live pointer with one atomic load and takes the
+    /// new snapshot only when a reload swapped one in.
+    pub fn load(&mut self) -> &Arc<Snapshot<T>> {
+        self.cache.load()
+    }
+}
+
+impl<T> Clone for Cached<T> {
+    fn clone(&self) -> Self {
+        Self {
+            cache: self.cache.clone(),
+        }
+    }
+}
+
+impl<T> fmt::Debug for Cached<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cached").finish_non_exhaustive()
     }
 }
 

@@ -607,6 +607,29 @@ fn projection_sees_only_its_part() {
 }
 
 #[test]
+fn cached_reader_keeps_its_snapshot_until_a_reload_swaps_one_in() {
+    let fixture = Fixture::new();
+    let reloader = fixture.reloader();
+    let mut reader = reloader.handle().cached();
+    let first = Arc::clone(reader.load());
+    assert_eq!((first.limits.rpm, first.version()), (60, 1));
+    // Nothing changed: the same snapshot, not a copy.
+    assert!(Arc::ptr_eq(reader.load(), &first));
+    fixture.write("app.toml", "[limits]\nrpm = 61\n");
+    reloader.reload().unwrap();
+    let second = Arc::clone(reader.load());
+    assert_eq!((second.limits.rpm, second.version()), (61, 2));
+    assert!(!Arc::ptr_eq(&second, &first));
+    // A clone reads the same live config.
+    let mut clone = reader.clone();
+    assert!(Arc::ptr_eq(clone.load(), &second));
+    // A rejected reload swaps nothing in.
+    fixture.write("app.toml", "[limits]\nrpm = \"x\"\n");
+    assert!(reloader.reload().is_err());
+    assert!(Arc::ptr_eq(reader.load(), &second));
+}
+
+#[test]
 fn type_errors_at_secret_paths_do_not_quote_the_value() {
     let fixture = Fixture::new();
     let reloader = fixture.reloader();
