@@ -34,28 +34,21 @@ const STACK_BASE: usize = 1 << 20;
 /// Reservation cap for absurd `max_depth` values; it is virtual memory, touched only as used.
 const STACK_MAX: usize = 1 << 30;
 
-/// Parses on a thread of its own whose stack fits `limits.max_depth` levels: at 45 KiB a
+/// Parses on a pooled thread whose stack fits `limits.max_depth` levels: at 45 KiB a
 /// level, the default depth of 128 would overflow a 2 MiB thread stack in debug builds.
 pub(super) fn parse(text: &str, doc: u32, limits: &Limits) -> Result<Node, Problem> {
     let stack = STACK_PER_LEVEL
         .saturating_mul(limits.max_depth)
         .saturating_add(STACK_BASE)
         .min(STACK_MAX);
-    std::thread::scope(|scope| {
-        let parser = std::thread::Builder::new()
-            .name("hotconf-yaml".to_owned())
-            .stack_size(stack)
-            .spawn_scoped(scope, || parse_here(text, doc, limits))
-            .map_err(|err| {
-                Problem::error(
-                    ProblemKind::Limit,
-                    format!("cannot start a thread to parse YAML: {err}"),
-                )
-                .at_location(String::new(), 1, 1)
-            })?;
-        parser
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    let owned = text.to_owned();
+    let limits = *limits;
+    stack::run(stack, move || parse_here(&owned, doc, &limits)).unwrap_or_else(|err| {
+        Err(Problem::error(
+            ProblemKind::Limit,
+            format!("cannot start a thread to parse YAML: {err}"),
+        )
+        .at_location(String::new(), 1, 1))
     })
 }
 
@@ -592,5 +585,6 @@ fn printable(text: &str) -> String {
 
 mod indent;
 mod range;
+mod stack;
 #[cfg(test)]
 mod tests;
