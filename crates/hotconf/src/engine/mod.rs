@@ -20,6 +20,7 @@ mod inspect;
 mod intent;
 mod observe;
 pub(crate) mod pipeline;
+mod replay;
 mod status;
 mod transaction;
 mod validator;
@@ -416,6 +417,13 @@ where
     ///
     /// The reload runs on the worker; this waits for it. Calls made while another reload
     /// runs are served together by the next one, and each gets its result.
+    ///
+    /// When every document has the bytes of the last attempt, and that attempt was not
+    /// rejected and the config has not been changed by other means since, the outcome is
+    /// known: the event repeats it (`unchanged`, or `restart_required` with the changes
+    /// still held back) without parsing or validating again, so such a reload costs one
+    /// read of each file. A rejected attempt, or a config changed by [`apply`](Self::apply),
+    /// [`update`](Self::update) or a rollback, always runs the whole pipeline.
     ///
     /// # Errors
     ///
