@@ -165,6 +165,24 @@ impl Layers {
         }
     }
 
+    /// What [`take_settings`](Self::take_settings) would return, leaving the tree as it is:
+    /// only the table is copied.
+    pub(crate) fn peek_settings(&self, name: &str) -> Result<Option<FileSettings>, Problems> {
+        let Value::Table(root) = &self.root.value else {
+            return Ok(None);
+        };
+        let Some(table) = root.get(name) else {
+            return Ok(None);
+        };
+        let mut only = Table::new();
+        only.insert(name.to_owned(), table.clone());
+        let mut view = Layers {
+            documents: self.documents.clone(),
+            root: Node::new(Value::Table(only), self.root.span),
+        };
+        view.take_settings(name)
+    }
+
     fn locate_at(&self, mut problem: Problem, node: &Node) -> Problem {
         if let Some(document) = self.documents.get(node.span.doc as usize)
             && node.span.line > 0
@@ -242,15 +260,22 @@ pub(crate) fn with_extras(
     mut documents: Vec<Document>,
     name: Option<&str>,
     limits: &Limits,
-) -> Result<(Vec<Document>, Vec<PathBuf>), Problems> {
+) -> Result<Read, Problems> {
     let Some(name) = name else {
-        return Ok((documents, Vec::new()));
+        return Ok(Read::new(documents, Vec::new(), None));
     };
-    let found = Layers::from_documents(documents.clone(), limits)
-        .ok()
-        .and_then(|mut layers| layers.take_settings(name).ok().flatten());
+    if !documents.iter().any(may_list_files) {
+        // Nothing to parse for: a reload that finds its bytes unchanged stops at the read.
+        return Ok(Read::new(documents, Vec::new(), None));
+    }
+    // Parsed once here; when no file is added, the pipeline takes these layers as they are
+    // instead of parsing every document again.
+    let parsed = Layers::from_documents(documents.clone(), limits).ok();
+    let found = parsed
+        .as_ref()
+        .and_then(|layers| layers.peek_settings(name).ok().flatten());
     let Some(found) = found else {
-        return Ok((documents, Vec::new()));
+        return Ok(Read::new(documents, Vec::new(), parsed));
     };
     let known: Vec<PathBuf> = documents
         .iter()
@@ -264,7 +289,7 @@ pub(crate) fn with_extras(
         }
     }
     if extras.is_empty() {
-        return Ok((documents, Vec::new()));
+        return Ok(Read::new(documents, Vec::new(), parsed));
     }
     let mut read = Vec::new();
     let mut problems = Vec::new();
@@ -288,7 +313,35 @@ pub(crate) fn with_extras(
         .and_then(|origin| documents.iter().position(|d| d.origin == *origin))
         .map_or(documents.len(), |index| index + 1);
     documents.splice(at..at, read);
-    Ok((documents, extras))
+    Ok(Read::new(documents, extras, None))
+}
+
+/// What reading the sources gave: the documents, the extra files their settings table
+/// listed (already among the documents), and the documents parsed and merged when that was
+/// done on the way.
+pub(crate) struct Read {
+    pub(crate) documents: Vec<Document>,
+    pub(crate) extras: Vec<PathBuf>,
+    /// The layers of exactly `documents`, when they were parsed to find the settings.
+    pub(crate) parsed: Option<Layers>,
+}
+
+impl Read {
+    fn new(documents: Vec<Document>, extras: Vec<PathBuf>, parsed: Option<Layers>) -> Self {
+        Self {
+            documents,
+            extras,
+            parsed,
+        }
+    }
+}
+
+/// Whether a document may set `watch_paths`: its bytes hold the name, or a backslash
+/// (an escape such as `\u005f`, or YAML's escaped line break, can spell a key without its
+/// letters in a row). A document without either sets no such key in any format.
+fn may_list_files(document: &Document) -> bool {
+    let bytes = &document.bytes[..];
+    bytes.contains(&b'\\') || bytes.windows(11).any(|w| w == b"watch_paths")
 }
 
 /// A file listed in `watch_paths` may not list more: only the sources' own files do.

@@ -469,7 +469,7 @@ where
         self.parts.resolve()?;
         let schema = self.schema.map(Arc::new);
         let validator = Validator::start(schema.clone(), self.timeout).map_err(Error::Thread)?;
-        let (documents, extra_files) = layer::read(&self.sources, &self.limits)
+        let mut read = layer::read(&self.sources, &self.limits)
             .and_then(|documents| {
                 layer::with_extras(documents, self.settings_table.as_deref(), &self.limits)
             })
@@ -487,7 +487,8 @@ where
             fingerprint: self.fingerprint.as_ref(),
             settings: self.settings_table.as_deref(),
         };
-        let attempt = pipeline::run(&stages, None, Input::Documents(documents));
+        let extra_files = std::mem::take(&mut read.extras);
+        let attempt = pipeline::run(&stages, None, Input::from(read));
         let planned = attempt.result.map_err(Error::Invalid)?;
         let file_settings = attempt.settings.unwrap_or_default();
         let effective_settings = settings::resolve(&self.settings_base, &file_settings);

@@ -203,9 +203,7 @@ impl<T> Shared<T> {
 
     /// Reads the sources, then the files their settings table lists in `watch_paths`,
     /// each right after the file holding the table: the documents, and the extra files.
-    fn read_all(
-        &self,
-    ) -> std::result::Result<(Vec<Document>, Vec<PathBuf>), crate::error::Problems> {
+    fn read_all(&self) -> std::result::Result<crate::layer::Read, crate::error::Problems> {
         crate::layer::with_extras(self.read()?, self.settings_table.as_deref(), &self.limits)
     }
 
@@ -575,8 +573,8 @@ where
     /// thread, through the same pipeline as a reload.
     pub fn plan(&self) -> Plan {
         let shared = &self.inner.shared;
-        let documents = match shared.read_all() {
-            Ok((documents, _)) => documents,
+        let read = match shared.read_all() {
+            Ok(read) => read,
             Err(mut problems) => {
                 for problem in &mut problems.0 {
                     shared.policy.secrets().redact_problem(problem);
@@ -593,7 +591,7 @@ where
             }
         };
         let base = shared.effective.load_full();
-        let attempt = pipeline::run(&shared.stages(), Some(&*base), Input::Documents(documents));
+        let attempt = pipeline::run(&shared.stages(), Some(&*base), Input::from(read));
         let components = match &attempt.result {
             Ok(planned) => shared.parts.interested(&planned.changes, false),
             Err(_) => Vec::new(),

@@ -31,6 +31,9 @@ use crate::validate::Validate;
 pub(crate) enum Input<T> {
     /// Documents read from the sources, lowest layer first.
     Documents(Vec<Document>),
+    /// Documents read from the sources, already parsed and merged (to find the settings
+    /// table): not parsed again.
+    Parsed(Layers),
     /// A whole config ([`Reloader::apply`](crate::Reloader::apply), rollback).
     Config(T),
     /// A whole config submitted as a document (the admin API's `PUT /config`): validated
@@ -142,23 +145,24 @@ where
     T: DeserializeOwned + Serialize + Validate + Send + 'static,
 {
     let mut settings = None;
+    let mut load = |mut layers: Layers| {
+        let found = take_settings(stages, &mut layers);
+        let config = layers.deserialize::<T>();
+        let found = both(found, config.as_ref().map(|_| ()))?;
+        if stages.settings.is_some() {
+            settings = Some(found.unwrap_or_default());
+        }
+        Ok((config?, Some(Arc::new(layers))))
+    };
     let (files, origins, loaded) = match input {
         Input::Documents(documents) => {
-            let origins: Vec<(Origin, u64)> = documents
-                .iter()
-                .map(|d| (d.origin.clone(), d.revision))
-                .collect();
-            let files = origins.iter().map(|(o, _)| o.to_string()).collect();
-            let loaded = Layers::from_documents(documents, stages.limits).and_then(|mut layers| {
-                let found = take_settings(stages, &mut layers);
-                let config = layers.deserialize::<T>();
-                let found = both(found, config.as_ref().map(|_| ()))?;
-                if stages.settings.is_some() {
-                    settings = Some(found.unwrap_or_default());
-                }
-                Ok((config?, Some(Arc::new(layers))))
-            });
+            let (files, origins) = provenance(&documents);
+            let loaded = Layers::from_documents(documents, stages.limits).and_then(&mut load);
             (files, origins, loaded)
+        }
+        Input::Parsed(layers) => {
+            let (files, origins) = provenance(layers.documents());
+            (files, origins, load(layers))
         }
         Input::Config(config) => (Vec::new(), Vec::new(), Ok((config, None))),
         Input::Submitted(document) => {
@@ -198,6 +202,25 @@ where
         attempt.settings = settings;
     }
     attempt
+}
+
+/// The documents' origins for events, and with their revisions.
+fn provenance(documents: &[Document]) -> (Vec<String>, Vec<(Origin, u64)>) {
+    let origins: Vec<(Origin, u64)> = documents
+        .iter()
+        .map(|d| (d.origin.clone(), d.revision))
+        .collect();
+    let files = origins.iter().map(|(o, _)| o.to_string()).collect();
+    (files, origins)
+}
+
+impl<T> From<crate::layer::Read> for Input<T> {
+    fn from(read: crate::layer::Read) -> Self {
+        match read.parsed {
+            Some(layers) => Self::Parsed(layers),
+            None => Self::Documents(read.documents),
+        }
+    }
 }
 
 fn take_settings<T>(
@@ -472,11 +495,13 @@ impl Pipeline {
     }
 
     /// Reads `sources`, and the files their settings table lists in `watch_paths`.
-    fn read(&self, sources: &[Box<dyn crate::source::Source>]) -> Result<Vec<Document>, Problems> {
+    fn read(
+        &self,
+        sources: &[Box<dyn crate::source::Source>],
+    ) -> Result<crate::layer::Read, Problems> {
         crate::layer::read(sources, &self.limits)
             .and_then(|documents| {
                 crate::layer::with_extras(documents, self.settings.as_deref(), &self.limits)
-                    .map(|(documents, _)| documents)
             })
             .map_err(|mut problems| {
                 for problem in &mut problems.0 {
@@ -492,8 +517,8 @@ impl Pipeline {
     where
         T: DeserializeOwned + Serialize + Validate + Send + 'static,
     {
-        let documents = match self.read(sources) {
-            Ok(documents) => documents,
+        let read = match self.read(sources) {
+            Ok(read) => read,
             Err(problems) => {
                 return Plan {
                     outcome: Outcome::Rejected,
@@ -510,7 +535,7 @@ impl Pipeline {
                 };
             }
         };
-        let attempt = run::<T>(&self.stages(), None, Input::Documents(documents));
+        let attempt = run::<T>(&self.stages(), None, read.into());
         let mut plan = attempt.to_plan(Vec::new());
         plan.changes.clear();
         if plan.outcome != Outcome::Rejected {
@@ -534,11 +559,9 @@ impl Pipeline {
     where
         T: DeserializeOwned + Serialize + Validate + Send + 'static,
     {
-        let documents = self.read(old)?;
-        let old = run::<T>(&self.stages(), None, Input::Documents(documents));
+        let old = run::<T>(&self.stages(), None, self.read(old)?.into());
         let base = old.result?.effective;
-        let documents = self.read(new)?;
-        let new = run::<T>(&self.stages(), Some(&base), Input::Documents(documents));
+        let new = run::<T>(&self.stages(), Some(&base), self.read(new)?.into());
         let plan = new.to_plan(Vec::new());
         match new.result {
             // A side that failed before the diff has nothing to compare; a refusal by

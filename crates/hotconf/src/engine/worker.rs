@@ -426,7 +426,7 @@ where
     }
 
     fn reload_sources(&mut self, trigger: Trigger, mode: Mode, by: Option<String>) -> Finished<T> {
-        let (documents, extras) = match self.shared.read_all() {
+        let mut read = match self.shared.read_all() {
             Ok(read) => read,
             Err(_) if mode == Mode::Settling => return unsettled(),
             Err(problems) => {
@@ -434,7 +434,8 @@ where
                 return self.reject(trigger, files, problems);
             }
         };
-        let revisions: Vec<(Origin, u64)> = documents
+        let revisions: Vec<(Origin, u64)> = read
+            .documents
             .iter()
             .map(|d| (d.origin.clone(), d.revision))
             .collect();
@@ -470,11 +471,8 @@ where
             detected
         });
         let base = self.shared.effective.load_full();
-        let attempt = pipeline::run(
-            &self.shared.stages(),
-            Some(&*base),
-            Input::Documents(documents),
-        );
+        let extras = std::mem::take(&mut read.extras);
+        let attempt = pipeline::run(&self.shared.stages(), Some(&*base), Input::from(read));
         let mut finished = match attempt.result {
             Err(_) if mode == Mode::Settling => return unsettled(),
             Err(problems) => self.reject(trigger, attempt.files, problems),
