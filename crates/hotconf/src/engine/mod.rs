@@ -86,6 +86,8 @@ pub(crate) struct Shared<T> {
     holds: AtomicUsize,
     /// The last documents each pushing source pushed; `None` for sources that are read.
     pushed: Mutex<Vec<Option<Vec<Document>>>>,
+    /// The trees of the last attempt's documents: a reload parses only what changed.
+    parsed: crate::layer::ParseCache,
     exit: Exit<T>,
     sources: Vec<Box<dyn Source>>,
     limits: Limits,
@@ -134,6 +136,7 @@ impl<T> Shared<T> {
             validator: Some(&self.validator),
             fingerprint: self.fingerprint.as_ref(),
             settings: self.settings_table.as_deref(),
+            parsed: Some(&self.parsed),
         }
     }
 
@@ -204,7 +207,12 @@ impl<T> Shared<T> {
     /// Reads the sources, then the files their settings table lists in `watch_paths`,
     /// each right after the file holding the table: the documents, and the extra files.
     fn read_all(&self) -> std::result::Result<crate::layer::Read, crate::error::Problems> {
-        crate::layer::with_extras(self.read()?, self.settings_table.as_deref(), &self.limits)
+        crate::layer::with_extras(
+            self.read()?,
+            self.settings_table.as_deref(),
+            &self.limits,
+            Some(&self.parsed),
+        )
     }
 
     /// What the watcher watches: every source's targets and the extra files.

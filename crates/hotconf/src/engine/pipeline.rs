@@ -18,7 +18,7 @@ use crate::diff::{Change, diff};
 use crate::document::Limits;
 use crate::error::{Problem, ProblemKind, Problems};
 use crate::event::Outcome;
-use crate::layer::Layers;
+use crate::layer::{Layers, ParseCache};
 use crate::path::ConfigPath;
 use crate::plan::{Plan, PlannedChange, classify};
 use crate::policy::{Fingerprint, Policy, RestartMode, Rule, Secrets};
@@ -53,6 +53,8 @@ pub(crate) struct Stages<'a, T> {
     /// The name of the reloader's settings table, taken out of the tree before the config
     /// is deserialized; `None` leaves the key to the config.
     pub(crate) settings: Option<&'a str>,
+    /// The trees of the last attempt's documents, to skip parsing unchanged ones.
+    pub(crate) parsed: Option<&'a ParseCache>,
 }
 
 /// The effective config as the engine keeps it: a tree, which holds every value the
@@ -157,7 +159,8 @@ where
     let (files, origins, loaded) = match input {
         Input::Documents(documents) => {
             let (files, origins) = provenance(&documents);
-            let loaded = Layers::from_documents(documents, stages.limits).and_then(&mut load);
+            let loaded = Layers::from_documents_cached(documents, stages.limits, stages.parsed)
+                .and_then(&mut load);
             (files, origins, loaded)
         }
         Input::Parsed(layers) => {
@@ -491,6 +494,7 @@ impl Pipeline {
             schema: self.schema.as_ref(),
             validator: None,
             settings: self.settings.as_deref(),
+            parsed: None,
         }
     }
 
@@ -501,7 +505,7 @@ impl Pipeline {
     ) -> Result<crate::layer::Read, Problems> {
         crate::layer::read(sources, &self.limits)
             .and_then(|documents| {
-                crate::layer::with_extras(documents, self.settings.as_deref(), &self.limits)
+                crate::layer::with_extras(documents, self.settings.as_deref(), &self.limits, None)
             })
             .map_err(|mut problems| {
                 for problem in &mut problems.0 {
