@@ -372,7 +372,7 @@ impl ParseCache {
     }
 
     /// How many trees are kept.
-    #[cfg(test)]
+    #[cfg(all(test, feature = "yaml", feature = "json"))]
     fn len(&self) -> usize {
         self.trees
             .lock()
