@@ -236,7 +236,9 @@ impl EtcdSource {
         match source {
             // gRPC codes: 1 cancelled, 2 unknown, 4 deadline exceeded, 14 unavailable; etcd
             // refuses a wrong password with 3 and a missing permission with 7.
-            etcd_client::Error::GRpcStatus(status) => matches!(status.code() as i32, 1 | 2 | 4 | 14),
+            etcd_client::Error::GRpcStatus(status) => {
+                matches!(status.code() as i32, 1 | 2 | 4 | 14)
+            }
             etcd_client::Error::TransportError(_) | etcd_client::Error::IoError(_) => true,
             _ => false,
         }
@@ -259,8 +261,7 @@ impl Source for EtcdSource {
                 (mirror, None)
             }
             Err(error) => {
-                let Some(path) = self.cache.as_ref().filter(|_| Self::unreachable(&error))
-                else {
+                let Some(path) = self.cache.as_ref().filter(|_| Self::unreachable(&error)) else {
                     return Err(self.problem(error.to_string()));
                 };
                 if !path.exists() {

@@ -65,7 +65,8 @@ pub(crate) fn write(path: &Path, prefix: &Prefix, mirror: &Mirror) -> Result<(),
             })
             .collect(),
     };
-    let context = |what: &str| format!("cannot {what} the last-known-good cache {}", path.display());
+    let context =
+        |what: &str| format!("cannot {what} the last-known-good cache {}", path.display());
     let bytes = serde_json::to_vec(&file)
         .map_err(|e| Error::io(context("encode"), std::io::Error::other(e)))?;
     let name = path
@@ -126,7 +127,10 @@ pub(crate) fn read(path: &Path, prefix: &Prefix) -> Result<Mirror, Error> {
     let mut values: Vec<(String, Arc<[u8]>)> = Vec::with_capacity(file.documents.len());
     for entry in file.documents {
         if !prefix.contains(&entry.key) || format_of(&entry.key).is_none() {
-            return Err(corrupt(format!("{} is not a document under {prefix}", entry.key)));
+            return Err(corrupt(format!(
+                "{} is not a document under {prefix}",
+                entry.key
+            )));
         }
         let value: Arc<[u8]> = match entry.value {
             Value::Text(text) => Arc::from(text.into_bytes()),
@@ -195,7 +199,10 @@ mod tests {
             ("truncated", good[..good.len() / 2].to_owned()),
             ("edited", good.replace("hunter2", "hunter3")),
             ("empty", String::new()),
-            ("version", good.replace("\"hotconf_etcd_cache\":1", "\"hotconf_etcd_cache\":2")),
+            (
+                "version",
+                good.replace("\"hotconf_etcd_cache\":1", "\"hotconf_etcd_cache\":2"),
+            ),
             ("foreign key", good.replace("/app/a.toml", "/etc/a.toml")),
         ];
         for (name, text) in cases {

@@ -195,7 +195,10 @@ mod tests {
     fn changes_apply_in_order_and_report_whether_a_document_changed() {
         let mut m = mirror(&[("/app/a.toml", "a = 1")], 5);
         // A transaction: one revision, several keys.
-        assert!(m.apply([put("/app/a.toml", "a = 2", 6), put("/app/b.toml", "b = 1", 6)]));
+        assert!(m.apply([
+            put("/app/a.toml", "a = 2", 6),
+            put("/app/b.toml", "b = 1", 6)
+        ]));
         assert_eq!(m.revision(), 6);
         assert_eq!(
             keys(&m),
@@ -228,7 +231,10 @@ mod tests {
         assert_eq!(m.revision(), 10);
         // Every change of one response past the read applies, even after the first moved
         // the revision.
-        assert!(m.apply([put("/app/a.toml", "a = 11", 11), put("/app/c.toml", "c = 11", 11)]));
+        assert!(m.apply([
+            put("/app/a.toml", "a = 11", 11),
+            put("/app/c.toml", "c = 11", 11)
+        ]));
         assert_eq!(keys(&m).len(), 2);
     }
 

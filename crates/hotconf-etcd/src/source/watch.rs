@@ -80,7 +80,10 @@ async fn guard<T>(
 
 /// Reads every key under `prefix` in one range read; the mirror is at the read's header
 /// revision.
-pub(crate) async fn fetch(client: &mut Client, prefix: &Prefix) -> Result<Mirror, etcd_client::Error> {
+pub(crate) async fn fetch(
+    client: &mut Client,
+    prefix: &Prefix,
+) -> Result<Mirror, etcd_client::Error> {
     let response = client
         .get(
             prefix.as_str(),
@@ -153,10 +156,7 @@ impl Running {
             };
             metric::disconnected(&prefix);
             let wait = jitter(delay).min(self.watch.timers.backoff_max);
-            let message = format!(
-                "{why}; retrying in {} ms",
-                wait.as_millis()
-            );
+            let message = format!("{why}; retrying in {} ms", wait.as_millis());
             tracing::warn!(target: "hotconf_etcd", prefix = %prefix, "{message}");
             let health = if self.watch.from_cache {
                 SourceHealth::Degraded(self.cached_message(&message))
@@ -403,7 +403,10 @@ mod tests {
     fn jitter_stays_within_a_quarter() {
         for _ in 0..100 {
             let d = jitter(Duration::from_millis(1000));
-            assert!(d >= Duration::from_millis(750) && d < Duration::from_millis(1250), "{d:?}");
+            assert!(
+                d >= Duration::from_millis(750) && d < Duration::from_millis(1250),
+                "{d:?}"
+            );
         }
     }
 }
