@@ -209,3 +209,41 @@ fn a_restore_that_the_revision_hides_is_caught_by_the_periodic_resync() {
     assert_eq!(resyncs("/hid/", "restored"), 0);
     assert!(resyncs("/hid/", "periodic") >= 1);
 }
+
+#[test]
+fn progress_notifications_move_the_revision_so_a_reconnect_needs_no_resync() {
+    if !etcd::available() {
+        return;
+    }
+    record_metrics();
+    let etcd = Etcd::start();
+    etcd.put("/prg/a.toml", "a = 1");
+    let proxy = Proxy::start(etcd.client_port());
+    let app = Instance::start(source(&proxy.endpoint(), "/prg/"));
+    app.expect(Outcome::Loaded);
+
+    // Writes elsewhere: nothing to push, but the known revision follows etcd's.
+    for i in 0..5 {
+        etcd.put("/elsewhere/x", &i.to_string());
+    }
+    let revision = etcd.revision();
+    etcd::wait_for(DEADLINE, "the revision gauge to follow etcd", || {
+        (gauge(&series("hotconf_etcd_revision", "/prg/")) == Some(revision as f64)).then_some(())
+    });
+    assert_eq!(app.revision(), None, "nothing was pushed");
+
+    // Everything before that revision is compacted away while the instance is cut off: it
+    // resumes after it, no re-read needed.
+    proxy.cut();
+    app.wait_health("the cut to show", troubled);
+    etcd.compact(revision);
+    proxy.mend();
+    app.wait_health("connected again", |h| *h == SourceHealth::Connected);
+    etcd.put("/prg/a.toml", "a = 2");
+    let applied = app.expect(Outcome::Applied);
+    assert_eq!(app.config(), json!({"a": 2}));
+    assert_eq!(applied.files, ["/prg/a.toml"]);
+    for reason in ["compacted", "restored", "reconnect", "periodic"] {
+        assert_eq!(resyncs("/prg/", reason), 0, "{reason}");
+    }
+}

@@ -263,15 +263,15 @@ impl Running {
         if !self.report(SourceHealth::Connected) {
             return Err(End::Stopped);
         }
-        *delay = self.watch.timers.backoff_min;
         loop {
-            self.watch_once(&mut client).await?;
+            self.watch_once(&mut client, delay).await?;
         }
     }
 
     /// Watches from the mirror's revision + 1 until the watch is compacted (then re-reads
     /// and returns, to watch again) or lost.
-    async fn watch_once(&mut self, client: &mut Client) -> Result<(), End> {
+    /// The backoff starts over once etcd confirms the watch.
+    async fn watch_once(&mut self, client: &mut Client, delay: &mut Duration) -> Result<(), End> {
         let prefix = self.watch.prefix.clone();
         let options = WatchOptions::new()
             .with_range(prefix.range_end())
@@ -309,6 +309,9 @@ impl Running {
                             "etcd cancelled the watch: {}",
                             response.cancel_reason()
                         )));
+                    }
+                    if response.created() {
+                        *delay = self.watch.timers.backoff_min;
                     }
                     self.on_response(&response)?;
                 }
