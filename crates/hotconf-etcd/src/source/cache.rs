@@ -10,6 +10,7 @@
 use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
 
@@ -73,7 +74,10 @@ pub(crate) fn write(path: &Path, prefix: &Prefix, mirror: &Mirror) -> Result<(),
         .file_name()
         .ok_or_else(|| Error::Usage(format!("{} names no file", path.display())))?;
     let mut temp_name = name.to_owned();
-    temp_name.push(format!(".tmp-{}", std::process::id()));
+    // Unique per write: a reload's read and the watch thread may write at once.
+    static WRITES: AtomicU64 = AtomicU64::new(0);
+    let write = WRITES.fetch_add(1, Ordering::Relaxed);
+    temp_name.push(format!(".tmp-{}-{write}", std::process::id()));
     let temp = path.with_file_name(temp_name);
     let written = (|| {
         let mut options = std::fs::OpenOptions::new();
