@@ -47,6 +47,21 @@ fn killed_and_restarted_etcd_keeps_the_config_then_applies_every_later_change() 
     };
     assert!(message.contains("the last good config stays"), "{message}");
     assert_eq!(app.config(), json!({"a": 2}), "the last good config stays");
+    // The retries back off, doubling from 50 ms, but never wait over the 300 ms bound.
+    etcd::wait_for(DEADLINE, "the backoff to grow to its bound", || {
+        let SourceHealth::Error(message) = app.health() else {
+            return None;
+        };
+        let wait: u64 = message
+            .split("retrying in ")
+            .nth(1)?
+            .split(" ms")
+            .next()?
+            .parse()
+            .ok()?;
+        assert!(wait <= 300, "{message}");
+        (wait >= 200).then_some(())
+    });
     assert_eq!(
         gauge(&series("hotconf_etcd_connected", "/kill/")),
         Some(0.0)
