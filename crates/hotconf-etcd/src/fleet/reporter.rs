@@ -236,8 +236,12 @@ impl Session {
                 return;
             };
             let mut backoff = Duration::from_millis(100);
+            let mut previous = None;
             loop {
-                match self.connected(&mut receiver, &mut latest).await {
+                match self
+                    .connected(&mut receiver, &mut latest, &mut previous)
+                    .await
+                {
                     End::Stopped => return,
                     End::Lost(error) => {
                         tracing::warn!(instance = %self.instance, "fleet status: {error}");
@@ -270,6 +274,7 @@ impl Session {
         &self,
         receiver: &mut mpsc::UnboundedReceiver<Record>,
         latest: &mut Record,
+        previous: &mut Option<i64>,
     ) -> End {
         let lost = |what: &str, e: &dyn std::fmt::Display| End::Lost(format!("{what}: {e}"));
         let mut client = match self.connection.connect().await {
@@ -280,6 +285,8 @@ impl Session {
             Ok(response) => response.id(),
             Err(e) => return lost("cannot take a lease for the status record", &e),
         };
+        // The lease of the last connection may still hold our record: taken over below.
+        let earlier = previous.replace(lease);
         let (mut keeper, mut stream): (LeaseKeeper, LeaseKeepAliveStream) =
             match client.lease_keep_alive(lease).await {
                 Ok(pair) => pair,
@@ -316,7 +323,7 @@ impl Session {
                     Ok(None) => break End::Lost("the lease keep-alive stream ended".into()),
                     Err(e) => break lost("the lease keep-alive failed", &e),
                 },
-                _ = retry.tick(), if !owned => match self.claim(&mut client, lease, latest).await {
+                _ = retry.tick(), if !owned => match self.claim(&mut client, lease, earlier, latest).await {
                     Ok(None) => {
                         owned = true;
                         self.set_health(None);
@@ -342,12 +349,13 @@ impl Session {
         end
     }
 
-    /// Creates the key under the lease if nobody holds it: `None` when it is ours, else
-    /// who holds it.
+    /// Creates the key under the lease if nobody holds it, or moves it over from `earlier`
+    /// (this reporter's lease before a reconnect): `None` when it is ours, else who holds it.
     async fn claim(
         &self,
         client: &mut Client,
         lease: i64,
+        earlier: Option<i64>,
         record: &Record,
     ) -> Result<Option<String>, etcd_client::Error> {
         let value = json(record);
@@ -375,6 +383,23 @@ impl Session {
             Some(kv) if kv.lease() == lease => {
                 // Ours already (a retry after a lost answer): write the latest.
                 self.write(client, lease, record).await.map(|_| None)
+            }
+            Some(kv) if Some(kv.lease()) == earlier && kv.lease() != 0 => {
+                let old = kv.lease();
+                let txn = Txn::new()
+                    .when([Compare::lease(self.key.as_str(), CompareOp::Equal, old)])
+                    .and_then([TxnOp::put(
+                        self.key.as_str(),
+                        json(record),
+                        Some(PutOptions::new().with_lease(lease)),
+                    )]);
+                if client.txn(txn).await?.succeeded() {
+                    // Nothing else is bound to the old lease; best effort.
+                    let _ = client.lease_revoke(old).await;
+                    Ok(None)
+                } else {
+                    Ok(Some("an instance that just took the name".to_owned()))
+                }
             }
             Some(kv) => Ok(Some(match serde_json::from_slice::<Record>(kv.value()) {
                 Ok(other) => format!("host {} pid {}", other.host, other.pid),
