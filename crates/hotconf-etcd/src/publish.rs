@@ -18,7 +18,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use etcd_client::{Client, Compare, CompareOp, GetOptions, Txn, TxnOp};
-use hotconf::source::{Dir, Document, Source};
+use hotconf::source::{Dir, Document, Origin, Source};
 use hotconf::{Limits, Pipeline, Problem, Problems, Validate};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -51,6 +51,9 @@ pub struct Published {
     /// The content hash instances report once they applied it (see
     /// [`content_hash`](crate::content_hash)).
     pub content_hash: String,
+    /// Restart-required paths (by the pipeline's policy) the push changes, compared with
+    /// what was under the prefix: instances apply the rest and hold these until a restart.
+    pub pending: Vec<String>,
     /// The check's warnings.
     #[serde(skip)]
     pub warnings: Vec<Problem>,
@@ -122,9 +125,15 @@ pub async fn publish<T>(
 where
     T: DeserializeOwned + Serialize + Validate + Send + 'static,
 {
-    let (files, local, warnings) = check::<T>(pipeline, dir, prefix)?;
+    let Checked {
+        files,
+        documents,
+        warnings,
+    } = check::<T>(pipeline, dir)?;
+    let local = keys(prefix, &documents)?;
     let mut client = connection.connect().await?;
     let (read_revision, remote) = read(&mut client, prefix, expect_revision).await?;
+    let pending = against::<T>(pipeline, &remote, documents)?;
     let changes = plan::changes(prefix, &local, &remote);
     changes.check_limits().map_err(PublishError::TooLarge)?;
     let response = client
@@ -148,6 +157,7 @@ where
         deleted: changes.deletes,
         unchanged: changes.unchanged,
         content_hash,
+        pending,
         warnings,
     })
 }
@@ -199,37 +209,26 @@ impl Source for Read {
 
 type Local = Vec<(String, Arc<[u8]>)>;
 
-/// Reads and checks the directory: the files, the keys and values to push, the warnings.
-fn check<T>(
-    pipeline: &Pipeline,
-    dir: &Path,
-    prefix: &Prefix,
-) -> Result<(Vec<String>, Local, Vec<Problem>), PublishError>
+/// A directory that passed the check.
+struct Checked {
+    files: Vec<String>,
+    documents: Vec<Document>,
+    warnings: Vec<Problem>,
+}
+
+/// Reads and checks the directory.
+fn check<T>(pipeline: &Pipeline, dir: &Path) -> Result<Checked, PublishError>
 where
     T: DeserializeOwned + Serialize + Validate + Send + 'static,
 {
-    let source = Dir::new(dir);
-    let documents = source
-        .read(&Limits::default())
-        .map_err(|problem| PublishError::Invalid {
-            files: vec![dir.display().to_string()],
-            problems: Problems(vec![problem]),
-        })?;
-    let mut local = Vec::with_capacity(documents.len());
-    for document in &documents {
-        // Dir selects UTF-8 names of files directly in the directory.
-        let name = document
-            .origin
-            .path()
-            .and_then(Path::file_name)
-            .and_then(|name| name.to_str())
-            .ok_or_else(|| Error::Usage(format!("{}: not a file name", document.origin)))?;
-        local.push((
-            format!("{}{name}", prefix.as_str()),
-            Arc::clone(&document.bytes),
-        ));
-    }
-    let sources: Vec<Box<dyn Source>> = vec![Box::new(Read(documents))];
+    let documents =
+        Dir::new(dir)
+            .read(&Limits::default())
+            .map_err(|problem| PublishError::Invalid {
+                files: vec![dir.display().to_string()],
+                problems: Problems(vec![problem]),
+            })?;
+    let sources: Vec<Box<dyn Source>> = vec![Box::new(Read(documents.clone()))];
     let plan = pipeline.check::<T>(&sources);
     if !plan.errors.is_empty() {
         let mut problems = plan.errors;
@@ -239,7 +238,70 @@ where
             problems: Problems(problems),
         });
     }
-    Ok((plan.files, local, plan.warnings))
+    Ok(Checked {
+        files: plan.files,
+        documents,
+        warnings: plan.warnings,
+    })
+}
+
+/// The keys and values to push: `P + file name` for each document.
+fn keys(prefix: &Prefix, documents: &[Document]) -> Result<Local, PublishError> {
+    documents
+        .iter()
+        .map(|document| {
+            // Dir selects UTF-8 names of files directly in the directory.
+            let name = document
+                .origin
+                .path()
+                .and_then(Path::file_name)
+                .and_then(|name| name.to_str())
+                .ok_or_else(|| Error::Usage(format!("{}: not a file name", document.origin)))?;
+            Ok((
+                format!("{}{name}", prefix.as_str()),
+                Arc::clone(&document.bytes),
+            ))
+        })
+        .collect()
+}
+
+/// Plans the directory against what the prefix holds, as an instance's reload would: a
+/// change the policy denies would be rejected by every instance, so the push is refused
+/// ([`PublishError::Invalid`]); the restart-required paths it changes are returned. When
+/// the prefix holds nothing that loads, there is nothing to compare.
+fn against<T>(
+    pipeline: &Pipeline,
+    remote: &[Remote],
+    documents: Vec<Document>,
+) -> Result<Vec<String>, PublishError>
+where
+    T: DeserializeOwned + Serialize + Validate + Send + 'static,
+{
+    let current: Vec<Document> = remote
+        .iter()
+        .filter_map(|r| {
+            let format = crate::format_of(&r.key)?;
+            Some(Document::new(
+                Origin::Key(r.key.clone()),
+                format,
+                r.value.clone(),
+            ))
+        })
+        .collect();
+    if current.is_empty() {
+        return Ok(Vec::new());
+    }
+    let old: Vec<Box<dyn Source>> = vec![Box::new(Read(current))];
+    let new: Vec<Box<dyn Source>> = vec![Box::new(Read(documents))];
+    match pipeline.diff::<T>(&old, &new) {
+        Ok(plan) if !plan.errors.is_empty() => Err(PublishError::Invalid {
+            files: plan.files,
+            problems: Problems(plan.errors),
+        }),
+        Ok(plan) => Ok(plan.pending.iter().map(ToString::to_string).collect()),
+        // The directory loads (checked above): what is there now does not.
+        Err(_) => Ok(Vec::new()),
+    }
 }
 
 /// Reads the keys under the prefix (not its status prefix) at `revision`, or the latest.

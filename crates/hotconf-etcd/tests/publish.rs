@@ -364,3 +364,76 @@ fn an_unreachable_etcd_is_trouble_after_the_check() {
     .unwrap_err();
     assert!(matches!(error, PublishError::Invalid { .. }), "{error}");
 }
+
+#[test]
+fn the_policy_is_applied_against_what_the_prefix_holds() {
+    if !etcd::available() {
+        return;
+    }
+    let etcd = Etcd::start();
+    etcd.put(
+        "/app/a.toml",
+        "[server]\nlisten = \":80\"\n[tenants.a]\nid = 1\n",
+    );
+    let pipeline = Pipeline::new().policy(
+        hotconf::Policy::new()
+            .restart_required("server.listen".parse().unwrap())
+            .deny("tenants.*.id".parse().unwrap()),
+    );
+    let connection = Connection::new([etcd.endpoint()]);
+    let prefix = Prefix::new("/app/").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let before = etcd.revision();
+    // Every instance would reject a denied change: refused, located in the file.
+    write(
+        dir.path(),
+        &[(
+            "a.toml",
+            "[server]\nlisten = \":80\"\n[tenants.a]\nid = 2\n",
+        )],
+    );
+    let error =
+        publish_blocking::<serde_json::Value>(&pipeline, dir.path(), &connection, &prefix, None)
+            .unwrap_err();
+    let PublishError::Invalid { problems, .. } = &error else {
+        panic!("not invalid: {error}");
+    };
+    let problem = problems.errors().next().unwrap();
+    assert_eq!(
+        problem.path.as_ref().unwrap().to_string(),
+        "tenants.a.id",
+        "{problem}"
+    );
+    assert!(
+        problem.file.as_deref().unwrap().ends_with("a.toml"),
+        "{problem}"
+    );
+    assert_eq!(problem.line, Some(4), "{problem}");
+    assert_eq!(etcd.revision(), before);
+    // A restart-required change is published and named.
+    write(
+        dir.path(),
+        &[(
+            "a.toml",
+            "[server]\nlisten = \":81\"\n[tenants.a]\nid = 1\n",
+        )],
+    );
+    let done =
+        publish_blocking::<serde_json::Value>(&pipeline, dir.path(), &connection, &prefix, None)
+            .unwrap();
+    assert_eq!(done.pending, ["server.listen"]);
+    assert_eq!(done.revision, before + 1);
+    // What is there now does not load: nothing to compare, the push fixes it.
+    etcd.put("/app/a.toml", "broken = ");
+    write(
+        dir.path(),
+        &[(
+            "a.toml",
+            "[server]\nlisten = \":82\"\n[tenants.a]\nid = 3\n",
+        )],
+    );
+    let done =
+        publish_blocking::<serde_json::Value>(&pipeline, dir.path(), &connection, &prefix, None)
+            .unwrap();
+    assert!(done.written && done.pending.is_empty());
+}
