@@ -405,3 +405,64 @@ fn a_bad_instance_name_is_refused() {
         format!("/app.status/{}", reporter.instance())
     );
 }
+
+#[test]
+fn stop_removes_the_record_of_a_reloader_that_is_shut_down_but_kept() {
+    if !etcd::available() {
+        return;
+    }
+    let etcd = Etcd::start();
+    etcd.put("/app/a.toml", "rpm = 60");
+    let source = PrefixSource::new(&etcd.endpoint(), "/app/");
+    let reporter = std::sync::Arc::new(
+        Reporter::builder(source.connection(), source.tracker())
+            .instance("web-1")
+            .build()
+            .unwrap(),
+    );
+    let reloader = Reloader::<Config>::builder()
+        .source(source)
+        .observer_arc(reporter.clone())
+        .build()
+        .unwrap();
+    wait_states(&etcd, &[("web-1", State::Synced)]);
+    reloader.shutdown();
+    reporter.stop();
+    // Gone at once: the TTL here is the default 10 s, longer than the wait.
+    wait_for(Duration::from_secs(5), "the record removed", || {
+        status(&etcd).instances.is_empty().then_some(())
+    });
+    reporter.stop();
+}
+
+#[test]
+fn a_reporter_stops_at_once_while_etcd_does_not_answer() {
+    // A socket that accepts connections (the kernel's backlog) and never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", silent.local_addr().unwrap());
+    let connection = Connection::new([endpoint])
+        .connect_timeout(Duration::from_secs(60))
+        .timeout(Duration::from_secs(60));
+    let tracker = hotconf_etcd::Tracker::new(Prefix::new("/app/").unwrap());
+    let reporter = Reporter::builder(connection, tracker)
+        .instance("web-1")
+        .build()
+        .unwrap();
+    let reloader = Reloader::<Config>::builder()
+        .defaults(hotconf::source::Format::Toml, "rpm = 60")
+        .observer(reporter)
+        .build()
+        .unwrap();
+    // Let the reporter get stuck talking to the silent socket.
+    wait_for(DEADLINE, "a connection to the silent socket", || {
+        silent.set_nonblocking(true).unwrap();
+        silent.accept().ok()
+    });
+    let started = Instant::now();
+    drop(reloader);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+}

@@ -54,8 +54,8 @@ pub struct Reporter {
     tracker: Tracker,
     progress: Mutex<Progress>,
     health: Arc<Mutex<Option<String>>>,
-    sender: Option<mpsc::UnboundedSender<Record>>,
-    thread: Option<JoinHandle<()>>,
+    sender: Mutex<Option<mpsc::UnboundedSender<Record>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
 }
 
 /// Builds a [`Reporter`].
@@ -88,6 +88,22 @@ impl Reporter {
     pub fn key(&self) -> &str {
         &self.key
     }
+
+    /// Stops reporting: revokes the lease (the record goes at once) and ends the thread;
+    /// later events are ignored. Dropping the reporter does the same; call this when the
+    /// reloader shuts down but is not dropped (it keeps its observers until then).
+    pub fn stop(&self) {
+        // Closing the channel tells the thread to revoke its lease and stop.
+        drop(lock(&self.sender).take());
+        let thread = lock(&self.thread).take();
+        if let Some(thread) = thread {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl ReporterBuilder {
@@ -149,8 +165,8 @@ impl ReporterBuilder {
             tracker: self.tracker,
             progress: Mutex::default(),
             health,
-            sender: Some(sender),
-            thread: Some(thread),
+            sender: Mutex::new(Some(sender)),
+            thread: Mutex::new(Some(thread)),
         })
     }
 }
@@ -159,22 +175,18 @@ impl Observer for Reporter {
     fn observe(&self, event: &Event) {
         let hash = content_hash_of_event(self.tracker.prefix(), event);
         let revision = self.tracker.get(&hash).map(|s| s.revision);
-        let mut progress = self.progress.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut progress = lock(&self.progress);
         if let (Some(record), Some(sender)) = (
             record::update(&self.identity, &mut progress, event, hash, revision),
-            &self.sender,
+            lock(&self.sender).as_ref(),
         ) {
-            // The thread is gone only after drop began.
+            // The thread is gone only after a stop.
             let _ = sender.send(record);
         }
     }
 
     fn health(&self) -> Option<ObserverHealth> {
-        let error = self
-            .health
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
+        let error = lock(&self.health).clone();
         Some(
             ObserverHealth::new("fleet", error.is_none(), error).with_detail(
                 serde_json::json!({"instance": self.identity.instance, "key": self.key}),
@@ -185,11 +197,7 @@ impl Observer for Reporter {
 
 impl Drop for Reporter {
     fn drop(&mut self) {
-        // Closing the channel tells the thread to revoke its lease and stop.
-        self.sender = None;
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+        self.stop();
     }
 }
 
@@ -265,7 +273,7 @@ impl Session {
     }
 
     fn set_health(&self, error: Option<String>) {
-        *self.health.lock().unwrap_or_else(PoisonError::into_inner) = error;
+        *lock(&self.health) = error;
     }
 
     /// Connects, takes a lease, claims the key and keeps the record current until the
@@ -277,21 +285,32 @@ impl Session {
         previous: &mut Option<i64>,
     ) -> End {
         let lost = |what: &str, e: &dyn std::fmt::Display| End::Lost(format!("{what}: {e}"));
-        let mut client = match self.connection.connect().await {
+        // Each step may take a timeout while etcd does not answer: a stop does not wait.
+        let Some(client) = or_stop(receiver, latest, self.connection.connect()).await else {
+            return End::Stopped;
+        };
+        let mut client = match client {
             Ok(client) => client,
             Err(e) => return lost("cannot report to etcd", &e),
         };
-        let lease = match client.lease_grant(self.ttl, None).await {
+        let Some(granted) = or_stop(receiver, latest, client.lease_grant(self.ttl, None)).await
+        else {
+            return End::Stopped;
+        };
+        let lease = match granted {
             Ok(response) => response.id(),
             Err(e) => return lost("cannot take a lease for the status record", &e),
         };
         // The lease of the last connection may still hold our record: taken over below.
         let earlier = previous.replace(lease);
-        let (mut keeper, mut stream): (LeaseKeeper, LeaseKeepAliveStream) =
-            match client.lease_keep_alive(lease).await {
-                Ok(pair) => pair,
-                Err(e) => return lost("cannot keep the status record's lease", &e),
-            };
+        let Some(kept) = or_stop(receiver, latest, client.lease_keep_alive(lease)).await else {
+            // Nothing is bound to the lease yet; it expires on its own.
+            return End::Stopped;
+        };
+        let (mut keeper, mut stream): (LeaseKeeper, LeaseKeepAliveStream) = match kept {
+            Ok(pair) => pair,
+            Err(e) => return lost("cannot keep the status record's lease", &e),
+        };
         let period = Duration::from_millis(u64::try_from(self.ttl).unwrap_or(1) * 1000 / 3);
         let mut renew = tokio::time::interval(period.max(Duration::from_millis(300)));
         let mut retry = tokio::time::interval(Duration::from_secs(1));
@@ -425,6 +444,25 @@ impl Session {
                 Some(PutOptions::new().with_lease(lease)),
             )]);
         Ok(client.txn(txn).await?.succeeded())
+    }
+}
+
+/// Runs `step` unless the reporter stops first (`None`); records that arrive meanwhile
+/// become the latest.
+async fn or_stop<F: std::future::Future>(
+    receiver: &mut mpsc::UnboundedReceiver<Record>,
+    latest: &mut Record,
+    step: F,
+) -> Option<F::Output> {
+    tokio::pin!(step);
+    loop {
+        tokio::select! {
+            output = &mut step => return Some(output),
+            record = receiver.recv() => match record {
+                Some(record) => *latest = record,
+                None => return None,
+            },
+        }
     }
 }
 
