@@ -22,8 +22,9 @@ use crate::{Error, Tracker, content_hash_of_event};
 ///
 /// As an [`Observer`] it writes in [`observe`](Observer::observe), on the reload worker,
 /// before the event reaches the event stream: a command run on an `applied` event (like
-/// `--on-apply`) finds the files written. Restart-required attempts are not written: the
-/// files hold what the running config came from. Failures show in
+/// `--on-apply`) finds the files written. An attempt that changes only restart-required
+/// paths (`restart_required`) is not written; an `applied` one with pending paths is
+/// written whole (the files are then what a restart would load). Failures show in
 /// [`health`](Observer::health) and in the log; the next attempt writes everything again.
 ///
 /// ```no_run

@@ -251,10 +251,7 @@ impl Session {
                     .await
                 {
                     End::Stopped => return,
-                    End::Lost(error) => {
-                        tracing::warn!(instance = %self.instance, "fleet status: {error}");
-                        self.set_health(Some(error));
-                    }
+                    End::Lost(error) => self.trouble(error),
                 }
                 let sleep = tokio::time::sleep(backoff);
                 tokio::pin!(sleep);
@@ -274,6 +271,15 @@ impl Session {
 
     fn set_health(&self, error: Option<String>) {
         *lock(&self.health) = error;
+    }
+
+    /// Shows `error` in the health; logs it when it is news (retries repeat it).
+    fn trouble(&self, error: String) {
+        let mut health = lock(&self.health);
+        if health.as_deref() != Some(error.as_str()) {
+            tracing::warn!(instance = %self.instance, "fleet status: {error}");
+        }
+        *health = Some(error);
     }
 
     /// Connects, takes a lease, claims the key and keeps the record current until the
@@ -354,8 +360,7 @@ impl Session {
                              instance its own name)",
                             self.instance
                         );
-                        tracing::warn!("fleet status: {error}");
-                        self.set_health(Some(error));
+                        self.trouble(error);
                     }
                     Err(e) => break lost("cannot write the status record", &e),
                 },
