@@ -271,7 +271,6 @@ impl Observer for Printer {
         match (&state.error, state.polling) {
             (Some(error), _) => eprintln!("hotconf-demo: the file watcher failed: {error}"),
             (None, true) => eprintln!("hotconf-demo: the file watcher fell back to polling"),
-            (None, false) if state.watching => eprintln!("hotconf-demo: watching the files again"),
             (None, false) => {}
         }
     }
