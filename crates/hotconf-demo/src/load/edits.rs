@@ -348,7 +348,7 @@ pub(crate) const CYCLE: usize = 13;
 fn server(workers: usize, pool: usize) -> String {
     format!(
         "[server]\nlisten = \"127.0.0.1:0\"\nworkers = {workers}\nadmin_token = \"\"\n\n\
-         [pool]\nsize = {pool}\n\n[hot_reload]\ndebounce_ms = 100\n"
+         [pool]\nsize = {pool}\n\n[hot_reload]\ndebounce_ms = 150\n"
     )
 }
 

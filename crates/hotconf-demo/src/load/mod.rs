@@ -477,13 +477,11 @@ impl Report {
     ) {
         let count = |outcome: &str| done.iter().filter(|d| d.event["event"] == outcome).count();
         let by = |writer: Writer| done.iter().filter(|d| d.edit.writer == writer).count();
-        #[allow(clippy::cast_precision_loss)]
         let per_second = self.requests as f64 / self.seconds.max(0.001);
         println!(
             "hotconf-demo load: {} connections, {:.1} s, {} requests ({per_second:.0}/s), {} failed",
             args.connections, self.seconds, self.requests, self.failed
         );
-        #[allow(clippy::cast_precision_loss)]
         let share = 100.0 * self.allowed_2xx as f64 / self.allowed.max(1) as f64;
         println!(
             "  2xx:       {share:.2}% where the limits allow ({} of {}); {} answered 429 on {}",
@@ -528,7 +526,6 @@ impl Report {
             self.reloading.len(),
         );
         let mib = |k: Option<u64>| {
-            #[allow(clippy::cast_precision_loss)]
             k.map_or("n/a".to_owned(), |k| {
                 format!("{:.1} MiB", k as f64 / 1024.0)
             })

@@ -113,7 +113,7 @@ fn drive(i: usize, base: &str, pace: Duration, start: Instant, stop: &AtomicBool
                 if seen.versions.last() != Some(&version) {
                     seen.versions.push(version);
                 }
-                let rpm = check(&mut seen, path, status, &body);
+                let rpm = check(&mut seen, path, status, version, &body);
                 seen.samples.push(Sample {
                     at,
                     latency,
@@ -130,7 +130,7 @@ fn drive(i: usize, base: &str, pace: Duration, start: Instant, stop: &AtomicBool
 }
 
 /// Checks one answer; answers the limited route's `rpm`.
-fn check(seen: &mut Connection, path: &str, status: u16, body: &str) -> u32 {
+fn check(seen: &mut Connection, path: &str, status: u16, version: u64, body: &str) -> u32 {
     let limited = path == LIMITED_PATH;
     let ok = (200..300).contains(&status) || (limited && status == 429);
     if !ok {
@@ -143,6 +143,10 @@ fn check(seen: &mut Connection, path: &str, status: u16, body: &str) -> u32 {
         seen.fail(format!("{path}: not JSON: {body}"));
         return 0;
     };
+    // One snapshot per request: the header and the body name the same version.
+    if json["version"].as_u64() != Some(version) {
+        seen.fail(format!("{path}: X-Config-Version {version} on {body}"));
+    }
     if path == "/api/pool" && json["pool"]["size"] != json["pool"]["config"] {
         seen.fail(format!("{path}: a pool built for another config: {body}"));
     }
@@ -205,7 +209,6 @@ pub(crate) fn rate_check(samples: &[Sample], burst: u32) -> (Vec<String>, Vec<St
         }
         let rate = f64::from(first.rpm) / 60.0;
         let accepted = stretch.iter().filter(|s| s.status == 200).count();
-        #[allow(clippy::cast_precision_loss)]
         let (accepted_f, offered) = (accepted as f64, stretch.len() as f64 / span);
         // A bucket lets through at most its burst plus what it earns; the stretch's edges
         // (a commit a moment after the swap) may give one or two more.
@@ -216,8 +219,9 @@ pub(crate) fn rate_check(samples: &[Sample], burst: u32) -> (Vec<String>, Vec<St
                 first.rpm
             ));
         }
-        // Asked for at least twice the rate for a while: most of the tokens are taken.
-        if offered >= 2.0 * rate && span >= 3.0 && accepted_f < 0.6 * rate * span {
+        // Asked for three times the rate for a while: at least half the tokens are taken,
+        // even with the asking thread starved now and then on a loaded machine.
+        if offered >= 3.0 * rate && span >= 3.0 && accepted_f < 0.5 * rate * span {
             problems.push(format!(
                 "rpm {}: only {accepted} accepted in {span:.1} s of {offered:.0} req/s",
                 first.rpm
@@ -244,11 +248,9 @@ mod tests {
         per_second: f64,
         accept_every: usize,
     ) -> Vec<Sample> {
-        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
         let n = (seconds * per_second) as usize;
         (0..n)
             .map(|i| Sample {
-                #[allow(clippy::cast_precision_loss)]
                 at: from + i as f64 / per_second,
                 latency: Duration::ZERO,
                 status: if i % accept_every == 0 { 200 } else { 429 },
