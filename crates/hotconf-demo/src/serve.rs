@@ -55,12 +55,17 @@ struct Sources {
     edit: Vec<String>,
 }
 
-/// The one place that says where the config comes from: the files of the config directory
-/// today; an etcd prefix behind the `etcd` feature is another branch here.
+/// The one place that says where the config comes from: the four files of the config
+/// directory (`--config`, or the data directory's, made from the bundled files) today. A
+/// source behind a cargo feature (an etcd prefix) is another branch here, before the files.
 fn config_sources(
     builder: ReloaderBuilder<Demo>,
-    config_dir: &Path,
+    args: &ServeArgs,
 ) -> anyhow::Result<(ReloaderBuilder<Demo>, Sources)> {
+    let config_dir = match &args.config {
+        Some(dir) => dir.clone(),
+        None => bundled_config(&args.data, args.reset)?,
+    };
     let mut builder = builder;
     let mut edit = Vec::new();
     for name in FILES {
@@ -71,9 +76,23 @@ fn config_sources(
     Ok((builder, Sources { edit }))
 }
 
-/// Creates the data directory and its config from the bundled files when missing (or when
-/// `reset`); answers the config directory and the audit log's path.
-fn prepare_data(args: &ServeArgs) -> anyhow::Result<(PathBuf, PathBuf)> {
+/// The data directory's config directory, its files written from the bundled ones when
+/// missing, or always with `reset`.
+fn bundled_config(data: &Path, reset: bool) -> anyhow::Result<PathBuf> {
+    let dir = data.join("config");
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    for (name, text) in BUNDLED {
+        let path = dir.join(name);
+        if reset || !path.exists() {
+            std::fs::write(&path, text)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+    }
+    Ok(dir)
+}
+
+/// Creates the data directory (a new audit log with `reset`); answers the audit log's path.
+fn prepare_data(args: &ServeArgs) -> anyhow::Result<PathBuf> {
     let data = &args.data;
     std::fs::create_dir_all(data)
         .with_context(|| format!("cannot create the data directory {}", data.display()))?;
@@ -88,28 +107,12 @@ fn prepare_data(args: &ServeArgs) -> anyhow::Result<(PathBuf, PathBuf)> {
             }
         }
     }
-    let config_dir = match &args.config {
-        Some(dir) => dir.clone(),
-        None => {
-            let dir = data.join("config");
-            std::fs::create_dir_all(&dir)
-                .with_context(|| format!("cannot create {}", dir.display()))?;
-            for (name, text) in BUNDLED {
-                let path = dir.join(name);
-                if args.reset || !path.exists() {
-                    std::fs::write(&path, text)
-                        .with_context(|| format!("cannot write {}", path.display()))?;
-                }
-            }
-            dir
-        }
-    };
-    Ok((config_dir, audit))
+    Ok(audit)
 }
 
 /// Runs the service until Ctrl-C or SIGTERM.
 pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<()> {
-    let (config_dir, audit_path) = prepare_data(args)?;
+    let audit_path = prepare_data(args)?;
     let metrics = PrometheusBuilder::new()
         .install_recorder()
         .context("cannot record metrics")?;
@@ -138,7 +141,7 @@ pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<()> {
         ),
         None => builder,
     };
-    let (builder, sources) = config_sources(builder, &config_dir)?;
+    let (builder, sources) = config_sources(builder, args)?;
     let (builder, pool) = builder.resource(PoolResource);
     let reloader = match builder.build() {
         Ok(reloader) => reloader,
