@@ -232,3 +232,89 @@ fn plain(name: &str) -> bool {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
+
+#[cfg(test)]
+mod tests {
+    use hotconf::Reloader;
+    use hotconf::source::Format;
+
+    use super::*;
+
+    /// A reloader on the bundled config, as the demo loads it.
+    fn bundled() -> Reloader<Demo> {
+        let mut builder = Reloader::<Demo>::builder();
+        for (name, text) in BUNDLED {
+            let format = Format::from_path(std::path::Path::new(name)).unwrap();
+            builder = builder.defaults(format, text);
+        }
+        builder.build().unwrap()
+    }
+
+    #[test]
+    fn the_bundled_config_loads() {
+        let reloader = bundled();
+        let demo = reloader.current();
+        assert_eq!(demo.limits.of("limited").rpm, 60);
+        assert_eq!(demo.limits.of("chat"), demo.limits.default);
+        let chain: Vec<&str> = demo.routes["chat"].chain().collect();
+        assert_eq!(chain, ["flaky", "slow", "echo"]);
+    }
+
+    #[test]
+    fn every_cross_file_mistake_is_refused_at_its_path() {
+        type Edit = fn(&mut Demo);
+        let cases: [(Edit, &str); 9] = [
+            (
+                |d| d.limits.default.rpm = 0,
+                "limits.default.rpm: must be greater than 0",
+            ),
+            (
+                |d| d.limits.default.burst = 0,
+                "limits.default.burst: must be greater than 0",
+            ),
+            (
+                |d| {
+                    d.limits
+                        .routes
+                        .insert("nope".into(), d.limits.default)
+                        .map_or((), drop)
+                },
+                "limits.routes.nope: no route named 'nope' in routes.json",
+            ),
+            (
+                |d| d.routes.get_mut("chat").unwrap().fallbacks[1] = "nope".into(),
+                "routes.chat.fallbacks[1]: no backend named 'nope' (known: db, down, echo",
+            ),
+            (
+                |d| d.routes.get_mut("search").unwrap().primary = "gone".into(),
+                "routes.search.primary: no backend named 'gone'",
+            ),
+            (
+                |d| d.flags.stats = true,
+                "flags.stats: needs server.admin_token (server.toml) to be set",
+            ),
+            (
+                |d| d.server.workers = 0,
+                "server.workers: must be between 1 and 64",
+            ),
+            (|d| d.pool.size = 0, "pool.size: must be at least 1"),
+            (
+                |d| d.backends.get_mut("slow").unwrap().ms = Some(60_000),
+                "backends.slow.ms: at most 10000",
+            ),
+        ];
+        let reloader = bundled();
+        for (edit, expected) in cases {
+            let mut demo = (*reloader.current()).clone();
+            edit(&mut demo);
+            let error = reloader.apply(demo).unwrap_err().to_string();
+            assert!(error.contains(expected), "{expected}\n  not in: {error}");
+            assert_eq!(reloader.current().version(), 1);
+        }
+        // With the token set, the flag is fine.
+        let mut demo = (*reloader.current()).clone();
+        demo.flags.stats = true;
+        demo.server.admin_token = "s3cret".into();
+        assert!(reloader.apply(demo).is_ok());
+    }
+}
