@@ -251,7 +251,12 @@ impl Observer for Printer {
         if event.outcome == Outcome::Detected {
             return;
         }
-        let files: Vec<&str> = event.changed.iter().map(|c| c.file.as_str()).collect();
+        // The files that changed; on the first load, every file read.
+        let files: Vec<&str> = if event.changed.is_empty() {
+            event.files.iter().map(String::as_str).collect()
+        } else {
+            event.changed.iter().map(|c| c.file.as_str()).collect()
+        };
         eprintln!(
             "hotconf-demo: v{} {} ({}) {}",
             event.version,
