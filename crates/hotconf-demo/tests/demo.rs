@@ -159,6 +159,16 @@ impl Demo {
         )
     }
 
+    /// GET on the admin API: the body.
+    fn admin(&self, path: &str) -> String {
+        ureq::get(format!("{}{path}", self.url("Admin:")))
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_to_string()
+            .unwrap()
+    }
+
     fn stop(mut self) {
         let term = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
@@ -266,4 +276,60 @@ fn a_config_that_cannot_load_is_refused_at_its_line() {
     );
     // --config leaves the data directory without a config of its own.
     assert!(!dir.path().join("data/config").exists());
+}
+
+#[test]
+fn the_admin_token_guards_stats_and_never_leaves_the_service() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let demo = Demo::start(&data, &[]);
+    let config = data.join("config");
+    let token = "tok-5ecret-42";
+    let server = std::fs::read_to_string(config.join("server.toml")).unwrap();
+    std::fs::write(
+        config.join("server.toml"),
+        server.replace("admin_token = \"\"", &format!("admin_token = \"{token}\"")),
+    )
+    .unwrap();
+    wait_for("the token applied", Duration::from_secs(60), || {
+        (demo.get("/api/flags").1 == 2).then_some(())
+    });
+    let features = std::fs::read_to_string(config.join("features.toml")).unwrap();
+    std::fs::write(
+        config.join("features.toml"),
+        features.replace("stats = false", "stats = true"),
+    )
+    .unwrap();
+    wait_for("the stats flag applied", Duration::from_secs(60), || {
+        (demo.get("/api/flags").1 == 3).then_some(())
+    });
+
+    assert_eq!(demo.get("/api/stats").0, 401);
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut stats = agent
+        .get(format!("{}/api/stats", demo.url("API:")))
+        .header("Authorization", format!("Bearer {token}"))
+        .call()
+        .unwrap();
+    assert_eq!(stats.status().as_u16(), 200);
+    let stats: serde_json::Value =
+        serde_json::from_str(&stats.body_mut().read_to_string().unwrap()).unwrap();
+    assert!(stats["flags"]["ok"].as_u64().unwrap() >= 2, "{stats}");
+
+    // Redacted on the admin API, an HMAC in the audit log.
+    let live = demo.admin("/config");
+    assert!(live.contains(r#""admin_token":"***""#), "{live}");
+    for text in [live, demo.admin("/history"), demo.admin("/status")] {
+        assert!(!text.contains(token), "{text}");
+    }
+    let audit = std::fs::read_to_string(data.join("audit.jsonl")).unwrap();
+    assert_eq!(audit.lines().count(), 3, "{audit}");
+    assert!(
+        audit.contains("hmac-sha256:") && !audit.contains(token),
+        "{audit}"
+    );
+    demo.stop();
 }
