@@ -7,6 +7,8 @@
 
 mod api;
 mod config;
+#[cfg(feature = "etcd")]
+mod etcd;
 mod limiter;
 mod load;
 mod pool;

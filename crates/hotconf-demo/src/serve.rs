@@ -43,14 +43,17 @@ pub(crate) struct ServeArgs {
     /// POST a Slack-compatible alert to URL when a reload is rejected (and when it resolves).
     #[arg(long, value_name = "URL")]
     pub(crate) alert_webhook: Option<String>,
+    #[cfg(feature = "etcd")]
+    #[command(flatten)]
+    pub(crate) etcd: crate::etcd::EtcdArgs,
 }
 
 /// The config files this build reads, one per part of the config.
-const FILES: [&str; 4] = ["server.toml", "limits.yaml", "routes.json", "features.toml"];
+pub(crate) const FILES: [&str; 4] = ["server.toml", "limits.yaml", "routes.json", "features.toml"];
 
 /// Where the config comes from, as the startup message describes it.
 #[derive(Debug)]
-struct Sources {
+pub(crate) struct Sources {
     /// What to tell a newcomer to edit.
     edit: Vec<String>,
 }
@@ -65,6 +68,11 @@ fn config_sources(
     let config_dir = match &args.config {
         Some(dir) => dir.clone(),
         None => bundled_config(&args.data, args.reset)?,
+    };
+    #[cfg(feature = "etcd")]
+    let builder = match args.etcd.configure(builder, &config_dir)? {
+        (builder, Some(edit)) => return Ok((builder, Sources { edit })),
+        (builder, None) => builder,
     };
     let mut builder = builder;
     let mut edit = Vec::new();

@@ -333,3 +333,84 @@ fn the_admin_token_guards_stats_and_never_leaves_the_service() {
     );
     demo.stop();
 }
+
+/// `--etcd URL --prefix P`: an empty prefix is filled with the bundled config, the service
+/// follows what is put there, NACKs a bad value while it keeps serving, and reports to the
+/// fleet status.
+#[cfg(feature = "etcd")]
+#[test]
+fn from_etcd_the_same_service_follows_the_prefix_and_reports_to_the_fleet() {
+    #[path = "../../hotconf-etcd/tests/common/etcd.rs"]
+    mod etcd;
+    use hotconf_etcd::{Connection, Prefix, State, fleet_status_blocking};
+
+    if !etcd::available() {
+        return;
+    }
+    let etcd = etcd::Etcd::start();
+    let work = tempfile::tempdir().unwrap();
+    let demo = Demo::start(
+        work.path(),
+        &[
+            "--etcd",
+            &etcd.endpoint(),
+            "--prefix",
+            "/demo/",
+            "--instance",
+            "demo-1",
+        ],
+    );
+    // The bundled config was published, and the service serves it.
+    let keys = etcd.ctl(&["get", "/demo/", "--prefix", "--keys-only"]);
+    for name in ["features.toml", "limits.yaml", "routes.json", "server.toml"] {
+        assert!(keys.contains(&format!("/demo/{name}")), "{keys}");
+    }
+    let (status, version, flags) = demo.get("/api/flags");
+    assert_eq!((status, version), (200, 1));
+    assert_eq!(flags["shout"], false);
+    let connection = Connection::new([etcd.endpoint()]);
+    let prefix = Prefix::new("/demo/").unwrap();
+    let state = |want: State| {
+        wait_for("the fleet status", Duration::from_secs(30), || {
+            let fleet = fleet_status_blocking(&connection, &prefix).ok()?;
+            let instance = fleet.instances.first()?;
+            (fleet.instances.len() == 1 && instance.state == want).then(|| instance.clone())
+        })
+    };
+    state(State::Synced);
+
+    // A change put in etcd is the next request's config.
+    etcd.put(
+        "/demo/features.toml",
+        "[flags]\nshout = true\ntrace = false\nstats = false\n",
+    );
+    wait_for("the new flag", Duration::from_secs(30), || {
+        let (_, version, flags) = demo.get("/api/flags");
+        (flags["shout"] == true).then_some(version)
+    });
+    let (_, version, _) = demo.get("/api/flags");
+    assert_eq!(version, 2);
+    state(State::Synced);
+
+    // A route naming an unknown backend: NACKed at its key, the old config keeps serving.
+    let routes = include_str!("../bundled/routes.json");
+    let bad = routes.replace("\"primary\": \"flaky\"", "\"primary\": \"nope\"");
+    assert_ne!(bad, routes);
+    let line = bad.lines().position(|l| l.contains("\"nope\"")).unwrap() + 1;
+    etcd.put("/demo/routes.json", &bad);
+    let nacked = state(State::Nacked);
+    let error = &nacked.record.errors[0];
+    assert_eq!(
+        error.file.as_deref(),
+        Some("/demo/routes.json"),
+        "{error:?}"
+    );
+    assert_eq!(error.line, Some(u32::try_from(line).unwrap()), "{error:?}");
+    assert!(error.message.contains("nope"), "{error:?}");
+    let (status, version, flags) = demo.get("/api/flags");
+    assert_eq!(
+        (status, version, flags["shout"].clone()),
+        (200, 2, true.into())
+    );
+    demo.stop();
+}
