@@ -172,3 +172,23 @@ fn an_unreachable_etcd_without_cache_fails_the_build_naming_the_endpoint() {
     assert!(message.contains("/app/"), "{message}");
     assert!(!message.contains("s3cret"), "{message}");
 }
+
+#[test]
+fn a_reloader_built_inside_a_tokio_runtime_reads_and_watches() {
+    if !etcd::available() {
+        return;
+    }
+    let etcd = Etcd::start();
+    etcd.put("/app/a.toml", "x = 1");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    // As a service's async main would: the source must not block or nest runtimes.
+    let app = runtime.block_on(async { Instance::start(source(&etcd.endpoint(), "/app/")) });
+    app.expect(Outcome::Loaded);
+    etcd.put("/app/a.toml", "x = 2");
+    app.expect(Outcome::Applied);
+    assert_eq!(app.config(), json!({"x": 2}));
+    runtime.block_on(async { drop(app) });
+}
