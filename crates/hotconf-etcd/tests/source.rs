@@ -203,12 +203,13 @@ fn a_value_over_the_size_limit_fails_the_read_naming_its_key() {
     etcd.put("/app/big.toml", &format!("blob = \"{}\"", "z".repeat(200)));
     let mut limits = hotconf::Limits::default();
     limits.max_bytes = 100;
-    let error = hotconf::Reloader::<serde_json::Value>::builder()
+    let built = hotconf::Reloader::<serde_json::Value>::builder()
         .limits(limits)
         .source(source(&etcd.endpoint(), "/app/"))
-        .build()
-        .err()
-        .expect("a value over the limit was read");
+        .build();
+    let Err(error) = built else {
+        panic!("a value over the limit was read");
+    };
     let problem = &error.problems()[0];
     assert_eq!(problem.kind, hotconf::ProblemKind::Limit);
     assert_eq!(problem.file.as_deref(), Some("/app/big.toml"));
