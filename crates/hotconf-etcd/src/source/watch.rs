@@ -280,8 +280,8 @@ impl Running {
     }
 
     /// Watches from the mirror's revision + 1 until the watch is compacted (then re-reads
-    /// and returns, to watch again) or lost.
-    /// The backoff starts over once etcd confirms the watch.
+    /// and returns, to watch again) or lost. The backoff starts over once etcd confirms
+    /// the watch.
     async fn watch_once(&mut self, client: &mut Client, delay: &mut Duration) -> Result<(), End> {
         let prefix = self.watch.prefix.clone();
         let options = WatchOptions::new()
