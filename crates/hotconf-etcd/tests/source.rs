@@ -70,7 +70,7 @@ fn a_transaction_of_several_keys_is_one_reload() {
     app.expect(Outcome::Loaded);
 
     // One revision: an update, a delete and two new keys.
-    etcd.transact(&[
+    etcd.txn(&[
         "put /app/a.toml \"a = 2\"",
         "del /app/b.toml",
         "put /app/c.toml \"c = 3\"",
