@@ -480,7 +480,7 @@ where
                 // The sources win over a local override.
                 lock(&self.shared.live).local_override = None;
                 let clean = Clean::of(&planned);
-                let finished = self.txn(planned, attempt.origins, attempt.files, trigger, by);
+                let finished = self.transact(planned, attempt.origins, attempt.files, trigger, by);
                 if finished
                     .event
                     .as_ref()
@@ -617,7 +617,7 @@ where
             // A submitted document names itself; a config given whole names the files.
             Err(problems) if attempt.files.is_empty() => self.reject(trigger, files, problems),
             Err(problems) => self.reject(trigger, attempt.files, problems),
-            Ok(planned) => self.txn(planned, self.origins.clone(), files, trigger, by.clone()),
+            Ok(planned) => self.transact(planned, self.origins.clone(), files, trigger, by.clone()),
         };
         if let (Some(event), Some(_)) = (&mut finished.event, &finished.applied) {
             event.revisions = self.origins.iter().map(|(_, r)| *r).collect();
