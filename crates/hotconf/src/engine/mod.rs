@@ -204,6 +204,14 @@ impl<T> Shared<T> {
         }
     }
 
+    /// Tells every source which documents the reloader now runs (see
+    /// [`Source::accepted`]).
+    fn accepted(&self, documents: &[Document]) {
+        for source in &self.sources {
+            source.accepted(documents);
+        }
+    }
+
     /// Reads the sources, then the files their settings table lists in `watch_paths`,
     /// each right after the file holding the table: the documents, and the extra files.
     fn read_all(&self) -> std::result::Result<crate::layer::Read, crate::error::Problems> {
