@@ -151,3 +151,47 @@ fn a_boxed_source_forwards_accepted() {
     );
     drop(reloader);
 }
+
+/// A source whose `accepted` panics.
+#[derive(Debug)]
+struct Panicking;
+
+impl Source for Panicking {
+    fn read(&self, _limits: &Limits) -> Result<Vec<Document>, Problem> {
+        Ok(vec![Document::new(
+            Origin::Key("/mem/base.toml".into()),
+            Format::Toml,
+            b"base = 1\n".to_vec(),
+        )])
+    }
+
+    fn accepted(&self, _documents: &[Document]) {
+        panic!("accepted blew up");
+    }
+}
+
+#[test]
+fn a_source_that_panics_in_accepted_neither_fails_the_reload_nor_silences_the_others() {
+    let source = Recording::new("rpm = 60\n");
+    let reloader = Reloader::<Json>::builder()
+        .source(Panicking)
+        .source(source.clone())
+        .build()
+        .unwrap();
+    assert_eq!(source.take().len(), 1);
+
+    source.set("rpm = 70\n");
+    let event = reloader.reload().unwrap();
+    assert_eq!(event.outcome, Outcome::Applied);
+    assert_eq!(
+        source.take(),
+        vec![vec![
+            ("/mem/base.toml".to_owned(), "base = 1\n".to_owned()),
+            ("/mem/app.toml".to_owned(), "rpm = 70\n".to_owned()),
+        ]]
+    );
+    assert_eq!(*reloader.current().config(), json!({"base": 1, "rpm": 70}));
+    // The worker goes on.
+    source.set("rpm = 80\n");
+    assert_eq!(reloader.reload().unwrap().outcome, Outcome::Applied);
+}

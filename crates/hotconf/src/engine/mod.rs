@@ -205,10 +205,16 @@ impl<T> Shared<T> {
     }
 
     /// Tells every source which documents the reloader now runs (see
-    /// [`Source::accepted`]).
+    /// [`Source::accepted`]). The config is already in effect: a source that panics here
+    /// is logged, and neither turns the outcome into a rejection nor keeps the other
+    /// sources from hearing it.
     fn accepted(&self, documents: &[Document]) {
         for source in &self.sources {
-            source.accepted(documents);
+            let call = std::panic::AssertUnwindSafe(|| source.accepted(documents));
+            if let Err(panic) = std::panic::catch_unwind(call) {
+                let message = crate::component::panic_message(panic.as_ref());
+                tracing::error!(target: "hotconf", source = ?source, %message, "a source panicked in accepted()");
+            }
         }
     }
 
