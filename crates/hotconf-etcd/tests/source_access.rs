@@ -92,9 +92,13 @@ fn only_what_the_service_accepted_reaches_the_cache_and_a_restart_starts_from_it
     // etcd goes down still holding the invalid value; an instance restarts from the cache
     // alone and runs the last good config.
     etcd.kill();
+    use std::os::unix::fs::MetadataExt;
+    let inode = std::fs::metadata(&cache).unwrap().ino();
     let app = Instance::start(source(&etcd.endpoint(), "/good/").cache(&cache));
     let loaded = app.expect(Outcome::Loaded);
     assert_eq!(loaded.files, ["/good/a.toml", "/good/b.toml"]);
+    // Loading the cache is accepting what it holds already: not written again.
+    assert_eq!(std::fs::metadata(&cache).unwrap().ino(), inode);
     assert_eq!(app.config(), json!({"a": 2, "token": "t0ps3cret"}));
     let health = app.wait_health("degraded health", |h| {
         matches!(h, SourceHealth::Degraded(_))
