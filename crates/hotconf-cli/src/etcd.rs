@@ -112,8 +112,8 @@ pub(crate) struct WatchEtcdArgs {
     /// files has them.
     #[arg(long = "write-to", value_name = "DIR", requires = "etcd")]
     write_to: Option<PathBuf>,
-    /// Keep the last documents read in FILE, and start from them when etcd cannot be
-    /// reached at start.
+    /// Keep the documents last accepted (never a rejected config) in FILE, and start from
+    /// them when etcd cannot be reached at start.
     #[arg(long = "etcd-cache", value_name = "FILE", requires = "etcd")]
     cache: Option<PathBuf>,
     #[command(flatten)]

@@ -29,10 +29,13 @@
 //!   it reads the prefix again.
 //! - **Periodic resync**: every [`resync_every`](EtcdSource::resync_every) the prefix is
 //!   read again and pushed, catching anything a watch could miss.
-//! - **Last-known-good cache** (opt-in, [`cache`](EtcdSource::cache)): every read and push
-//!   is written to a local file (atomically, mode 0600); when etcd cannot be reached at
-//!   start, the documents come from it and the health says `degraded` until etcd answers.
-//!   A damaged cache is an error, never an empty config.
+//! - **Last-known-good cache** (opt-in, [`cache`](EtcdSource::cache)): the documents the
+//!   service last accepted (the first load, and every reload of them that was `applied`,
+//!   `unchanged` or `restart_required`; never a `rejected` one) are written to a local file
+//!   (atomically, mode 0600) from [`Source::accepted`]. When etcd cannot be reached at
+//!   start, the documents come from it and the health says `degraded` until etcd answers:
+//!   an invalid config in etcd cannot keep a restarting instance from starting, because it
+//!   never reaches the cache. A damaged cache is an error, never an empty config.
 //!
 //! Every set of documents is recorded in the [`Tracker`] (see
 //! [`tracker`](EtcdSource::tracker)) before it is returned or pushed, so the fleet reporter
@@ -57,8 +60,11 @@
 //!   periodic resync corrects it.
 //! - The whole prefix is read in one range request, so it must fit one gRPC message
 //!   (4 MiB by default). Config prefixes are far smaller.
-//! - The cache holds the documents last read from etcd, whether or not the service accepted
-//!   them: starting from it loads them through the same pipeline, which rejects a bad one.
+//! - The cache is written only for a set of documents the [`Tracker`] still remembers (its
+//!   last 16): under a burst of more changes than that during one reload, that reload's
+//!   documents are not cached and the next accepted set is. A second source whose prefix
+//!   lies inside this one's leaves this one's cache unwritten (their documents cannot be
+//!   told apart by key): give sources disjoint prefixes.
 //!
 //! # Examples
 //!
@@ -88,14 +94,15 @@ mod watch;
 
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::{Mutex, PoisonError};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use hotconf::source::{Document, Source};
+use hotconf::source::{Document, Origin, Source};
 use hotconf::{Limits, Problem, ProblemKind, Pusher};
 use tokio::sync::oneshot;
 
-use crate::keys::Prefix;
+use crate::keys::{Prefix, content_hash};
 use crate::{Connection, Tracker};
 use mirror::Mirror;
 use watch::{Timers, Watch};
@@ -117,6 +124,11 @@ pub struct EtcdSource {
     cache: Option<PathBuf>,
     timers: Timers,
     tracker: Tracker,
+    /// The cluster id of the etcd last read (the watch thread's resyncs update it), for
+    /// the cache; 0 until known.
+    cluster: Arc<AtomicU64>,
+    /// The content hash of the documents in the cache file, once written or read.
+    cached: Mutex<Option<String>>,
     /// What the last [`read`](Source::read) found, for [`start`](Source::start).
     read: Mutex<Option<ReadState>>,
     /// Dropped with the source: tells the watch thread to stop.
@@ -145,14 +157,18 @@ impl EtcdSource {
                 backoff_max: DEFAULT_BACKOFF.1,
             },
             tracker,
+            cluster: Arc::default(),
+            cached: Mutex::new(None),
             read: Mutex::new(None),
             stop: Mutex::new(None),
         }
     }
 
     /// Keeps a last-known-good cache in the file at `path` (its directory must exist):
-    /// written after every read and push, read at start when etcd cannot be reached. Off by
-    /// default. The file holds the config's values: it is created with mode 0600.
+    /// written each time the service accepts a new set of this source's documents (see
+    /// [`Source::accepted`]; a rejected config never reaches it), read at start when etcd
+    /// cannot be reached. Off by default. The file holds the config's values: it is created
+    /// with mode 0600.
     #[must_use]
     pub fn cache(mut self, path: impl Into<PathBuf>) -> Self {
         self.cache = Some(path.into());
@@ -265,6 +281,9 @@ impl Source for EtcdSource {
                 }
                 let mirror = cache::read(path, &self.prefix)
                     .map_err(|cache| self.problem(format!("{error}; and {cache}")))?;
+                // Accepting it again has nothing to write.
+                *self.cached.lock().unwrap_or_else(PoisonError::into_inner) =
+                    Some(content_hash_of_mirror(&mirror));
                 tracing::warn!(
                     target: "hotconf_etcd",
                     prefix = %self.prefix,
@@ -291,11 +310,8 @@ impl Source for EtcdSource {
             .in_file(big.origin.to_string()));
         }
         self.tracker.record(mirror.revision(), mirror.values());
-        if trouble.is_none()
-            && let Some(path) = &self.cache
-            && let Err(error) = cache::write(path, &self.prefix, &mirror)
-        {
-            tracing::warn!(target: "hotconf_etcd", "{error}");
+        if trouble.is_none() {
+            self.cluster.store(mirror.cluster(), Ordering::Relaxed);
         }
         *self.read.lock().unwrap_or_else(PoisonError::into_inner) =
             Some(ReadState { mirror, trouble });
@@ -324,6 +340,7 @@ impl Source for EtcdSource {
             prefix: self.prefix.clone(),
             timers: self.timers,
             tracker: self.tracker.clone(),
+            cluster: Arc::clone(&self.cluster),
             cache: self.cache.clone(),
             mirror,
             from_cache,
@@ -334,6 +351,52 @@ impl Source for EtcdSource {
         *stop = Some(sender);
         Ok(())
     }
+
+    /// Writes this source's share of `documents` to the cache, unless it holds them already.
+    /// They are found in the tracker by their content hash, with the etcd revision they
+    /// were read at.
+    fn accepted(&self, documents: &[Document]) {
+        let Some(path) = &self.cache else {
+            return;
+        };
+        let hash = content_hash(
+            documents
+                .iter()
+                .filter_map(|document| match &document.origin {
+                    Origin::Key(key) if self.prefix.contains(key) => {
+                        Some((key.as_str(), document.revision))
+                    }
+                    _ => None,
+                }),
+        );
+        let mut cached = self.cached.lock().unwrap_or_else(PoisonError::into_inner);
+        if cached.as_deref() == Some(hash.as_str()) {
+            return;
+        }
+        let Some(snapshot) = self.tracker.get(&hash) else {
+            tracing::debug!(
+                target: "hotconf_etcd",
+                prefix = %self.prefix,
+                hash,
+                "the accepted documents are no longer in the tracker: not cached"
+            );
+            return;
+        };
+        let mirror = Mirror::from_values(
+            snapshot.documents,
+            snapshot.revision,
+            self.cluster.load(Ordering::Relaxed),
+        );
+        match cache::write(path, &self.prefix, &mirror) {
+            Ok(()) => *cached = Some(hash),
+            Err(error) => tracing::warn!(target: "hotconf_etcd", "{error}"),
+        }
+    }
+}
+
+/// The content hash of a mirror's documents, as [`Source::accepted`] computes it.
+fn content_hash_of_mirror(mirror: &Mirror) -> String {
+    crate::keys::content_hash_of_values(mirror.values().iter().map(|(k, v)| (k.as_str(), &**v)))
 }
 
 impl fmt::Debug for EtcdSource {
@@ -345,5 +408,85 @@ impl fmt::Debug for EtcdSource {
             self.connection.endpoints().join(","),
             self.prefix
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hotconf::source::Format;
+
+    fn document(origin: Origin, text: &str) -> Document {
+        Document::new(origin, Format::Toml, text.as_bytes().to_vec())
+    }
+
+    fn key(key: &str, text: &str) -> Document {
+        document(Origin::Key(key.to_owned()), text)
+    }
+
+    fn values(pairs: &[(&str, &str)]) -> Vec<(String, Arc<[u8]>)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), Arc::from(v.as_bytes())))
+            .collect()
+    }
+
+    #[test]
+    fn accepted_caches_its_own_tracked_documents_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lkg.json");
+        let prefix = Prefix::new("/app/").unwrap();
+        // Never connected: accepted() only looks at the tracker and the file.
+        let source =
+            EtcdSource::new(Connection::new(["http://127.0.0.1:1"]), prefix.clone()).cache(&path);
+        source.cluster.store(77, Ordering::Relaxed);
+        source
+            .tracker
+            .record(41, values(&[("/app/a.toml", "a = 1")]));
+        source.tracker.record(
+            42,
+            values(&[("/app/a.toml", "a = 2"), ("/app/b.toml", "b = 2")]),
+        );
+        let accepted = |texts: [&str; 2]| {
+            vec![
+                document(Origin::Defaults, "d = 0"),
+                key("/app/a.toml", texts[0]),
+                key("/app/b.toml", texts[1]),
+                // Another source's key, outside the prefix.
+                key("/other/c.toml", "c = 3"),
+            ]
+        };
+
+        // Documents the tracker never saw are not this source's read: nothing is written.
+        source.accepted(&accepted(["a = 9", "b = 9"]));
+        assert!(!path.exists());
+
+        // Its own documents, picked out of every source's, at their tracked revision.
+        source.accepted(&accepted(["a = 2", "b = 2"]));
+        let mirror = cache::read(&path, &prefix).unwrap();
+        assert_eq!(
+            mirror.values(),
+            values(&[("/app/a.toml", "a = 2"), ("/app/b.toml", "b = 2")])
+        );
+        assert_eq!((mirror.revision(), mirror.cluster()), (42, 77));
+
+        // The same documents again: the file is not written again.
+        std::fs::remove_file(&path).unwrap();
+        source.accepted(&accepted(["a = 2", "b = 2"]));
+        assert!(!path.exists());
+
+        // Other tracked documents: written.
+        source.accepted(&[key("/app/a.toml", "a = 1")]);
+        let mirror = cache::read(&path, &prefix).unwrap();
+        assert_eq!(mirror.values(), values(&[("/app/a.toml", "a = 1")]));
+        assert_eq!(mirror.revision(), 41);
+
+        // Without a cache, accepted() writes nothing anywhere.
+        let plain = EtcdSource::new(Connection::new(["http://127.0.0.1:1"]), prefix);
+        plain
+            .tracker
+            .record(43, values(&[("/app/a.toml", "a = 3")]));
+        plain.accepted(&[key("/app/a.toml", "a = 3")]);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 }

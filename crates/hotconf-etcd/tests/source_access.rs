@@ -1,5 +1,5 @@
-//! EtcdSource's ways in: the last-known-good cache when etcd is down at start, a user
-//! and password, and TLS with a client certificate.
+//! EtcdSource's ways in: the last-known-good cache when etcd is down at start (holding only
+//! what the service accepted), a user and password, and TLS with a client certificate.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "common/etcd.rs"]
@@ -12,6 +12,122 @@ use hotconf::{Outcome, ProblemKind, SourceHealth};
 use hotconf_etcd::{Connection, EtcdSource, Prefix};
 use serde_json::json;
 use support::{Instance, counter, record_metrics, source};
+
+/// The cache file's documents as `key → text`, its revision, its content hash and its
+/// cluster id.
+fn cached(path: &std::path::Path) -> (serde_json::Value, i64, String, u64) {
+    let file: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let documents = file["documents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| {
+            (
+                entry["key"].as_str().unwrap().to_owned(),
+                entry["text"].clone(),
+            )
+        })
+        .collect();
+    (
+        serde_json::Value::Object(documents),
+        file["revision"].as_i64().unwrap(),
+        file["hash"].as_str().unwrap().to_owned(),
+        file["cluster_id"].as_u64().unwrap(),
+    )
+}
+
+#[test]
+fn only_what_the_service_accepted_reaches_the_cache_and_a_restart_starts_from_it() {
+    if !etcd::available() {
+        return;
+    }
+    let mut etcd = Etcd::start();
+    let cache = etcd.dir().join("lkg.json");
+    // A first load that is rejected caches nothing.
+    etcd.put("/good/a.toml", "a = ");
+    assert!(Instance::try_start(source(&etcd.endpoint(), "/good/").cache(&cache)).is_err());
+    assert!(!cache.exists());
+
+    etcd.put("/good/a.toml", "a = 1");
+    etcd.put("/good/b.toml", "token = \"t0ps3cret\"");
+    etcd.put("/good/notes.txt", "not a document");
+    let first = Instance::start(source(&etcd.endpoint(), "/good/").cache(&cache));
+    first.expect(Outcome::Loaded);
+    let (documents, revision, _, cluster) = cached(&cache);
+    assert_ne!(cluster, 0);
+    assert_eq!(
+        documents,
+        json!({"/good/a.toml": "a = 1", "/good/b.toml": "token = \"t0ps3cret\""})
+    );
+    assert_eq!(revision, etcd.revision());
+
+    // Applied: cached before the event goes out.
+    etcd.put("/good/a.toml", "a = 2");
+    first.expect(Outcome::Applied);
+    let (documents, revision, _, _) = cached(&cache);
+    assert_eq!(documents["/good/a.toml"], json!("a = 2"));
+    assert_eq!(revision, etcd.revision());
+
+    // Other bytes, the same config: unchanged, and accepted all the same.
+    etcd.put("/good/a.toml", "a = 2 # same");
+    first.expect(Outcome::Unchanged);
+    let (documents, good_revision, good_hash, _) = cached(&cache);
+    assert_eq!(documents["/good/a.toml"], json!("a = 2 # same"));
+    assert_eq!(good_revision, etcd.revision());
+    assert_eq!(
+        first.tracker.get(&good_hash).unwrap().revision,
+        good_revision
+    );
+
+    // An invalid value, put behind the service's back: rejected, and not cached.
+    etcd.put("/good/a.toml", "a = [unclosed");
+    first.expect(Outcome::Rejected);
+    assert_eq!(first.config(), json!({"a": 2, "token": "t0ps3cret"}));
+    let (documents, revision, hash, _) = cached(&cache);
+    assert_eq!(documents["/good/a.toml"], json!("a = 2 # same"));
+    assert_eq!((revision, hash), (good_revision, good_hash.clone()));
+    drop(first);
+
+    // etcd goes down still holding the invalid value; an instance restarts from the cache
+    // alone and runs the last good config.
+    etcd.kill();
+    use std::os::unix::fs::MetadataExt;
+    let inode = std::fs::metadata(&cache).unwrap().ino();
+    let app = Instance::start(source(&etcd.endpoint(), "/good/").cache(&cache));
+    let loaded = app.expect(Outcome::Loaded);
+    assert_eq!(loaded.files, ["/good/a.toml", "/good/b.toml"]);
+    // Loading the cache is accepting what it holds already: not written again.
+    assert_eq!(std::fs::metadata(&cache).unwrap().ino(), inode);
+    assert_eq!(app.config(), json!({"a": 2, "token": "t0ps3cret"}));
+    let health = app.wait_health("degraded health", |h| {
+        matches!(h, SourceHealth::Degraded(_))
+    });
+    let SourceHealth::Degraded(message) = health else {
+        unreachable!()
+    };
+    assert!(message.contains("lkg.json"), "{message}");
+    assert!(
+        message.contains(&format!("etcd revision {good_revision}")),
+        "{message}"
+    );
+
+    // etcd is back with the invalid value: the reconnect's read is rejected, the instance
+    // keeps the good config, and so does the cache.
+    etcd.restart();
+    app.expect(Outcome::Rejected);
+    app.wait_health("connected", |h| *h == SourceHealth::Connected);
+    assert_eq!(app.config(), json!({"a": 2, "token": "t0ps3cret"}));
+    assert_eq!(cached(&cache).2, good_hash);
+    // A fix reaches the service and the cache.
+    etcd.put("/good/a.toml", "a = 3");
+    app.expect(Outcome::Applied);
+    let (documents, _, _, cluster_after) = cached(&cache);
+    assert_eq!(documents["/good/a.toml"], json!("a = 3"));
+    // The cluster id comes from the reconnect's read (this instance never read etcd at
+    // start).
+    assert_eq!(cluster_after, cluster);
+}
 
 #[test]
 fn an_instance_starts_from_the_cache_while_etcd_is_down_and_catches_up() {
@@ -26,16 +142,12 @@ fn an_instance_starts_from_the_cache_while_etcd_is_down_and_catches_up() {
     {
         let first = Instance::start(source(&etcd.endpoint(), "/lkg/").cache(&cache));
         first.expect(Outcome::Loaded);
-        // The first read is cached (nothing was pushed yet).
+        // The first load is cached (nothing was pushed yet).
         assert!(std::fs::read_to_string(&cache).unwrap().contains("a = 1"));
-        // Every push is cached too.
+        // Every accepted push is cached too, before its event goes out.
         etcd.put("/lkg/a.toml", "a = 2");
         first.expect(Outcome::Applied);
-        etcd::wait_for(support::DEADLINE, "the cache to hold the push", || {
-            std::fs::read_to_string(&cache)
-                .is_ok_and(|text| text.contains("a = 2"))
-                .then_some(())
-        });
+        assert!(std::fs::read_to_string(&cache).unwrap().contains("a = 2"));
     }
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(&cache).unwrap().permissions().mode();

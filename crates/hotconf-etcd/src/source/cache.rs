@@ -1,5 +1,5 @@
-//! The last-known-good cache: the documents last read from etcd, in a local file, so that
-//! an instance can start while etcd is unreachable.
+//! The last-known-good cache: the documents the service last accepted from etcd, in a
+//! local file, so that an instance can start while etcd is unreachable.
 //!
 //! The file is JSON: the prefix, the revision and cluster id the documents were read at,
 //! their content hash and the keys with their values. It is written atomically (a temp

@@ -10,6 +10,8 @@
 //! comes back after a bounded, jittered backoff, resuming where it left off.
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use etcd_client::{Client, EventType, GetOptions, WatchOptions, WatchResponse};
@@ -17,7 +19,6 @@ use hotconf::{Pusher, SourceHealth};
 use tokio::sync::oneshot;
 use tokio::time::{Instant, MissedTickBehavior};
 
-use super::cache;
 use super::metric::{self, Resync};
 use super::mirror::{Change, Mirror};
 use crate::keys::Prefix;
@@ -43,6 +44,9 @@ pub(crate) struct Watch {
     pub(crate) prefix: Prefix,
     pub(crate) timers: Timers,
     pub(crate) tracker: Tracker,
+    /// The cluster id of the etcd last read, shared with the source (for its cache).
+    pub(crate) cluster: Arc<AtomicU64>,
+    /// The cache file, named in the health while the source serves it.
     pub(crate) cache: Option<PathBuf>,
     pub(crate) mirror: Mirror,
     /// The mirror came from the cache: there is no revision to resume from.
@@ -375,12 +379,16 @@ impl Running {
     async fn resync(&mut self, client: &mut Client, reason: Resync) -> Result<(), End> {
         let prefix = self.watch.prefix.clone();
         self.watch.mirror = guard(&format!("cannot read {prefix}"), fetch(client, &prefix)).await?;
+        self.watch
+            .cluster
+            .store(self.watch.mirror.cluster(), Ordering::Relaxed);
         metric::resync(prefix.as_str(), reason);
         self.next_resync = Instant::now() + self.watch.timers.resync_every;
         self.publish()
     }
 
-    /// Records the mirror's documents in the tracker, pushes them, then caches them.
+    /// Records the mirror's documents in the tracker and pushes them (the source caches
+    /// them once the service accepts them).
     fn publish(&mut self) -> Result<(), End> {
         let mirror = &self.watch.mirror;
         let revision = mirror.revision();
@@ -390,11 +398,6 @@ impl Running {
             return Err(End::Stopped);
         }
         metric::revision(self.watch.prefix.as_str(), revision);
-        if let Some(path) = &self.watch.cache
-            && let Err(error) = cache::write(path, &self.watch.prefix, mirror)
-        {
-            tracing::warn!(target: "hotconf_etcd", "{error}");
-        }
         Ok(())
     }
 }

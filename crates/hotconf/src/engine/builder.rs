@@ -495,6 +495,7 @@ where
             parsed: Some(&parsed),
         };
         let extra_files = std::mem::take(&mut read.extras);
+        let documents = read.documents.clone();
         let attempt = pipeline::run(&stages, None, Input::from(read));
         let planned = attempt.result.map_err(Error::Invalid)?;
         let file_settings = attempt.settings.unwrap_or_default();
@@ -624,6 +625,9 @@ where
                 watching: Mutex::new(None),
             }),
         };
+        // Before any source starts: nothing can reach the worker yet, so no later
+        // acceptance can overtake this one.
+        shared.accepted(&documents);
         let handle = trigger_handle(&requests);
         for (index, source) in shared.sources.iter().enumerate() {
             source

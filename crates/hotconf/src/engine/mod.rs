@@ -204,6 +204,20 @@ impl<T> Shared<T> {
         }
     }
 
+    /// Tells every source which documents the reloader now runs (see
+    /// [`Source::accepted`]). The config is already in effect: a source that panics here
+    /// is logged, and neither turns the outcome into a rejection nor keeps the other
+    /// sources from hearing it.
+    fn accepted(&self, documents: &[Document]) {
+        for source in &self.sources {
+            let call = std::panic::AssertUnwindSafe(|| source.accepted(documents));
+            if let Err(panic) = std::panic::catch_unwind(call) {
+                let message = crate::component::panic_message(panic.as_ref());
+                tracing::error!(target: "hotconf", source = ?source, %message, "a source panicked in accepted()");
+            }
+        }
+    }
+
     /// Reads the sources, then the files their settings table lists in `watch_paths`,
     /// each right after the file holding the table: the documents, and the extra files.
     fn read_all(&self) -> std::result::Result<crate::layer::Read, crate::error::Problems> {

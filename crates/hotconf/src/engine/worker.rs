@@ -472,6 +472,8 @@ where
         });
         let base = self.shared.effective.load_full();
         let extras = std::mem::take(&mut read.extras);
+        // Arc-backed: a cheap copy, for `Source::accepted` once the outcome is known.
+        let documents = read.documents.clone();
         let attempt = pipeline::run(&self.shared.stages(), Some(&*base), Input::from(read));
         let mut finished = match attempt.result {
             Err(_) if mode == Mode::Settling => return unsettled(),
@@ -503,6 +505,14 @@ where
             self.shared.set_extra_files(extras);
         }
         self.settings_seen = None;
+        if finished.event.as_ref().is_some_and(|event| {
+            matches!(
+                event.outcome,
+                Outcome::Applied | Outcome::Unchanged | Outcome::RestartRequired
+            )
+        }) {
+            self.shared.accepted(&documents);
+        }
         if let Some(event) = &mut finished.event {
             event.revisions = revisions.iter().map(|(_, r)| *r).collect();
         }

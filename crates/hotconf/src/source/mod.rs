@@ -71,6 +71,22 @@ pub trait Source: fmt::Debug + Send + Sync {
         let _ = pusher;
         Ok(())
     }
+
+    /// Called with the documents the reloader now runs: after the first load (before
+    /// [`start`](Self::start)), and on the reload worker after every attempt on the
+    /// sources whose outcome was `applied`, `unchanged` or `restart_required` — never
+    /// after a `rejected` one, nor after a programmatic change
+    /// ([`apply`](crate::Reloader::apply), [`rollback_to`](crate::Reloader::rollback_to)),
+    /// whose config is not the sources' documents. `documents` are every source's, lowest
+    /// layer first: a source picks its own by [`origin`](Document::origin).
+    ///
+    /// A source that keeps a last-known-good copy (to start from when its store is
+    /// unreachable) writes it here, so that the copy only ever holds documents the service
+    /// accepted. It runs on the reload worker, which waits for it: keep it short. The
+    /// default does nothing.
+    fn accepted(&self, documents: &[Document]) {
+        let _ = documents;
+    }
 }
 
 impl<S: Source + ?Sized> Source for Box<S> {
@@ -92,6 +108,10 @@ impl<S: Source + ?Sized> Source for Box<S> {
 
     fn start(&self, pusher: Pusher) -> Result<(), Problem> {
         (**self).start(pusher)
+    }
+
+    fn accepted(&self, documents: &[Document]) {
+        (**self).accepted(documents);
     }
 }
 
