@@ -70,6 +70,8 @@ fn two_instances_report_synced_then_pending_then_synced_again() {
     let status = wait_states(&etcd, &[("web-1", State::Synced), ("web-2", State::Synced)]);
     assert!(status.synced());
     assert_eq!(status.documents, 1);
+    // Read at the latest revision (nothing is written while every instance is quiet).
+    assert_eq!(status.revision, etcd.revision());
     for instance in &status.instances {
         let record = &instance.record;
         assert_eq!(

@@ -201,3 +201,24 @@ fn a_path_that_is_a_file_is_refused() {
         Err(hotconf_etcd::Error::Io { .. })
     ));
 }
+
+#[test]
+fn a_stale_file_already_gone_is_fine_and_one_that_cannot_go_is_an_error() {
+    let out = tempfile::tempdir().unwrap();
+    let tracker = Tracker::new(Prefix::new("/p/").unwrap());
+    let writer = WriteTo::new(out.path(), tracker).unwrap();
+    let doc = |k: &str, v: &str| (k.to_owned(), Arc::<[u8]>::from(v.as_bytes()));
+    let both = [doc("/p/a.toml", "a = 1"), doc("/p/b.toml", "b = 1")];
+    writer.write_documents(&both).unwrap();
+    // Someone removed b.toml already: nothing to do, no error.
+    std::fs::remove_file(out.path().join("b.toml")).unwrap();
+    let done = writer.write_documents(&both[..1]).unwrap();
+    assert!(done.removed.is_empty(), "{done:?}");
+    // b.toml is now a directory with content: it cannot be removed as a file.
+    writer.write_documents(&both).unwrap();
+    std::fs::remove_file(out.path().join("b.toml")).unwrap();
+    std::fs::create_dir(out.path().join("b.toml")).unwrap();
+    std::fs::write(out.path().join("b.toml").join("x"), "").unwrap();
+    let error = writer.write_documents(&both[..1]).unwrap_err();
+    assert!(error.to_string().contains("b.toml"), "{error}");
+}

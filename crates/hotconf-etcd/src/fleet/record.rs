@@ -177,11 +177,17 @@ impl Record {
 
 /// The host name: `/proc/sys/kernel/hostname`, else `$HOSTNAME`, else `localhost`.
 pub(crate) fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
+    pick_host(
+        std::fs::read_to_string("/proc/sys/kernel/hostname").ok(),
+        std::env::var("HOSTNAME").ok(),
+    )
+}
+
+fn pick_host(kernel: Option<String>, env: Option<String>) -> String {
+    kernel
         .map(|s| s.trim().to_owned())
         .filter(|s| !s.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok().filter(|s| !s.is_empty()))
+        .or_else(|| env.filter(|s| !s.is_empty()))
         .unwrap_or_else(|| "localhost".to_owned())
 }
 
@@ -244,7 +250,40 @@ mod tests {
     }
 
     #[test]
-    fn the_host_name_is_never_empty() {
-        assert!(!host_name().is_empty());
+    fn the_host_name_is_the_kernels_then_the_environments_then_localhost() {
+        let some = |s: &str| Some(s.to_owned());
+        let cases = [
+            (some("web-7\n"), some("env"), "web-7"),
+            (some(" \n"), some("env"), "env"),
+            (None, some("env"), "env"),
+            (None, some(""), "localhost"),
+            (some(""), None, "localhost"),
+        ];
+        for (kernel, env, expected) in cases {
+            assert_eq!(
+                pick_host(kernel.clone(), env.clone()),
+                expected,
+                "{kernel:?} {env:?}"
+            );
+        }
+        if let Ok(kernel) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
+            assert_eq!(host_name(), kernel.trim());
+        }
+    }
+
+    #[test]
+    fn a_located_problem_keeps_its_place_and_drops_a_root_path() {
+        let problem = Problem::error(hotconf::ProblemKind::Syntax, "bad")
+            .in_file("/app/a.toml")
+            .at_path("limits.rpm".parse().unwrap());
+        let located = Located::from(&problem);
+        assert_eq!(located.file.as_deref(), Some("/app/a.toml"));
+        assert_eq!(located.path.as_deref(), Some("limits.rpm"));
+        assert_eq!(located.to_string(), "/app/a.toml: limits.rpm: bad");
+        let root = Problem::error(hotconf::ProblemKind::Syntax, "bad")
+            .at_path(hotconf::ConfigPath::root());
+        let located = Located::from(&root);
+        assert_eq!(located.path, None);
+        assert_eq!(located.to_string(), "bad");
     }
 }

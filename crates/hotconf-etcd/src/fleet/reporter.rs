@@ -307,8 +307,8 @@ impl Session {
             Ok(response) => response.id(),
             Err(e) => return lost("cannot take a lease for the status record", &e),
         };
-        // The lease of the last connection may still hold our record: taken over below.
-        let earlier = previous.replace(lease);
+        // The lease our record was last written under may still hold it: taken over below.
+        let earlier = *previous;
         let Some(kept) = or_stop(receiver, latest, client.lease_keep_alive(lease)).await else {
             // Nothing is bound to the lease yet; it expires on its own.
             return End::Stopped;
@@ -351,6 +351,7 @@ impl Session {
                 _ = retry.tick(), if !owned => match self.claim(&mut client, lease, earlier, latest).await {
                     Ok(None) => {
                         owned = true;
+                        *previous = Some(lease);
                         self.set_health(None);
                     }
                     Ok(Some(holder)) => {

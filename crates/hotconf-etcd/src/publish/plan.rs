@@ -125,15 +125,9 @@ pub(crate) fn ranges(prefix: &Prefix) -> Vec<(Vec<u8>, Vec<u8>)> {
     if !prefix.contains(status.as_str()) {
         return vec![(start, end)];
     }
+    // The status prefix starts with P and is longer: both pieces are non-empty.
     let status_end = range_end(&status_start);
-    let mut ranges = Vec::new();
-    if start < status_start {
-        ranges.push((start, status_start));
-    }
-    if status_end < end || end == [0] {
-        ranges.push((status_end, end));
-    }
-    ranges
+    vec![(start, status_start), (status_end, end)]
 }
 
 /// What writing `local` (key and value, in key order) over `remote` takes.
@@ -289,6 +283,29 @@ mod tests {
             .check_limits()
             .unwrap_err();
         assert!(error.contains("129 compares"), "{error}");
+
+        // Exactly at the limits is allowed: 128 compares (127 keys read and the range).
+        assert!(
+            changes(&prefix, &[], &read[..MAX_TXN_OPS - 1])
+                .check_limits()
+                .is_ok()
+        );
+        let mut size = MAX_REQUEST_BYTES - 200;
+        let at_limit = loop {
+            let candidate = changes(&prefix, &local(&[("/p/big.json", &"x".repeat(size))]), &[]);
+            if candidate.request_bytes() >= MAX_REQUEST_BYTES {
+                break candidate;
+            }
+            size += 1;
+        };
+        assert_eq!(at_limit.request_bytes(), MAX_REQUEST_BYTES);
+        assert!(at_limit.check_limits().is_ok());
+        let over = changes(
+            &prefix,
+            &local(&[("/p/big.json", &"x".repeat(size + 1))]),
+            &[],
+        );
+        assert!(over.check_limits().is_err());
 
         let big = local(&[("/p/big.json", &"x".repeat(MAX_REQUEST_BYTES))]);
         let error = changes(&prefix, &big, &[]).check_limits().unwrap_err();
