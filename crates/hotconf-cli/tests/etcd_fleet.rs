@@ -1,5 +1,7 @@
 //! `hotconf fleet status` against a real etcd with real reloaders reporting through the
-//! fleet reporter: the table, the JSON, the exit status and `--wait`.
+//! fleet reporter: the table, the JSON, the exit status and `--wait`. The instances follow
+//! etcd by the real `EtcdSource`'s watch (a test only puts to etcd); one is kept PENDING by
+//! a `hold()`, which defers the pushed change until it is released.
 #![cfg(feature = "etcd")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -7,84 +9,42 @@
 mod etcd;
 
 use std::process::{Command, Output, Stdio};
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use etcd::{Etcd, wait_for};
-use hotconf::source::{Document, Origin, Source};
-use hotconf::{Limits, Problem, Reloader};
+use hotconf::{Outcome, Reloader};
 use hotconf_etcd::{
-    Connection, FleetStatus, Prefix, Reporter, State, Tracker, fleet_status_blocking, format_of,
+    Connection, EtcdSource, FleetStatus, Prefix, Reporter, State, fleet_status_blocking,
 };
 use serde_json::{Value, json};
 
 const DEADLINE: Duration = Duration::from_secs(20);
 
-/// What the test put under the prefix and at which revision: the instances' source yields
-/// exactly that, with `Origin::Key` documents, and records it in its tracker, as the etcd
-/// source does (the test keeps it in step with etcd).
-#[derive(Debug, Default)]
-struct Store {
-    values: Mutex<Vec<(String, String)>>,
-    revision: AtomicI64,
-}
-
-impl Store {
-    fn put(&self, etcd: &Etcd, key: &str, value: &str) {
-        etcd.put(key, value);
-        let mut values = self.values.lock().unwrap();
-        values.retain(|(k, _)| k != key);
-        values.push((key.to_owned(), value.to_owned()));
-        values.sort();
-        self.revision.store(etcd.revision(), Ordering::SeqCst);
-    }
-}
-
-#[derive(Debug)]
-struct Mirror {
-    store: Arc<Store>,
-    tracker: Tracker,
-}
-
-impl Source for Mirror {
-    fn read(&self, _limits: &Limits) -> Result<Vec<Document>, Problem> {
-        let values = self.store.values.lock().unwrap().clone();
-        self.tracker.record(
-            self.store.revision.load(Ordering::SeqCst),
-            values
-                .iter()
-                .map(|(k, v)| (k.clone(), Arc::from(v.as_bytes())))
-                .collect(),
-        );
-        Ok(values
-            .into_iter()
-            .map(|(k, v)| {
-                Document::new(
-                    Origin::Key(k.clone()),
-                    format_of(&k).unwrap(),
-                    v.into_bytes(),
-                )
-            })
-            .collect())
-    }
-}
-
-fn instance(etcd: &Etcd, store: &Arc<Store>, name: &str) -> Reloader<Value> {
-    let tracker = Tracker::new(Prefix::new("/app/").unwrap());
-    let reporter = Reporter::builder(Connection::new([etcd.endpoint()]), tracker.clone())
+/// An instance: a reloader over the real `EtcdSource`, which follows etcd by its watch,
+/// reporting through the fleet reporter.
+fn instance(etcd: &Etcd, name: &str) -> Reloader<Value> {
+    let source = EtcdSource::new(
+        Connection::new([etcd.endpoint()]),
+        Prefix::new("/app/").unwrap(),
+    );
+    let reporter = Reporter::builder(Connection::new([etcd.endpoint()]), source.tracker())
         .instance(name)
         .ttl(Duration::from_secs(2))
         .build()
         .unwrap();
     Reloader::<Value>::builder()
-        .source(Mirror {
-            store: Arc::clone(store),
-            tracker,
-        })
+        .source(source)
         .observer(reporter)
         .build()
         .unwrap()
+}
+
+/// Waits until the watch has pushed `revision` to `reloader` (held or not).
+fn wait_pushed(reloader: &Reloader<Value>, revision: i64) {
+    let revision = u64::try_from(revision).unwrap();
+    wait_for(DEADLINE, &format!("revision {revision} pushed"), || {
+        (reloader.status().sources[0].revision == Some(revision)).then_some(())
+    });
 }
 
 fn wait_states(etcd: &Etcd, expected: &[(&str, State)]) -> FleetStatus {
@@ -141,8 +101,7 @@ fn fleet_status_exits_0_only_when_every_live_instance_is_synced() {
         return;
     }
     let etcd = Etcd::start();
-    let store = Arc::new(Store::default());
-    store.put(&etcd, "/app/a.toml", "rpm = 60\n");
+    let put_at = etcd.put_at("/app/a.toml", "rpm = 60\n");
     let (code, out) = text(&fleet(&etcd, &[]));
     assert_eq!(code, 1, "{out}");
     assert!(
@@ -150,8 +109,8 @@ fn fleet_status_exits_0_only_when_every_live_instance_is_synced() {
         "{out}"
     );
 
-    let one = instance(&etcd, &store, "web-1");
-    let two = instance(&etcd, &store, "web-2");
+    let one = instance(&etcd, "web-1");
+    let two = instance(&etcd, "web-2");
     let status = wait_states(&etcd, &[("web-1", State::Synced), ("web-2", State::Synced)]);
     let (code, out) = text(&fleet(&etcd, &[]));
     assert_eq!(code, 0, "{out}");
@@ -165,8 +124,8 @@ fn fleet_status_exits_0_only_when_every_live_instance_is_synced() {
         "{out}"
     );
     // The revision of the put (the records written since are in the status prefix).
-    let revision = store.revision.load(Ordering::SeqCst).to_string();
-    assert!(status.revision > store.revision.load(Ordering::SeqCst));
+    let revision = put_at.to_string();
+    assert!(status.revision > put_at);
     let row: Vec<&str> = lines[1].split_whitespace().collect();
     assert_eq!(
         row[..6],
@@ -225,9 +184,10 @@ fn fleet_status_exits_0_only_when_every_live_instance_is_synced() {
     assert_eq!(first["instance"], json!("web-1"));
     assert_eq!(first["pid"], json!(std::process::id()));
 
-    // A change one instance has applied and the other not yet.
-    store.put(&etcd, "/app/a.toml", "rpm = 120\n");
-    one.reload().unwrap();
+    // A change one instance has applied and the other, which holds its config, not yet.
+    let held = two.hold();
+    let changed_at = etcd.put_at("/app/a.toml", "rpm = 120\n");
+    wait_pushed(&two, changed_at);
     wait_states(
         &etcd,
         &[("web-1", State::Synced), ("web-2", State::Pending)],
@@ -239,7 +199,9 @@ fn fleet_status_exits_0_only_when_every_live_instance_is_synced() {
         "{out}"
     );
     assert!(out.contains("1 of 2 instances synced"), "{out}");
-    two.reload().unwrap();
+    assert_eq!(one.current().version(), 2);
+    assert_eq!(two.current().version(), 1);
+    drop(held);
     wait_states(&etcd, &[("web-1", State::Synced), ("web-2", State::Synced)]);
     assert_eq!(fleet(&etcd, &[]).status.code(), Some(0));
 }
@@ -250,16 +212,15 @@ fn fleet_status_shows_a_nack_with_the_key_and_line() {
         return;
     }
     let etcd = Etcd::start();
-    let store = Arc::new(Store::default());
-    store.put(&etcd, "/app/a.toml", "rpm = 60\n");
-    let one = instance(&etcd, &store, "web-1");
+    etcd.put("/app/a.toml", "rpm = 60\n");
+    let one = instance(&etcd, "web-1");
     wait_states(&etcd, &[("web-1", State::Synced)]);
-    store.put(
-        &etcd,
-        "/app/a.toml",
-        "rpm = 60\napi_key = \"k-123\"\nburst = [\n",
-    );
-    assert!(one.reload().is_err());
+    etcd.put("/app/a.toml", "rpm = 60\napi_key = \"k-123\"\nburst = [\n");
+    wait_for(DEADLINE, "the bad config rejected", || {
+        one.attempts()
+            .pop()
+            .filter(|event| event.outcome == Outcome::Rejected)
+    });
     wait_states(&etcd, &[("web-1", State::Nacked)]);
     let (code, out) = text(&fleet(&etcd, &[]));
     assert_eq!(code, 1, "{out}");
@@ -288,11 +249,13 @@ fn fleet_status_wait_exits_0_once_synced_and_1_at_the_deadline() {
         return;
     }
     let etcd = Etcd::start();
-    let store = Arc::new(Store::default());
-    store.put(&etcd, "/app/a.toml", "rpm = 60\n");
-    let one = instance(&etcd, &store, "web-1");
+    etcd.put("/app/a.toml", "rpm = 60\n");
+    let one = instance(&etcd, "web-1");
     wait_states(&etcd, &[("web-1", State::Synced)]);
-    store.put(&etcd, "/app/a.toml", "rpm = 61\n");
+    // The instance holds its config: it has the change but does not apply it yet.
+    let held = one.hold();
+    let changed_at = etcd.put_at("/app/a.toml", "rpm = 61\n");
+    wait_pushed(&one, changed_at);
     wait_states(&etcd, &[("web-1", State::Pending)]);
 
     // Not synced by the deadline: exit 1, after waiting for it.
@@ -318,7 +281,8 @@ fn fleet_status_wait_exits_0_once_synced_and_1_at_the_deadline() {
     // It keeps waiting while the instance is pending (whenever this looks).
     std::thread::sleep(Duration::from_millis(300));
     assert!(child.try_wait().unwrap().is_none(), "exited while pending");
-    one.reload().unwrap();
+    assert_eq!(one.current().version(), 1);
+    drop(held);
     let output = child.wait_with_output().unwrap();
     let (code, report) = json_of(&output);
     assert_eq!(code, 0, "{report}");

@@ -1,26 +1,36 @@
 //! Fleet status with real reloaders reporting to a real etcd: SYNCED, PENDING, NACKED and
 //! RESTART; a dropped or killed instance disappears; a duplicate name is reported.
+//!
+//! Each instance runs the real `EtcdSource`: it follows etcd by its watch, so a test never
+//! reloads to make an instance see a put; it waits for the instance to have taken the
+//! put's revision. An instance is kept PENDING by a `hold()` (as a service in the middle of
+//! a batch would), which defers the pushed change until it is released.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "common/etcd.rs"]
 mod etcd;
-#[path = "fleet/prefix_source.rs"]
-mod prefix_source;
 
 use std::time::{Duration, Instant};
 
 use etcd::{Etcd, wait_for};
-use hotconf::Reloader;
-use hotconf_etcd::{Connection, FleetStatus, Prefix, Reporter, State, fleet_status_blocking};
-use prefix_source::PrefixSource;
+use hotconf::{Outcome, Reloader};
+use hotconf_etcd::{
+    Connection, EtcdSource, FleetStatus, Prefix, Reporter, State, fleet_status_blocking,
+};
 
 const DEADLINE: Duration = Duration::from_secs(20);
 
 type Config = serde_json::Value;
 
+/// The real source over `/app/`, reconnecting quickly (for the tests that stop etcd).
+fn source(endpoint: &str) -> EtcdSource {
+    EtcdSource::new(Connection::new([endpoint]), Prefix::new("/app/").unwrap())
+        .backoff(Duration::from_millis(50), Duration::from_millis(300))
+}
+
 fn instance(etcd: &Etcd, name: &str, restart_required: &[&str]) -> Reloader<Config> {
-    let source = PrefixSource::new(&etcd.endpoint(), "/app/");
-    let reporter = Reporter::builder(source.connection(), source.tracker())
+    let source = source(&etcd.endpoint());
+    let reporter = Reporter::builder(Connection::new([etcd.endpoint()]), source.tracker())
         .instance(name)
         .ttl(Duration::from_secs(2))
         .build()
@@ -56,6 +66,24 @@ fn wait_states(etcd: &Etcd, expected: &[(&str, State)]) -> FleetStatus {
     })
 }
 
+/// Waits until the watch has pushed `revision` to `reloader` (held or not).
+fn wait_pushed(reloader: &Reloader<Config>, revision: i64) {
+    let revision = u64::try_from(revision).unwrap();
+    wait_for(DEADLINE, &format!("revision {revision} pushed"), || {
+        (reloader.status().sources[0].revision == Some(revision)).then_some(())
+    });
+}
+
+/// Waits until `reloader`'s last attempt has `outcome` and returns it.
+fn wait_last_attempt(reloader: &Reloader<Config>, outcome: Outcome) -> hotconf::Event {
+    wait_for(DEADLINE, &format!("a last attempt {outcome:?}"), || {
+        reloader
+            .attempts()
+            .pop()
+            .filter(|event| event.outcome == outcome)
+    })
+}
+
 #[test]
 fn two_instances_report_synced_then_pending_then_synced_again() {
     if !etcd::available() {
@@ -63,8 +91,7 @@ fn two_instances_report_synced_then_pending_then_synced_again() {
     }
     let etcd = Etcd::start();
     etcd.put("/app/a.toml", "rpm = 60");
-    etcd.put("/app/notes.txt", "not a document");
-    let loaded_at = etcd.revision();
+    let loaded_at = etcd.put_at("/app/notes.txt", "not a document");
     let one = instance(&etcd, "web-1", &[]);
     let two = instance(&etcd, "web-2", &[]);
     let status = wait_states(&etcd, &[("web-1", State::Synced), ("web-2", State::Synced)]);
@@ -86,15 +113,20 @@ fn two_instances_report_synced_then_pending_then_synced_again() {
         assert!(record.errors.is_empty() && record.pending.is_empty());
     }
 
-    // A new value: nobody has it until they reload.
-    etcd.put("/app/a.toml", "rpm = 120");
-    let changed_at = etcd.revision();
+    // A new value: both instances receive it, and while they hold their config nobody has
+    // it.
+    let held_one = one.hold();
+    let held_two = two.hold();
+    let changed_at = etcd.put_at("/app/a.toml", "rpm = 120");
+    wait_pushed(&one, changed_at);
+    wait_pushed(&two, changed_at);
     let status = wait_states(
         &etcd,
         &[("web-1", State::Pending), ("web-2", State::Pending)],
     );
     assert!(!status.synced());
-    one.reload().unwrap();
+    assert_eq!(one.current().version(), 1);
+    drop(held_one);
     let status = wait_states(
         &etcd,
         &[("web-1", State::Synced), ("web-2", State::Pending)],
@@ -106,15 +138,18 @@ fn two_instances_report_synced_then_pending_then_synced_again() {
     assert_eq!(status.instances[0].record.version, 2);
     assert_eq!(status.instances[0].record.outcome, "applied");
     assert_eq!(status.instances[1].record.revision_applied, Some(loaded_at));
-    two.reload().unwrap();
+    drop(held_two);
     wait_states(&etcd, &[("web-1", State::Synced), ("web-2", State::Synced)]);
 
-    // Back to the first content: the hash matches again whatever the revision.
-    etcd.put("/app/a.toml", "rpm = 60");
-    one.reload().unwrap();
-    two.reload().unwrap();
+    // Back to the first content (both follow it by the watch): the hash matches again
+    // whatever the revision.
+    let back_at = etcd.put_at("/app/a.toml", "rpm = 60");
     let status = wait_states(&etcd, &[("web-1", State::Synced), ("web-2", State::Synced)]);
     assert!(status.synced());
+    for instance in &status.instances {
+        assert_eq!(instance.record.revision_applied, Some(back_at));
+        assert_eq!(instance.record.version, 3);
+    }
 }
 
 #[test]
@@ -123,17 +158,18 @@ fn a_rejected_config_is_nacked_with_the_key_and_line() {
         return;
     }
     let etcd = Etcd::start();
-    etcd.put("/app/a.toml", "rpm = 60\n");
-    let good = etcd.revision();
+    let good = etcd.put_at("/app/a.toml", "rpm = 60\n");
     let one = instance(&etcd, "web-1", &[]);
     let two = instance(&etcd, "web-2", &[]);
     wait_states(&etcd, &[("web-1", State::Synced), ("web-2", State::Synced)]);
-    etcd.put(
+    // web-2 holds its config: it has not attempted the bad one yet.
+    let held_two = two.hold();
+    let bad = etcd.put_at(
         "/app/a.toml",
         "rpm = 60\npassword = \"hunter2\"\nlimit = \n",
     );
-    let bad = etcd.revision();
-    assert!(one.reload().is_err());
+    wait_last_attempt(&one, Outcome::Rejected);
+    wait_pushed(&two, bad);
     let status = wait_states(
         &etcd,
         &[("web-1", State::Nacked), ("web-2", State::Pending)],
@@ -156,14 +192,21 @@ fn a_rejected_config_is_nacked_with_the_key_and_line() {
     assert!(error.column.is_some());
     assert!(error.to_string().starts_with("/app/a.toml:3:"), "{error}");
     assert!(!serde_json::to_string(record).unwrap().contains("hunter2"));
-    assert!(two.reload().is_err());
+    drop(held_two);
+    wait_last_attempt(&two, Outcome::Rejected);
     wait_states(&etcd, &[("web-1", State::Nacked), ("web-2", State::Nacked)]);
     // Fixed: both apply it and are synced; the errors are gone.
-    etcd.put("/app/a.toml", "rpm = 61\n");
-    one.reload().unwrap();
-    two.reload().unwrap();
+    let fixed = etcd.put_at("/app/a.toml", "rpm = 61\n");
     let status = wait_states(&etcd, &[("web-1", State::Synced), ("web-2", State::Synced)]);
     assert!(status.instances.iter().all(|i| i.record.errors.is_empty()));
+    assert!(
+        status
+            .instances
+            .iter()
+            .all(|i| i.record.revision_applied == Some(fixed))
+    );
+    assert_eq!(one.current().version(), 2);
+    assert_eq!(two.current().version(), 2);
 }
 
 #[test]
@@ -176,15 +219,15 @@ fn a_restart_required_change_shows_restart_until_reverted() {
     let one = instance(&etcd, "web-1", &["server.listen"]);
     wait_states(&etcd, &[("web-1", State::Synced)]);
     etcd.put("/app/server.toml", "[server]\nlisten = \"127.0.0.1:81\"\n");
-    one.reload().unwrap();
+    wait_last_attempt(&one, Outcome::RestartRequired);
     let status = wait_states(&etcd, &[("web-1", State::Restart)]);
     assert_eq!(status.instances[0].record.pending, ["server.listen"]);
     assert_eq!(status.instances[0].record.outcome, "restart_required");
     assert!(!status.synced());
-    etcd.put("/app/server.toml", "[server]\nlisten = \"127.0.0.1:80\"\n");
-    one.reload().unwrap();
+    let reverted = etcd.put_at("/app/server.toml", "[server]\nlisten = \"127.0.0.1:80\"\n");
     let status = wait_states(&etcd, &[("web-1", State::Synced)]);
     assert!(status.instances[0].record.pending.is_empty());
+    assert_eq!(status.instances[0].record.revision_applied, Some(reverted));
 }
 
 #[test]
@@ -228,8 +271,8 @@ fn child_instance() {
     let Ok(endpoint) = std::env::var("HOTCONF_FLEET_CHILD") else {
         return;
     };
-    let source = PrefixSource::new(&endpoint, "/app/");
-    let reporter = Reporter::builder(source.connection(), source.tracker())
+    let source = source(&endpoint);
+    let reporter = Reporter::builder(Connection::new([endpoint]), source.tracker())
         .instance("doomed")
         .ttl(Duration::from_secs(2))
         .build()
@@ -282,7 +325,8 @@ fn a_duplicate_name_is_reported_until_the_other_holder_is_gone() {
     let first = instance(&etcd, "web", &[]);
     wait_states(&etcd, &[("web", State::Synced)]);
     let second = instance(&etcd, "web", &[]);
-    second.reload().unwrap();
+    // Nothing changed in etcd: a reload re-applies what the source last gave.
+    assert_eq!(second.reload().unwrap().outcome, Outcome::Unchanged);
     let error = wait_for(DEADLINE, "the duplicate reported", || {
         second
             .status()
@@ -415,9 +459,9 @@ fn stop_removes_the_record_of_a_reloader_that_is_shut_down_but_kept() {
     }
     let etcd = Etcd::start();
     etcd.put("/app/a.toml", "rpm = 60");
-    let source = PrefixSource::new(&etcd.endpoint(), "/app/");
+    let source = source(&etcd.endpoint());
     let reporter = std::sync::Arc::new(
-        Reporter::builder(source.connection(), source.tracker())
+        Reporter::builder(Connection::new([etcd.endpoint()]), source.tracker())
             .instance("web-1")
             .build()
             .unwrap(),

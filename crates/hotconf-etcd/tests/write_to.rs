@@ -1,21 +1,40 @@
 //! `--write-to`'s writer with a real reloader over a real etcd prefix: the applied
 //! documents as files, written before the event goes out, stale ones removed, escapes
 //! refused.
+//!
+//! The reloader runs the real `EtcdSource`, which follows etcd by its watch: a test waits
+//! for the event of a put (seen by an observer registered after the writer) instead of
+//! reloading.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "common/etcd.rs"]
 mod etcd;
-#[path = "fleet/prefix_source.rs"]
-mod prefix_source;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use etcd::Etcd;
+use etcd::{Etcd, wait_for};
 use hotconf::{Outcome, Reloader};
-use hotconf_etcd::{Prefix, Tracker, WriteTo};
-use prefix_source::PrefixSource;
+use hotconf_etcd::{Connection, EtcdSource, Prefix, Tracker, WriteTo};
+
+const DEADLINE: Duration = Duration::from_secs(20);
+
+fn source(etcd: &Etcd) -> EtcdSource {
+    EtcdSource::new(
+        Connection::new([etcd.endpoint()]),
+        Prefix::new("/app/").unwrap(),
+    )
+}
+
+/// Waits until `seen` holds `count` entries and returns the last one.
+fn wait_seen<T: Clone>(seen: &Mutex<Vec<T>>, count: usize) -> T {
+    wait_for(DEADLINE, &format!("event {count}"), || {
+        let seen = seen.lock().unwrap();
+        (seen.len() >= count).then(|| seen[count - 1].clone())
+    })
+}
 
 fn files(dir: &Path) -> Vec<(String, String)> {
     let mut found = Vec::new();
@@ -60,7 +79,7 @@ fn applied_documents_are_files_before_the_event_goes_out() {
     etcd.put("/app/routes/b.yaml", "routes: []\n");
     let out = tempfile::tempdir().unwrap();
     let dir = out.path().join("config");
-    let source = PrefixSource::new(&etcd.endpoint(), "/app/");
+    let source = source(&etcd);
     let writer = WriteTo::new(&dir, source.tracker()).unwrap();
     // An observer registered after the writer sees each event after the files are written
     // (and the event stream, which `--on-apply` reads, comes after every observer).
@@ -98,13 +117,13 @@ fn applied_documents_are_files_before_the_event_goes_out() {
     assert_eq!(mode & 0o777, 0o700);
     std::fs::write(dir.join("mine.txt"), "not written by hotconf").unwrap();
 
-    // A change, a deletion and a new key in one reload.
-    // (The instance reads only when asked: three writes, one reload.)
-    etcd.put("/app/a.toml", "rpm = 120");
-    etcd.del("/app/routes/b.yaml");
-    etcd.put("/app/c.json", "{}");
-    reloader.reload().unwrap();
-    let (outcome, then) = seen.lock().unwrap()[1].clone();
+    // A change, a deletion and a new key in one reload: one transaction, one push.
+    etcd.txn(&[
+        "put /app/a.toml \"rpm = 120\"",
+        "del /app/routes/b.yaml",
+        "put /app/c.json \"{}\"",
+    ]);
+    let (outcome, then) = wait_seen(&seen, 2);
     assert_eq!(outcome, Outcome::Applied);
     let expected = pairs(&[
         ("a.toml", "rpm = 120"),
@@ -117,8 +136,9 @@ fn applied_documents_are_files_before_the_event_goes_out() {
 
     // A rejected config writes nothing.
     etcd.put("/app/a.toml", "rpm = ");
-    assert!(reloader.reload().is_err());
-    assert_eq!(seen.lock().unwrap()[2].0, Outcome::Rejected);
+    let (outcome, _) = wait_seen(&seen, 3);
+    assert_eq!(outcome, Outcome::Rejected);
+    assert_eq!(seen.lock().unwrap().len(), 3, "one event per change");
     assert_eq!(
         std::fs::read_to_string(dir.join("a.toml")).unwrap(),
         "rpm = 120"
@@ -135,15 +155,25 @@ fn a_key_that_would_leave_the_directory_is_refused() {
     etcd.put("/app/a.toml", "rpm = 60\n");
     let out = tempfile::tempdir().unwrap();
     let dir = out.path().join("config");
-    let source = PrefixSource::new(&etcd.endpoint(), "/app/");
+    let source = source(&etcd);
     let writer = WriteTo::new(&dir, source.tracker()).unwrap();
+    // Registered after the writer: an event seen here has been through the writer.
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = Arc::clone(&seen);
     let reloader = Reloader::<serde_json::Value>::builder()
         .source(source)
         .observer(writer)
+        .observer(move |event: &hotconf::Event| {
+            if event.outcome != Outcome::Detected {
+                record.lock().unwrap().push(event.outcome);
+            }
+        })
         .build()
         .unwrap();
+    assert!(health(&reloader).ok);
     etcd.put("/app/../escape.toml", "x = 1\n");
-    reloader.reload().unwrap();
+    // The config takes it (the key is a fine document); only the writer refuses it.
+    assert_eq!(wait_seen(&seen, 2), Outcome::Applied);
     let health = health(&reloader);
     assert!(!health.ok);
     let error = health.error.unwrap();
