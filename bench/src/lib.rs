@@ -28,10 +28,10 @@ pub fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if let Some(at) = args.iter().position(|a| a == "--child") {
         let rest = &args[at + 1..];
-        if rest.first().map(String::as_str) == Some("check") {
-            memory::child(rest.get(1).expect("a file to check"));
-        } else {
-            watch::child(rest);
+        match rest.first().map(String::as_str) {
+            Some("check") => memory::child(rest.get(1).expect("a file to check")),
+            Some("peak") => memory::relay(&rest[1..]),
+            _ => watch::child(rest),
         }
         return;
     }

@@ -52,6 +52,36 @@ pub fn child(path: &str) {
     let sources: Vec<Box<dyn Source>> = vec![Box::new(File::new(path))];
     let plan = Pipeline::new().check::<serde_json::Value>(&sources);
     assert!(plan.errors.is_empty(), "the generated file checks clean");
+    // The high-water mark of this process's own memory (exec started it afresh; getrusage's
+    // maxrss would also count the parent's pages at the spawn).
+    println!("hwm_kib={}", sys::hwm_kib());
+}
+
+/// In a child: runs `command…` and prints its peak RSS (`maxrss_kib=`) and `ok=`. This
+/// process is small and fresh, so the kernel's figure for its child is not raised by the
+/// benchmark's own large resident set.
+pub fn relay(command: &[String]) {
+    let (program, args) = command.split_first().expect("a command to run");
+    let (kib, ok) = sys::peak_rss_kib(Command::new(program).args(args));
+    println!("maxrss_kib={kib}");
+    println!("ok={ok}");
+}
+
+/// Runs this binary with `args` and returns the number after `key=` in its output.
+fn child_figure(args: &[&std::ffi::OsStr], key: &str) -> u64 {
+    let exe = std::env::current_exe().expect("this binary");
+    let output = Command::new(exe)
+        .arg("--child")
+        .args(args)
+        .output()
+        .expect("run a child");
+    assert!(output.status.success(), "child {args:?} failed: {output:?}");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(!text.contains("ok=false"), "child {args:?} failed: {text}");
+    text.lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {key} in {text}"))
 }
 
 /// Measures the in-process `Pipeline::check` child and, when given, the CLI binary.
@@ -61,28 +91,29 @@ pub fn run(quick: bool, root: &Path, cli: Option<PathBuf>) -> Vec<Peak> {
     let big = root.join("big.toml");
     let input_bytes = big_toml(&big);
     let runs = if quick { 2 } else { 5 };
-    let exe = std::env::current_exe().expect("this binary");
     let mut peaks = vec![measure(
-        "`Pipeline::check` in a child of the bench binary",
+        "`Pipeline::check` in a child of the bench binary (its VmHWM)",
         runs,
         input_bytes,
-        |file| {
-            let mut c = Command::new(&exe);
-            c.args(["--child", "check"]).arg(file);
-            c
-        },
+        |file| child_figure(&["check".as_ref(), file.as_os_str()], "hwm_kib"),
         &tiny,
         &big,
     )];
     if let Some(cli) = cli {
         peaks.push(measure(
-            "`hotconf check` (the CLI, release build)",
+            "`hotconf check FILE` (the CLI, release build; wait4 maxrss)",
             runs,
             input_bytes,
             |file| {
-                let mut c = Command::new(&cli);
-                c.arg("check").arg(file);
-                c
+                child_figure(
+                    &[
+                        "peak".as_ref(),
+                        cli.as_os_str(),
+                        "check".as_ref(),
+                        file.as_os_str(),
+                    ],
+                    "maxrss_kib",
+                )
             },
             &tiny,
             &big,
@@ -95,7 +126,7 @@ fn measure(
     what: &str,
     runs: usize,
     input_bytes: u64,
-    command: impl Fn(&Path) -> Command,
+    peak_kib: impl Fn(&Path) -> u64,
     tiny: &Path,
     big: &Path,
 ) -> Peak {
@@ -103,9 +134,7 @@ fn measure(
     let mut big_kib = Vec::new();
     for _ in 0..runs {
         for (file, into) in [(tiny, &mut tiny_kib), (big, &mut big_kib)] {
-            let (kib, ok) = sys::peak_rss_kib(&mut command(file));
-            assert!(ok, "{what} on {} succeeds", file.display());
-            into.push(kib as f64);
+            into.push(peak_kib(file) as f64);
         }
     }
     let peak = Peak {

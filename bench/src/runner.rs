@@ -38,7 +38,7 @@ impl Settings {
                 warmup: 3,
                 rounds: 21,
                 batch: Duration::from_millis(10),
-                budget: Duration::from_secs(40),
+                budget: Duration::from_secs(25),
                 min_rounds: 7,
                 quick,
             }
@@ -80,8 +80,8 @@ impl<'a> Case<'a> {
 pub struct Row {
     /// The case's name.
     pub name: String,
-    /// Median time of one iteration over the measured rounds.
-    pub median: Duration,
+    /// Median time of one iteration over the measured rounds, in seconds.
+    pub median: f64,
     /// Median over the rounds of (this case / the baseline in the same round).
     pub ratio: f64,
     /// Rounds measured.
@@ -117,16 +117,25 @@ pub fn compare(
     let n = cases.len();
     // Size the batches: one iteration of each, then as many as fit in `settings.batch`.
     let mut iters = vec![1u64; n];
+    let mut once_each = Vec::with_capacity(n);
     for (i, case) in cases.iter_mut().enumerate() {
         let once = (case.run)(1).max(Duration::from_nanos(1));
+        once_each.push(once);
         let fit = settings.batch.as_nanos() / once.as_nanos();
         iters[i] = u64::try_from(fit).unwrap_or(u64::MAX).clamp(1, 50_000_000);
     }
+    // Groups whose cases take seconds were warmed by the sizing round already.
+    let slow = once_each.iter().sum::<Duration>() > Duration::from_secs(1);
+    let warmup = if slow {
+        settings.warmup.min(1)
+    } else {
+        settings.warmup
+    };
     let mut samples: Vec<Vec<f64>> = vec![Vec::new(); n];
     let started = Instant::now();
-    let total = settings.warmup + settings.rounds;
+    let total = warmup + settings.rounds;
     for round in 0..total {
-        let measured = round >= settings.warmup;
+        let measured = round >= warmup;
         for k in 0..n {
             let i = (round + k) % n;
             let elapsed = (cases[i].run)(iters[i]);
@@ -151,7 +160,7 @@ pub fn compare(
                 .collect();
             Row {
                 name: case.name.clone(),
-                median: Duration::from_secs_f64(median(samples[i].clone())),
+                median: median(samples[i].clone()),
                 ratio: median(ratios),
                 rounds,
             }
@@ -192,9 +201,12 @@ fn print(group: &Group) {
     }
 }
 
-/// A duration with a unit that suits it: ns, µs, ms or s.
-pub fn duration(d: Duration) -> String {
-    let ns = d.as_secs_f64() * 1e9;
+/// A duration in seconds, with a unit that suits it: ns, µs, ms or s.
+pub fn duration(seconds: f64) -> String {
+    let ns = seconds * 1e9;
+    if ns < 10.0 {
+        return format!("{ns:.2} ns");
+    }
     if ns < 1_000.0 {
         format!("{ns:.1} ns")
     } else if ns < 1_000_000.0 {

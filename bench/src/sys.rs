@@ -18,12 +18,21 @@ pub fn cpu_time() -> Duration {
 
 /// The resident set of this process now, KiB.
 pub fn rss_kib() -> u64 {
+    status_kib("VmRSS:")
+}
+
+/// The high-water mark of this process's resident set, KiB.
+pub fn hwm_kib() -> u64 {
+    status_kib("VmHWM:")
+}
+
+fn status_kib(key: &str) -> u64 {
     fs::read_to_string("/proc/self/status")
         .expect("/proc/self/status")
         .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .find_map(|line| line.strip_prefix(key))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("a VmRSS line")
+        .unwrap_or_else(|| panic!("a {key} line"))
 }
 
 /// Runs `command` to the end (output discarded) and returns its peak resident set in KiB

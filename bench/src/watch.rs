@@ -38,20 +38,22 @@ enum Watched {
     Hotconf(Reloader<Small>),
     Hotswap {
         config: HotswapConfig<Small>,
-        // Keeps the subscription alive; the runtime drives hotswap-config's watcher tasks.
-        _subscription: Box<dyn std::any::Any>,
-        _rt: tokio::runtime::Runtime,
+        // Keeps the subscription alive; dropping it spawns a task, so it is dropped inside
+        // the runtime (see Drop).
+        subscription: Option<Box<dyn std::any::Any>>,
+        // Drives hotswap-config's watcher tasks.
+        rt: tokio::runtime::Runtime,
     },
     None(Reloader<Small>),
 }
 
 impl Watched {
-    fn start(who: &str, path: &Path, reloads: Arc<AtomicU64>) -> Self {
+    fn start(who: &str, path: &Path, debounce: Duration, reloads: Arc<AtomicU64>) -> Self {
         match who {
             "hotconf" | "none" => {
                 let reloader = Reloader::<Small>::builder()
                     .file(path)
-                    .debounce(DEBOUNCE)
+                    .debounce(debounce)
                     .build()
                     .expect("hotconf loads");
                 reloader.on_change(move |_| {
@@ -74,7 +76,7 @@ impl Watched {
                         HotswapConfig::builder()
                             .with_file(path)
                             .with_file_watch(true)
-                            .with_watch_debounce(DEBOUNCE)
+                            .with_watch_debounce(debounce)
                             .build(),
                     )
                     .expect("hotswap-config loads");
@@ -83,8 +85,8 @@ impl Watched {
                 }));
                 Self::Hotswap {
                     config,
-                    _subscription: Box::new(subscription),
-                    _rt: rt,
+                    subscription: Some(Box::new(subscription)),
+                    rt,
                 }
             }
             other => panic!("no such watcher: {other}"),
@@ -113,6 +115,18 @@ impl Watched {
     }
 }
 
+impl Drop for Watched {
+    fn drop(&mut self) {
+        if let Self::Hotswap {
+            subscription, rt, ..
+        } = self
+        {
+            let _inside = rt.enter();
+            drop(subscription.take());
+        }
+    }
+}
+
 fn save(path: &Path, writer: &str, text: &str) {
     match writer {
         "rename" => {
@@ -130,7 +144,7 @@ fn temp_file(root: &Path) -> PathBuf {
     path
 }
 
-/// In a child: `latency WHO WRITER SAVES DIR`, `idle WHO SECS DIR`, `storm WHO WRITES DIR`.
+/// In a child: `latency WHO WRITER SAVES DIR DEBOUNCE_MS`, `idle WHO SECS DIR`, `storm WHO WRITES DIR`.
 /// Prints `key=value` lines.
 pub fn child(args: &[String]) {
     let arg = |i: usize| args.get(i).map(String::as_str).unwrap_or_default();
@@ -139,20 +153,28 @@ pub fn child(args: &[String]) {
         "latency" => {
             let saves: u64 = arg(3).parse().expect("a count");
             let path = temp_file(Path::new(arg(4)));
-            let watched = Watched::start(arg(1), &path, Arc::clone(&reloads));
+            let debounce = Duration::from_millis(arg(5).parse().expect("a debounce"));
+            let watched = Watched::start(arg(1), &path, debounce, Arc::clone(&reloads));
             // Past the watcher's start-up before the first save.
             thread::sleep(DEBOUNCE * 3);
             let mut missed = 0;
+            let mut in_a_row = 0;
             for n in 1..=saves {
                 save(&path, arg(2), &text(n));
                 let saved = Instant::now();
                 match watched.wait_for(n, Duration::from_secs(2)) {
-                    Some(at) => println!("ms={}", (at - saved).as_secs_f64() * 1e3),
-                    None => missed += 1,
+                    Some(at) => {
+                        println!("ms={}", (at - saved).as_secs_f64() * 1e3);
+                        in_a_row = 0;
+                    }
+                    None => {
+                        missed += 1;
+                        in_a_row += 1;
+                    }
                 }
-                if missed >= 2 && missed == n {
-                    // Never seen: stop rather than wait out every save.
-                    missed = saves;
+                if in_a_row == 3 {
+                    // The watch is gone: count the rest as missed rather than wait them out.
+                    missed += saves - n;
                     break;
                 }
                 // Let a leading-edge debounce (hotswap-config's) reset between saves.
@@ -163,7 +185,7 @@ pub fn child(args: &[String]) {
         "idle" => {
             let secs: u64 = arg(2).parse().expect("seconds");
             let path = temp_file(Path::new(arg(3)));
-            let watched = Watched::start(arg(1), &path, reloads);
+            let watched = Watched::start(arg(1), &path, DEBOUNCE, reloads);
             thread::sleep(DEBOUNCE * 5);
             let before = sys::cpu_time();
             thread::sleep(Duration::from_secs(secs));
@@ -175,7 +197,7 @@ pub fn child(args: &[String]) {
         "storm" => {
             let writes: u64 = arg(2).parse().expect("a count");
             let path = temp_file(Path::new(arg(3)));
-            let watched = Watched::start(arg(1), &path, Arc::clone(&reloads));
+            let watched = Watched::start(arg(1), &path, DEBOUNCE, Arc::clone(&reloads));
             thread::sleep(DEBOUNCE * 3);
             let before = reloads.load(Ordering::Relaxed);
             let start = Instant::now();
@@ -234,6 +256,8 @@ fn get(pairs: &[(String, String)], key: &str) -> f64 {
 pub struct Latency {
     /// hotconf or hotswap-config.
     pub who: &'static str,
+    /// The debounce it was given, ms.
+    pub debounce_ms: u64,
     /// in place or rename.
     pub writer: &'static str,
     /// Milliseconds from the save's return to the new value being visible.
@@ -310,7 +334,12 @@ pub fn run(quick: bool, root: &Path) -> Watching {
     };
     let mut latency = Vec::new();
     for writer in ["in place", "rename"] {
-        for who in ["hotconf", "hotswap"] {
+        let debounce = DEBOUNCE.as_millis() as u64;
+        for (who, debounce_ms) in [
+            ("hotconf", debounce),
+            ("hotconf", 10),
+            ("hotswap", debounce),
+        ] {
             let w = if writer == "rename" {
                 "rename"
             } else {
@@ -321,7 +350,8 @@ pub fn run(quick: bool, root: &Path) -> Watching {
                 who,
                 w,
                 &saves.to_string(),
-                &dir(&format!("latency-{who}-{w}")),
+                &dir(&format!("latency-{who}-{w}-{debounce_ms}")),
+                &debounce_ms.to_string(),
             ]);
             let mut ms: Vec<f64> = pairs
                 .iter()
@@ -338,6 +368,7 @@ pub fn run(quick: bool, root: &Path) -> Watching {
             };
             let row = Latency {
                 who: names(who),
+                debounce_ms,
                 writer,
                 p50: median(ms.clone()),
                 p99: pct(0.99),
