@@ -55,7 +55,15 @@ pub fn write(out: &Path, results: &Results) {
     if !results.memory.is_empty() {
         put("memory.md", memory_table(&results.memory));
     }
-    put("targets.md", targets(results));
+    // The verdicts need every section; a partial run leaves the old ones.
+    let complete = !results.reload.is_empty()
+        && !results.dirs.is_empty()
+        && !results.read.is_empty()
+        && results.watch.is_some()
+        && !results.memory.is_empty();
+    if complete {
+        put("targets.md", targets(results));
+    }
 }
 
 fn reload_tables(groups: &[Group]) -> String {
