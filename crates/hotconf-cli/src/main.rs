@@ -1,6 +1,12 @@
 //! `hotconf`: check and diff configuration files the way a running service would load them.
 
 mod audit_hash;
+#[cfg(feature = "etcd")]
+mod etcd;
+#[cfg(feature = "etcd")]
+mod fleet;
+#[cfg(feature = "etcd")]
+mod push;
 mod render;
 mod sidecar;
 mod trouble;
@@ -59,6 +65,26 @@ enum Command {
     /// Exit status: 0 printed, 2 the key file is missing or invalid, or the input is not
     /// UTF-8.
     AuditHash(audit_hash::AuditHashArgs),
+    /// Check a directory exactly as instances will load it from an etcd prefix, then publish
+    /// it in one transaction: puts for new and changed keys (`P` + file name), deletes for
+    /// keys under P the directory no longer has. The transaction is guarded: if anything
+    /// under P changed since it was read (or since --expect-revision), nothing is written.
+    /// Pushes over etcd's limits (128 operations, 1.5 MiB per request) are refused before
+    /// sending. Values are never printed.
+    ///
+    /// A command line cannot run a service's own typed validation (its `Validate` impl):
+    /// this checks syntax, types as JSON, --schema and the policy. A deploy tool in Rust gets
+    /// the service's own checks with the same push as a library function:
+    /// `hotconf_etcd::publish::<ServiceConfig>(…)`.
+    ///
+    /// Exit status: 0 published (or already identical), 1 invalid (nothing pushed), 3
+    /// conflict (someone else changed P; nothing written), 2 other trouble. With --json,
+    /// trouble prints {"error":{"kind":"usage|io|not_found","message":…}}.
+    #[cfg(feature = "etcd")]
+    Push(Box<push::PushArgs>),
+    /// Fleet status of the instances that read an etcd prefix.
+    #[cfg(feature = "etcd")]
+    Fleet(fleet::FleetArgs),
 }
 
 #[derive(Debug, Args)]
@@ -119,6 +145,10 @@ fn main() -> ExitCode {
         Command::Diff(args) => diff(&args),
         Command::Watch(args) => watch::run(&args),
         Command::AuditHash(args) => audit_hash::run(&args),
+        #[cfg(feature = "etcd")]
+        Command::Push(args) => push::run(&args),
+        #[cfg(feature = "etcd")]
+        Command::Fleet(args) => fleet::run(&args),
     };
     match result {
         Ok(code) => code,

@@ -4,8 +4,10 @@
 //! The merged tree keeps each value's span, so a problem found later (a type error, a
 //! validation rule) can name the file and line of the layer that set the value.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
 
 use crate::document::Limits;
 use crate::error::{Problem, ProblemKind, Problems};
@@ -42,27 +44,51 @@ impl Layers {
     ///
     /// One problem per document that does not parse.
     pub fn from_documents(documents: Vec<Document>, limits: &Limits) -> Result<Self, Problems> {
+        Self::from_documents_cached(documents, limits, None)
+    }
+
+    /// Like [`from_documents`](Self::from_documents), taking the tree of a document whose
+    /// bytes were parsed last time from `cache` instead of parsing it again, and leaving
+    /// this call's trees there for the next.
+    pub(crate) fn from_documents_cached(
+        documents: Vec<Document>,
+        limits: &Limits,
+        cache: Option<&ParseCache>,
+    ) -> Result<Self, Problems> {
+        // With one document, a cached tree would only ever save a parse that the worker
+        // already skips (unchanged bytes stop at the read); the copy would cost every time.
+        let cache = cache.filter(|_| documents.len() > 1);
+        let mut kept = Vec::new();
         // Until a document is merged, the root has no location.
         let mut root: Option<Node> = None;
         let mut problems = Vec::new();
         for (index, document) in documents.iter().enumerate() {
             let index = crate::tree::saturate(index);
-            let parsed =
-                format::parse(document, index, limits).map(|tree| match &document.section {
-                    Some(section) => {
-                        let span = tree.span;
-                        let mut table = Table::new();
-                        table.insert(section.clone(), tree);
-                        Node::new(Value::Table(table), span)
-                    }
-                    None => tree,
-                });
+            let parsed = match cache {
+                Some(cache) => cache
+                    .take(document, index)
+                    .map_or_else(|| format::parse(document, index, limits), Ok)
+                    .inspect(|tree| kept.push((document.clone(), index, tree.clone()))),
+                None => format::parse(document, index, limits),
+            };
+            let parsed = parsed.map(|tree| match &document.section {
+                Some(section) => {
+                    let span = tree.span;
+                    let mut table = Table::new();
+                    table.insert(section.clone(), tree);
+                    Node::new(Value::Table(table), span)
+                }
+                None => tree,
+            });
             match (parsed, &mut root) {
                 (Ok(tree), Some(root)) => root.merge(tree),
                 // The first document's root locates problems about the whole config.
                 (Ok(tree), None) => root = Some(tree),
                 (Err(problem), _) => problems.push(problem),
             }
+        }
+        if let Some(cache) = cache {
+            cache.replace(kept);
         }
         let root = root.unwrap_or_else(|| Node::new(Value::Table(Table::new()), Span::default()));
         if problems.is_empty() {
@@ -165,6 +191,24 @@ impl Layers {
         }
     }
 
+    /// What [`take_settings`](Self::take_settings) would return, leaving the tree as it is:
+    /// only the table is copied.
+    pub(crate) fn peek_settings(&self, name: &str) -> Result<Option<FileSettings>, Problems> {
+        let Value::Table(root) = &self.root.value else {
+            return Ok(None);
+        };
+        let Some(table) = root.get(name) else {
+            return Ok(None);
+        };
+        let mut only = Table::new();
+        only.insert(name.to_owned(), table.clone());
+        let mut view = Layers {
+            documents: self.documents.clone(),
+            root: Node::new(Value::Table(only), self.root.span),
+        };
+        view.take_settings(name)
+    }
+
     fn locate_at(&self, mut problem: Problem, node: &Node) -> Problem {
         if let Some(document) = self.documents.get(node.span.doc as usize)
             && node.span.line > 0
@@ -242,15 +286,23 @@ pub(crate) fn with_extras(
     mut documents: Vec<Document>,
     name: Option<&str>,
     limits: &Limits,
-) -> Result<(Vec<Document>, Vec<PathBuf>), Problems> {
+    cache: Option<&ParseCache>,
+) -> Result<Read, Problems> {
     let Some(name) = name else {
-        return Ok((documents, Vec::new()));
+        return Ok(Read::new(documents, Vec::new(), None));
     };
-    let found = Layers::from_documents(documents.clone(), limits)
-        .ok()
-        .and_then(|mut layers| layers.take_settings(name).ok().flatten());
+    if !documents.iter().any(may_list_files) {
+        // Nothing to parse for: a reload that finds its bytes unchanged stops at the read.
+        return Ok(Read::new(documents, Vec::new(), None));
+    }
+    // Parsed once here; when no file is added, the pipeline takes these layers as they are
+    // instead of parsing every document again.
+    let parsed = Layers::from_documents_cached(documents.clone(), limits, cache).ok();
+    let found = parsed
+        .as_ref()
+        .and_then(|layers| layers.peek_settings(name).ok().flatten());
     let Some(found) = found else {
-        return Ok((documents, Vec::new()));
+        return Ok(Read::new(documents, Vec::new(), parsed));
     };
     let known: Vec<PathBuf> = documents
         .iter()
@@ -264,7 +316,7 @@ pub(crate) fn with_extras(
         }
     }
     if extras.is_empty() {
-        return Ok((documents, Vec::new()));
+        return Ok(Read::new(documents, Vec::new(), parsed));
     }
     let mut read = Vec::new();
     let mut problems = Vec::new();
@@ -288,7 +340,79 @@ pub(crate) fn with_extras(
         .and_then(|origin| documents.iter().position(|d| d.origin == *origin))
         .map_or(documents.len(), |index| index + 1);
     documents.splice(at..at, read);
-    Ok((documents, extras))
+    Ok(Read::new(documents, extras, None))
+}
+
+/// The parsed tree of each document of the last load, by origin: a reload of several
+/// documents parses only those whose bytes changed.
+#[derive(Default)]
+pub(crate) struct ParseCache {
+    trees: Mutex<HashMap<crate::source::Origin, (Document, u32, Node)>>,
+}
+
+impl ParseCache {
+    /// Takes the tree of `document` at position `index`, when its bytes (and everything
+    /// else the parse depends on) are those parsed last time.
+    fn take(&self, document: &Document, index: u32) -> Option<Node> {
+        let mut trees = self.trees.lock().unwrap_or_else(PoisonError::into_inner);
+        let (parsed, at, _) = trees.get(&document.origin)?;
+        if *at != index || parsed != document {
+            return None;
+        }
+        trees.remove(&document.origin).map(|(_, _, tree)| tree)
+    }
+
+    /// Keeps exactly these trees: documents no longer read are forgotten.
+    fn replace(&self, kept: Vec<(Document, u32, Node)>) {
+        let trees = kept
+            .into_iter()
+            .map(|(document, index, tree)| (document.origin.clone(), (document, index, tree)))
+            .collect();
+        *self.trees.lock().unwrap_or_else(PoisonError::into_inner) = trees;
+    }
+
+    /// How many trees are kept.
+    #[cfg(all(test, feature = "yaml", feature = "json"))]
+    fn len(&self) -> usize {
+        self.trees
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+}
+
+impl fmt::Debug for ParseCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ParseCache").finish_non_exhaustive()
+    }
+}
+
+/// What reading the sources gave: the documents, the extra files their settings table
+/// listed (already among the documents), and the documents parsed and merged when that was
+/// done on the way.
+pub(crate) struct Read {
+    pub(crate) documents: Vec<Document>,
+    pub(crate) extras: Vec<PathBuf>,
+    /// The layers of exactly `documents`, when they were parsed to find the settings.
+    pub(crate) parsed: Option<Layers>,
+}
+
+impl Read {
+    fn new(documents: Vec<Document>, extras: Vec<PathBuf>, parsed: Option<Layers>) -> Self {
+        Self {
+            documents,
+            extras,
+            parsed,
+        }
+    }
+}
+
+/// Whether a document may set `watch_paths`: its bytes hold the name, or a backslash
+/// (an escape such as `\u005f`, or YAML's escaped line break, can spell a key without its
+/// letters in a row). A document without either sets no such key in any format.
+fn may_list_files(document: &Document) -> bool {
+    let bytes = &document.bytes[..];
+    bytes.contains(&b'\\') || bytes.windows(11).any(|w| w == b"watch_paths")
 }
 
 /// A file listed in `watch_paths` may not list more: only the sources' own files do.
@@ -389,5 +513,89 @@ mod tests {
         let files: Vec<_> = problems.0.iter().map(|p| p.file.clone().unwrap()).collect();
         assert_eq!(files.len(), 2, "{problems}");
         assert!(files[0].ends_with("a.toml") && files[1].ends_with("b.json"));
+    }
+
+    fn key(name: &str, text: &str) -> Document {
+        Document::new(
+            crate::source::Origin::Key(name.into()),
+            Format::Toml,
+            text.as_bytes().to_vec(),
+        )
+    }
+
+    /// Marks the cached tree of `name` so that a load that takes it shows `cached = true`.
+    fn mark(cache: &ParseCache, name: &str) {
+        let mut trees = cache.trees.lock().unwrap();
+        let (_, _, tree) = trees
+            .get_mut(&crate::source::Origin::Key(name.into()))
+            .unwrap();
+        let Value::Table(table) = &mut tree.value else {
+            panic!("not a table")
+        };
+        table.insert("cached".into(), Node::new(Value::Bool(true), tree.span));
+    }
+
+    fn load(cache: &ParseCache, documents: Vec<Document>) -> serde_json::Value {
+        Layers::from_documents_cached(documents, &Limits::default(), Some(cache))
+            .unwrap()
+            .to_json()
+    }
+
+    #[test]
+    fn unchanged_documents_are_taken_from_the_cache() {
+        let cache = ParseCache::default();
+        let a = key("a", "x = 1\n");
+        let b = key("b", "y = 2\n");
+        load(&cache, vec![a.clone(), b.clone()]);
+        assert_eq!(cache.len(), 2);
+        mark(&cache, "a");
+        mark(&cache, "b");
+        // b changed: a comes from the cache, b is parsed.
+        let b2 = key("b", "y = 3\n");
+        assert_eq!(
+            load(&cache, vec![a.clone(), b2.clone()]),
+            serde_json::json!({"x": 1, "cached": true, "y": 3})
+        );
+        // The cache now holds this load's trees; b2's is fresh.
+        mark(&cache, "b");
+        assert_eq!(
+            load(&cache, vec![a.clone(), b2.clone()]),
+            serde_json::json!({"x": 1, "cached": true, "y": 3})
+        );
+        // A document at another position is parsed again (its spans name the position).
+        assert_eq!(
+            load(&cache, vec![b2.clone(), a.clone()]),
+            serde_json::json!({"y": 3, "x": 1})
+        );
+        // Documents no longer read are forgotten.
+        load(&cache, vec![a, key("c", "z = 0\n")]);
+        assert!(cache.take(&b2, 0).is_none());
+        assert_eq!(cache.len(), 2);
+    }
+
+    #[test]
+    fn a_single_document_is_not_cached() {
+        let cache = ParseCache::default();
+        load(&cache, vec![key("a", "x = 1\n")]);
+        assert_eq!(cache.len(), 0);
+    }
+
+    #[test]
+    fn a_failed_parse_keeps_the_good_documents_trees() {
+        let cache = ParseCache::default();
+        let a = key("a", "x = 1\n");
+        load(&cache, vec![a.clone(), key("b", "y = 2\n")]);
+        mark(&cache, "a");
+        let broken = Layers::from_documents_cached(
+            vec![a.clone(), key("b", "y = \n")],
+            &Limits::default(),
+            Some(&cache),
+        );
+        assert!(broken.is_err());
+        assert_eq!(cache.len(), 1);
+        assert_eq!(
+            load(&cache, vec![a, key("b", "y = 4\n")]),
+            serde_json::json!({"x": 1, "cached": true, "y": 4})
+        );
     }
 }

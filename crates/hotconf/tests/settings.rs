@@ -534,6 +534,25 @@ fn watch_paths_layer_files_right_after_the_tables_file_and_watch_them() {
 }
 
 #[test]
+fn watch_paths_spelled_with_escapes_are_found_too() {
+    let files = Files::new();
+    files.write("extra.toml", "size = 5\n");
+    // JSON and YAML escapes spell the key without its letters in a row.
+    let json = files.write(
+        "main.json",
+        "{\"rpm\": 60, \"hot_reload\": {\"watch\\u005fpaths\": [\"extra.toml\"]}}",
+    );
+    let reloader = Reloader::<Strict>::builder().file(&json).build().unwrap();
+    assert_eq!(*reloader.current().config(), Strict { rpm: 60, size: 5 });
+    let yaml = files.write(
+        "main.yaml",
+        "rpm: 61\nhot_reload:\n  ? \"watch_\\\n    paths\"\n  : [extra.toml]\n",
+    );
+    let reloader = Reloader::<Strict>::builder().file(&yaml).build().unwrap();
+    assert_eq!(*reloader.current().config(), Strict { rpm: 61, size: 5 });
+}
+
+#[test]
 fn a_new_watch_path_is_layered_and_watched_from_the_reload_that_adds_it() {
     let files = Files::new();
     let main = files.write("main.toml", "rpm = 60\n");

@@ -469,9 +469,15 @@ where
         self.parts.resolve()?;
         let schema = self.schema.map(Arc::new);
         let validator = Validator::start(schema.clone(), self.timeout).map_err(Error::Thread)?;
-        let (documents, extra_files) = layer::read(&self.sources, &self.limits)
+        let parsed = layer::ParseCache::default();
+        let mut read = layer::read(&self.sources, &self.limits)
             .and_then(|documents| {
-                layer::with_extras(documents, self.settings_table.as_deref(), &self.limits)
+                layer::with_extras(
+                    documents,
+                    self.settings_table.as_deref(),
+                    &self.limits,
+                    Some(&parsed),
+                )
             })
             .map_err(|mut problems| {
                 for problem in &mut problems.0 {
@@ -486,8 +492,10 @@ where
             validator: Some(&validator),
             fingerprint: self.fingerprint.as_ref(),
             settings: self.settings_table.as_deref(),
+            parsed: Some(&parsed),
         };
-        let attempt = pipeline::run(&stages, None, Input::Documents(documents));
+        let extra_files = std::mem::take(&mut read.extras);
+        let attempt = pipeline::run(&stages, None, Input::from(read));
         let planned = attempt.result.map_err(Error::Invalid)?;
         let file_settings = attempt.settings.unwrap_or_default();
         let effective_settings = settings::resolve(&self.settings_base, &file_settings);
@@ -572,6 +580,7 @@ where
             }),
             holds: AtomicUsize::new(0),
             pushed: Mutex::new(vec![None; self.sources.len()]),
+            parsed,
             exit,
             sources: self.sources,
             limits: self.limits,

@@ -20,6 +20,7 @@ mod inspect;
 mod intent;
 mod observe;
 pub(crate) mod pipeline;
+mod replay;
 mod status;
 mod transaction;
 mod validator;
@@ -85,6 +86,8 @@ pub(crate) struct Shared<T> {
     holds: AtomicUsize,
     /// The last documents each pushing source pushed; `None` for sources that are read.
     pushed: Mutex<Vec<Option<Vec<Document>>>>,
+    /// The trees of the last attempt's documents: a reload parses only what changed.
+    parsed: crate::layer::ParseCache,
     exit: Exit<T>,
     sources: Vec<Box<dyn Source>>,
     limits: Limits,
@@ -133,6 +136,7 @@ impl<T> Shared<T> {
             validator: Some(&self.validator),
             fingerprint: self.fingerprint.as_ref(),
             settings: self.settings_table.as_deref(),
+            parsed: Some(&self.parsed),
         }
     }
 
@@ -202,10 +206,13 @@ impl<T> Shared<T> {
 
     /// Reads the sources, then the files their settings table lists in `watch_paths`,
     /// each right after the file holding the table: the documents, and the extra files.
-    fn read_all(
-        &self,
-    ) -> std::result::Result<(Vec<Document>, Vec<PathBuf>), crate::error::Problems> {
-        crate::layer::with_extras(self.read()?, self.settings_table.as_deref(), &self.limits)
+    fn read_all(&self) -> std::result::Result<crate::layer::Read, crate::error::Problems> {
+        crate::layer::with_extras(
+            self.read()?,
+            self.settings_table.as_deref(),
+            &self.limits,
+            Some(&self.parsed),
+        )
     }
 
     /// What the watcher watches: every source's targets and the extra files.
@@ -417,6 +424,13 @@ where
     /// The reload runs on the worker; this waits for it. Calls made while another reload
     /// runs are served together by the next one, and each gets its result.
     ///
+    /// When every document has the bytes of the last attempt, and that attempt was not
+    /// rejected and the config has not been changed by other means since, the outcome is
+    /// known: the event repeats it (`unchanged`, or `restart_required` with the changes
+    /// still held back) without parsing or validating again, so such a reload costs one
+    /// read of each file. A rejected attempt, or a config changed by [`apply`](Self::apply),
+    /// [`update`](Self::update) or a rollback, always runs the whole pipeline.
+    ///
     /// # Errors
     ///
     /// [`Error::Invalid`] with every problem found when the new config is rejected; the old
@@ -567,8 +581,8 @@ where
     /// thread, through the same pipeline as a reload.
     pub fn plan(&self) -> Plan {
         let shared = &self.inner.shared;
-        let documents = match shared.read_all() {
-            Ok((documents, _)) => documents,
+        let read = match shared.read_all() {
+            Ok(read) => read,
             Err(mut problems) => {
                 for problem in &mut problems.0 {
                     shared.policy.secrets().redact_problem(problem);
@@ -585,7 +599,7 @@ where
             }
         };
         let base = shared.effective.load_full();
-        let attempt = pipeline::run(&shared.stages(), Some(&*base), Input::Documents(documents));
+        let attempt = pipeline::run(&shared.stages(), Some(&*base), Input::from(read));
         let components = match &attempt.result {
             Ok(planned) => shared.parts.interested(&planned.changes, false),
             Err(_) => Vec::new(),

@@ -18,7 +18,7 @@ use crate::diff::{Change, diff};
 use crate::document::Limits;
 use crate::error::{Problem, ProblemKind, Problems};
 use crate::event::Outcome;
-use crate::layer::Layers;
+use crate::layer::{Layers, ParseCache};
 use crate::path::ConfigPath;
 use crate::plan::{Plan, PlannedChange, classify};
 use crate::policy::{Fingerprint, Policy, RestartMode, Rule, Secrets};
@@ -31,6 +31,9 @@ use crate::validate::Validate;
 pub(crate) enum Input<T> {
     /// Documents read from the sources, lowest layer first.
     Documents(Vec<Document>),
+    /// Documents read from the sources, already parsed and merged (to find the settings
+    /// table): not parsed again.
+    Parsed(Layers),
     /// A whole config ([`Reloader::apply`](crate::Reloader::apply), rollback).
     Config(T),
     /// A whole config submitted as a document (the admin API's `PUT /config`): validated
@@ -50,6 +53,8 @@ pub(crate) struct Stages<'a, T> {
     /// The name of the reloader's settings table, taken out of the tree before the config
     /// is deserialized; `None` leaves the key to the config.
     pub(crate) settings: Option<&'a str>,
+    /// The trees of the last attempt's documents, to skip parsing unchanged ones.
+    pub(crate) parsed: Option<&'a ParseCache>,
 }
 
 /// The effective config as the engine keeps it: a tree, which holds every value the
@@ -142,23 +147,25 @@ where
     T: DeserializeOwned + Serialize + Validate + Send + 'static,
 {
     let mut settings = None;
+    let mut load = |mut layers: Layers| {
+        let found = take_settings(stages, &mut layers);
+        let config = layers.deserialize::<T>();
+        let found = both(found, config.as_ref().map(|_| ()))?;
+        if stages.settings.is_some() {
+            settings = Some(found.unwrap_or_default());
+        }
+        Ok((config?, Some(Arc::new(layers))))
+    };
     let (files, origins, loaded) = match input {
         Input::Documents(documents) => {
-            let origins: Vec<(Origin, u64)> = documents
-                .iter()
-                .map(|d| (d.origin.clone(), d.revision))
-                .collect();
-            let files = origins.iter().map(|(o, _)| o.to_string()).collect();
-            let loaded = Layers::from_documents(documents, stages.limits).and_then(|mut layers| {
-                let found = take_settings(stages, &mut layers);
-                let config = layers.deserialize::<T>();
-                let found = both(found, config.as_ref().map(|_| ()))?;
-                if stages.settings.is_some() {
-                    settings = Some(found.unwrap_or_default());
-                }
-                Ok((config?, Some(Arc::new(layers))))
-            });
+            let (files, origins) = provenance(&documents);
+            let loaded = Layers::from_documents_cached(documents, stages.limits, stages.parsed)
+                .and_then(&mut load);
             (files, origins, loaded)
+        }
+        Input::Parsed(layers) => {
+            let (files, origins) = provenance(layers.documents());
+            (files, origins, load(layers))
         }
         Input::Config(config) => (Vec::new(), Vec::new(), Ok((config, None))),
         Input::Submitted(document) => {
@@ -198,6 +205,25 @@ where
         attempt.settings = settings;
     }
     attempt
+}
+
+/// The documents' origins for events, and with their revisions.
+fn provenance(documents: &[Document]) -> (Vec<String>, Vec<(Origin, u64)>) {
+    let origins: Vec<(Origin, u64)> = documents
+        .iter()
+        .map(|d| (d.origin.clone(), d.revision))
+        .collect();
+    let files = origins.iter().map(|(o, _)| o.to_string()).collect();
+    (files, origins)
+}
+
+impl<T> From<crate::layer::Read> for Input<T> {
+    fn from(read: crate::layer::Read) -> Self {
+        match read.parsed {
+            Some(layers) => Self::Parsed(layers),
+            None => Self::Documents(read.documents),
+        }
+    }
 }
 
 fn take_settings<T>(
@@ -468,15 +494,18 @@ impl Pipeline {
             schema: self.schema.as_ref(),
             validator: None,
             settings: self.settings.as_deref(),
+            parsed: None,
         }
     }
 
     /// Reads `sources`, and the files their settings table lists in `watch_paths`.
-    fn read(&self, sources: &[Box<dyn crate::source::Source>]) -> Result<Vec<Document>, Problems> {
+    fn read(
+        &self,
+        sources: &[Box<dyn crate::source::Source>],
+    ) -> Result<crate::layer::Read, Problems> {
         crate::layer::read(sources, &self.limits)
             .and_then(|documents| {
-                crate::layer::with_extras(documents, self.settings.as_deref(), &self.limits)
-                    .map(|(documents, _)| documents)
+                crate::layer::with_extras(documents, self.settings.as_deref(), &self.limits, None)
             })
             .map_err(|mut problems| {
                 for problem in &mut problems.0 {
@@ -492,8 +521,8 @@ impl Pipeline {
     where
         T: DeserializeOwned + Serialize + Validate + Send + 'static,
     {
-        let documents = match self.read(sources) {
-            Ok(documents) => documents,
+        let read = match self.read(sources) {
+            Ok(read) => read,
             Err(problems) => {
                 return Plan {
                     outcome: Outcome::Rejected,
@@ -510,7 +539,7 @@ impl Pipeline {
                 };
             }
         };
-        let attempt = run::<T>(&self.stages(), None, Input::Documents(documents));
+        let attempt = run::<T>(&self.stages(), None, read.into());
         let mut plan = attempt.to_plan(Vec::new());
         plan.changes.clear();
         if plan.outcome != Outcome::Rejected {
@@ -534,11 +563,9 @@ impl Pipeline {
     where
         T: DeserializeOwned + Serialize + Validate + Send + 'static,
     {
-        let documents = self.read(old)?;
-        let old = run::<T>(&self.stages(), None, Input::Documents(documents));
+        let old = run::<T>(&self.stages(), None, self.read(old)?.into());
         let base = old.result?.effective;
-        let documents = self.read(new)?;
-        let new = run::<T>(&self.stages(), Some(&base), Input::Documents(documents));
+        let new = run::<T>(&self.stages(), Some(&base), self.read(new)?.into());
         let plan = new.to_plan(Vec::new());
         match new.result {
             // A side that failed before the diff has nothing to compare; a refusal by

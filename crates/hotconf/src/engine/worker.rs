@@ -21,6 +21,7 @@ use super::history::Record;
 use super::intent::IntentRecord;
 use super::observe::Applied;
 use super::pipeline::{self, Input, Planned};
+use super::replay::Clean;
 use super::status::LocalOverride;
 use super::{Shared, lock};
 use crate::component::panic_message;
@@ -165,6 +166,9 @@ pub(crate) struct Worker<T> {
     /// While the settings table pauses the watcher: the revision of the table's file when
     /// its table was last read on its own. `None` until then (its revision in `seen`).
     settings_seen: Option<u64>,
+    /// The last attempt on the sources, when it was not rejected and the effective config
+    /// has not moved since: an explicit reload of the same bytes repeats its outcome.
+    clean: Option<Clean>,
 }
 
 impl<T> Worker<T>
@@ -185,6 +189,7 @@ where
             seen: origins.clone(),
             origins,
             settings_seen: None,
+            clean: None,
         }
     }
 
@@ -421,7 +426,7 @@ where
     }
 
     fn reload_sources(&mut self, trigger: Trigger, mode: Mode, by: Option<String>) -> Finished<T> {
-        let (documents, extras) = match self.shared.read_all() {
+        let mut read = match self.shared.read_all() {
             Ok(read) => read,
             Err(_) if mode == Mode::Settling => return unsettled(),
             Err(problems) => {
@@ -429,7 +434,8 @@ where
                 return self.reject(trigger, files, problems);
             }
         };
-        let revisions: Vec<(Origin, u64)> = documents
+        let revisions: Vec<(Origin, u64)> = read
+            .documents
             .iter()
             .map(|d| (d.origin.clone(), d.revision))
             .collect();
@@ -442,6 +448,22 @@ where
                 answer: AnswerKind::Event,
             };
         }
+        if revisions == self.seen
+            && let Some(clean) = &self.clean
+        {
+            tracing::debug!(target: "hotconf", "sources have the bytes of the last clean attempt: its outcome stands");
+            self.settings_seen = None;
+            let version = self.shared.current.load().version();
+            let files = revisions.iter().map(|(o, _)| o.to_string()).collect();
+            let revisions = revisions.iter().map(|(_, r)| *r).collect();
+            return Finished {
+                detected: None,
+                event: Some(clean.event(version, trigger, files, revisions)),
+                applied: None,
+                answer: AnswerKind::Event,
+            };
+        }
+        self.clean = None;
         let changed = FileChange::between(&self.seen, &revisions);
         let detected = (!changed.is_empty()).then(|| {
             let mut detected = self.event(Outcome::Detected, trigger);
@@ -449,18 +471,24 @@ where
             detected
         });
         let base = self.shared.effective.load_full();
-        let attempt = pipeline::run(
-            &self.shared.stages(),
-            Some(&*base),
-            Input::Documents(documents),
-        );
+        let extras = std::mem::take(&mut read.extras);
+        let attempt = pipeline::run(&self.shared.stages(), Some(&*base), Input::from(read));
         let mut finished = match attempt.result {
             Err(_) if mode == Mode::Settling => return unsettled(),
             Err(problems) => self.reject(trigger, attempt.files, problems),
             Ok(planned) => {
                 // The sources win over a local override.
                 lock(&self.shared.live).local_override = None;
-                self.transact(planned, attempt.origins, attempt.files, trigger, by)
+                let clean = Clean::of(&planned);
+                let finished = self.transact(planned, attempt.origins, attempt.files, trigger, by);
+                if finished
+                    .event
+                    .as_ref()
+                    .is_some_and(|event| event.outcome != Outcome::Rejected)
+                {
+                    self.clean = Some(clean);
+                }
+                finished
             }
         };
         // The settings live outside the typed config: a change to the table alone gives
@@ -556,6 +584,9 @@ where
         trigger: Trigger,
         by: Option<String>,
     ) -> Finished<T> {
+        // The effective config may move away from the sources: the next reload of the same
+        // bytes must run to bring it back.
+        self.clean = None;
         let input = match change {
             ConfigChange::Put { document, if_match } => {
                 if let Some((version, hash)) = if_match {
