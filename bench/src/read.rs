@@ -201,6 +201,6 @@ impl Writer {
         self.thread.join().expect("the writer thread");
         let rate =
             self.stores.load(Ordering::Relaxed) as f64 / self.started.elapsed().as_secs_f64();
-        format!("the writer stored a new config into every reader about {rate:.0} times a second")
+        format!("The writer stored a new config into every reader about {rate:.0} times a second.")
     }
 }
