@@ -91,3 +91,72 @@ pub(crate) fn trouble(error: hotconf_etcd::Error) -> Trouble {
     };
     Trouble::new(kind, error.to_string())
 }
+
+/// `hotconf watch --etcd URL --prefix P`: the config from an etcd prefix instead of files.
+#[derive(Debug, Args)]
+pub(crate) struct WatchEtcdArgs {
+    /// Load and watch the config from etcd at URL (several: URL,URL…) instead of files:
+    /// every key under --prefix ending in .toml, .yaml, .yml or .json is one document, in
+    /// key order. The instance reports what it applied under the prefix's `.status`
+    /// sibling, for `hotconf fleet status`.
+    #[arg(long = "etcd", value_name = "URL", requires = "prefix")]
+    etcd: Option<String>,
+    /// The key prefix that holds the config (`/app/`).
+    #[arg(long, value_name = "P", requires = "etcd")]
+    prefix: Option<String>,
+    /// This instance's name in fleet status [default: HOST-PID].
+    #[arg(long, value_name = "NAME", requires = "etcd")]
+    instance: Option<String>,
+    /// Also write the applied documents to DIR as files (`/app/server.toml` →
+    /// DIR/server.toml), each atomically and before --on-apply runs, so a program that reads
+    /// files has them.
+    #[arg(long = "write-to", value_name = "DIR", requires = "etcd")]
+    write_to: Option<PathBuf>,
+    /// Keep the last documents read in FILE, and start from them when etcd cannot be
+    /// reached at start.
+    #[arg(long = "etcd-cache", value_name = "FILE", requires = "etcd")]
+    cache: Option<PathBuf>,
+    #[command(flatten)]
+    connection: ConnectionArgs,
+}
+
+impl WatchEtcdArgs {
+    /// Whether the config comes from etcd.
+    pub(crate) fn is_set(&self) -> bool {
+        self.etcd.is_some()
+    }
+
+    /// Adds the etcd source, the fleet reporter and the `--write-to` writer to the
+    /// reloader being built; returns the reporter, to stop it at exit.
+    pub(crate) fn configure(
+        &self,
+        builder: hotconf::ReloaderBuilder<serde_json::Value>,
+    ) -> anyhow::Result<(
+        hotconf::ReloaderBuilder<serde_json::Value>,
+        Option<std::sync::Arc<hotconf_etcd::Reporter>>,
+    )> {
+        let (Some(endpoints), Some(prefix)) = (&self.etcd, &self.prefix) else {
+            return Ok((builder, None));
+        };
+        let connection = self.connection.connection(endpoints)?;
+        let prefix = hotconf_etcd::Prefix::new(prefix.clone()).map_err(trouble)?;
+        let mut source = hotconf_etcd::EtcdSource::new(connection.clone(), prefix);
+        if let Some(cache) = &self.cache {
+            source = source.cache(cache);
+        }
+        let tracker = source.tracker();
+        let mut builder = builder.source(source);
+        // Files first: an `--on-apply` command run on the event finds them written.
+        if let Some(dir) = &self.write_to {
+            let files = hotconf_etcd::WriteTo::new(dir, tracker.clone()).map_err(trouble)?;
+            builder = builder.observer(files);
+        }
+        let mut reporter = hotconf_etcd::Reporter::builder(connection, tracker);
+        if let Some(name) = &self.instance {
+            reporter = reporter.instance(name.clone());
+        }
+        let reporter = std::sync::Arc::new(reporter.build().map_err(trouble)?);
+        let observer: std::sync::Arc<dyn hotconf::Observer> = reporter.clone();
+        Ok((builder.observer_arc(observer), Some(reporter)))
+    }
+}

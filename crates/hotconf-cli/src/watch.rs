@@ -65,9 +65,17 @@ pub(crate) struct WatchArgs {
     on_apply: Option<String>,
     #[command(flatten)]
     sidecar: crate::sidecar::SidecarArgs,
+    #[cfg(feature = "etcd")]
+    #[command(flatten)]
+    etcd: crate::etcd::WatchEtcdArgs,
     /// Config files or directories (their .toml/.yaml/.yml/.json files in name order),
     /// layered in the order given: later ones override earlier ones.
-    #[arg(required = true, value_name = "PATH")]
+    #[cfg_attr(
+        feature = "etcd",
+        arg(required_unless_present = "etcd", conflicts_with = "etcd")
+    )]
+    #[cfg_attr(not(feature = "etcd"), arg(required = true))]
+    #[arg(value_name = "PATH")]
     paths: Vec<PathBuf>,
 }
 
@@ -131,12 +139,22 @@ pub(crate) fn run(args: &WatchArgs) -> anyhow::Result<ExitCode> {
     if let Some(schema) = schema {
         builder = with_schema(builder, schema);
     }
+    #[cfg(feature = "etcd")]
+    let (builder, reporter) = args.etcd.configure(builder)?;
     let (builder, metrics) = args.sidecar.configure(builder)?;
     let reloader = match builder.build() {
         Ok(reloader) => reloader,
         Err(hotconf::Error::Invalid(problems)) => return report_start_failure(&problems, args),
         Err(error) => return Err(error).context("cannot start watching"),
     };
+    #[cfg(feature = "etcd")]
+    if let Some(reporter) = &reporter {
+        eprintln!(
+            "hotconf: reporting as instance {} ({})",
+            reporter.instance(),
+            reporter.key()
+        );
+    }
 
     // Signals are caught before `loaded` is printed: from then on, SIGTERM is a clean exit.
     let mut signals = Signals::new([SIGHUP, SIGINT, SIGTERM]).context("cannot catch signals")?;
@@ -167,6 +185,11 @@ pub(crate) fn run(args: &WatchArgs) -> anyhow::Result<ExitCode> {
     printer.event(&reloader.loaded_event())?;
     print_loop(&reloader, &printer, &received, on_apply.as_ref(), args)?;
     reloader.unwatch();
+    // The fleet's record goes at once, rather than when its lease runs out.
+    #[cfg(feature = "etcd")]
+    if let Some(reporter) = reporter {
+        reporter.stop();
+    }
     if let Some(admin) = admin {
         admin
             .stop()
@@ -228,6 +251,12 @@ fn report_start_failure(
     args: &WatchArgs,
 ) -> anyhow::Result<ExitCode> {
     if let Some(trouble) = crate::trouble::Trouble::of_problems(problems) {
+        // An etcd prefix is not a path: trouble reading it is never "not found".
+        #[cfg(feature = "etcd")]
+        if args.etcd.is_set() {
+            let io = crate::trouble::Trouble::new(crate::trouble::Kind::Io, trouble.message);
+            return Err(io.into());
+        }
         return Err(trouble.into());
     }
     if args.json {
