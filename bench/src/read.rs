@@ -14,6 +14,7 @@ use hotswap_config::prelude::HotswapConfig;
 
 use crate::data::{self, Config, Fmt};
 use crate::runner::{self, Case, Group, Settings};
+use crate::sys;
 
 /// Case names.
 pub const RAW: &str = "raw `ArcSwap::load`";
@@ -120,13 +121,15 @@ fn reader<'a, S>(
     make: impl Fn() -> S + Sync + 'a,
     op: impl Fn(&mut S) -> u32 + Sync + 'a,
 ) -> Case<'a> {
+    // The thread's own CPU time, not the wall clock: on a shared machine a reader thread
+    // that is preempted mid-batch would otherwise count the time it was not running.
     let timed = move |iters: u64| {
         let mut state = make();
-        let start = Instant::now();
+        let start = sys::thread_cpu_time();
         for _ in 0..iters {
             black_box(op(&mut state));
         }
-        start.elapsed()
+        sys::thread_cpu_time() - start
     };
     Case::timed(name, move |iters| {
         if threads == 1 {

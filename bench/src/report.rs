@@ -143,7 +143,7 @@ fn read_table(groups: &[Group], notes: &[String]) -> String {
     }
     let _ = writeln!(
         s,
-        "\nRatios are to raw `ArcSwap::load` in the same column. With 2 threads, each thread times its own reads and the figure is their mean. {}",
+        "\nRatios are to raw `ArcSwap::load` in the same column. Each reader thread times its own reads in its own CPU time (CLOCK_THREAD_CPUTIME_ID, so time spent preempted does not count); with 2 threads the figure is their mean. {}",
         notes.join("; ")
     );
     s

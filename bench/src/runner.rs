@@ -115,14 +115,31 @@ pub fn compare(
     mut cases: Vec<Case<'_>>,
 ) -> Group {
     let n = cases.len();
-    // Size the batches: one iteration of each, then as many as fit in `settings.batch`.
+    // Size the batches: as many iterations as fit in `settings.batch`.
     let mut iters = vec![1u64; n];
     let mut once_each = Vec::with_capacity(n);
     for (i, case) in cases.iter_mut().enumerate() {
-        let once = (case.run)(1).max(Duration::from_nanos(1));
-        once_each.push(once);
-        let fit = settings.batch.as_nanos() / once.as_nanos();
-        iters[i] = u64::try_from(fit).unwrap_or(u64::MAX).clamp(1, 50_000_000);
+        // Sized on the wall time, untimed set-up (writing the next file, starting reader
+        // threads) included, so a case whose set-up dominates still takes its turn often;
+        // ten times more iterations until a call takes a tenth of a batch and its timed
+        // part at least 100 µs (so per-batch costs such as a new thread's first touch of
+        // its caches do not show in the time of one iteration).
+        let mut k = 1u64;
+        let wall = loop {
+            let start = Instant::now();
+            let timed = (case.run)(k);
+            let wall = start.elapsed().max(Duration::from_nanos(1));
+            let enough = wall * 10 >= settings.batch && timed >= Duration::from_micros(100);
+            if enough || k >= 10_000_000 {
+                break wall;
+            }
+            k *= 10;
+        };
+        once_each.push(wall / u32::try_from(k).unwrap_or(u32::MAX));
+        let fit = u128::from(k) * settings.batch.as_nanos() / wall.as_nanos();
+        iters[i] = u64::try_from(fit)
+            .unwrap_or(u64::MAX)
+            .clamp(k, 50_000_000.max(k));
     }
     // Groups whose cases take seconds were warmed by the sizing round already.
     let slow = once_each.iter().sum::<Duration>() > Duration::from_secs(1);

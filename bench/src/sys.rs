@@ -16,6 +16,17 @@ pub fn cpu_time() -> Duration {
     Duration::from_micros(micros(usage.ru_utime) + micros(usage.ru_stime))
 }
 
+/// The CPU time of the calling thread so far (CLOCK_THREAD_CPUTIME_ID, nanoseconds).
+pub fn thread_cpu_time() -> Duration {
+    // SAFETY: clock_gettime writes into the struct we own; an all-zero timespec is valid.
+    let now = unsafe {
+        let mut now: libc::timespec = std::mem::zeroed();
+        libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now);
+        now
+    };
+    Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
+}
+
 /// The resident set of this process now, KiB.
 pub fn rss_kib() -> u64 {
     status_kib("VmRSS:")
