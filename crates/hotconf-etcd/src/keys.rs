@@ -190,6 +190,55 @@ mod tests {
     }
 
     #[test]
+    fn a_prefix_displays_as_given() {
+        assert_eq!(Prefix::new("/app/").unwrap().to_string(), "/app/");
+    }
+
+    /// Yields `/p/a.toml` and `/other/b.toml` as keys.
+    #[derive(Debug)]
+    struct Keys;
+
+    impl hotconf::source::Source for Keys {
+        fn read(
+            &self,
+            _: &hotconf::Limits,
+        ) -> Result<Vec<hotconf::source::Document>, hotconf::Problem> {
+            let key = |key: &str, text: &str| {
+                hotconf::source::Document::new(
+                    hotconf::source::Origin::Key(key.into()),
+                    Format::Toml,
+                    text.as_bytes().to_vec(),
+                )
+            };
+            Ok(vec![
+                key("/p/a.toml", "x = 1\n"),
+                key("/other/b.toml", "y = 2\n"),
+            ])
+        }
+    }
+
+    #[test]
+    fn an_events_hash_covers_its_documents_under_the_prefix_only() {
+        let reloader = hotconf::Reloader::<serde_json::Value>::builder()
+            .defaults(Format::Toml, "z = 3\n")
+            .source(Keys)
+            .build()
+            .unwrap();
+        let event = reloader.loaded_event();
+        assert_eq!(event.files.len(), 3);
+        let prefix = Prefix::new("/p/").unwrap();
+        assert_eq!(
+            content_hash_of_event(&prefix, &event),
+            content_hash_of_values([("/p/a.toml", &b"x = 1\n"[..])])
+        );
+        let other = Prefix::new("/other/").unwrap();
+        assert_eq!(
+            content_hash_of_event(&other, &event),
+            content_hash_of_values([("/other/b.toml", &b"y = 2\n"[..])])
+        );
+    }
+
+    #[test]
     fn content_hash_is_order_free_and_unambiguous() {
         let hash = |pairs: &[(&str, &[u8])]| content_hash_of_values(pairs.iter().copied());
         let a = hash(&[("/p/a.toml", b"x=1"), ("/p/b.toml", b"y=2")]);

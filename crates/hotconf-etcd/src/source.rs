@@ -252,14 +252,7 @@ impl EtcdSource {
 impl Source for EtcdSource {
     fn read(&self, limits: &Limits) -> Result<Vec<Document>, Problem> {
         let (mirror, trouble) = match self.fetch() {
-            Ok(mirror) => {
-                if let Some(path) = &self.cache
-                    && let Err(error) = cache::write(path, &self.prefix, &mirror)
-                {
-                    tracing::warn!(target: "hotconf_etcd", "{error}");
-                }
-                (mirror, None)
-            }
+            Ok(mirror) => (mirror, None),
             Err(error) => {
                 let Some(path) = self.cache.as_ref().filter(|_| Self::unreachable(&error)) else {
                     return Err(self.problem(error.to_string()));
@@ -298,6 +291,12 @@ impl Source for EtcdSource {
             .in_file(big.origin.to_string()));
         }
         self.tracker.record(mirror.revision(), mirror.values());
+        if trouble.is_none()
+            && let Some(path) = &self.cache
+            && let Err(error) = cache::write(path, &self.prefix, &mirror)
+        {
+            tracing::warn!(target: "hotconf_etcd", "{error}");
+        }
         *self.read.lock().unwrap_or_else(PoisonError::into_inner) =
             Some(ReadState { mirror, trouble });
         Ok(documents)

@@ -70,7 +70,7 @@ fn a_transaction_of_several_keys_is_one_reload() {
     app.expect(Outcome::Loaded);
 
     // One revision: an update, a delete and two new keys.
-    etcd.transact(&[
+    etcd.txn(&[
         "put /app/a.toml \"a = 2\"",
         "del /app/b.toml",
         "put /app/c.toml \"c = 3\"",
@@ -171,4 +171,47 @@ fn an_unreachable_etcd_without_cache_fails_the_build_naming_the_endpoint() {
     assert!(message.contains(&endpoint), "{message}");
     assert!(message.contains("/app/"), "{message}");
     assert!(!message.contains("s3cret"), "{message}");
+}
+
+#[test]
+fn a_reloader_built_inside_a_tokio_runtime_reads_and_watches() {
+    if !etcd::available() {
+        return;
+    }
+    let etcd = Etcd::start();
+    etcd.put("/app/a.toml", "x = 1");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    // As a service's async main would: the source must not block or nest runtimes.
+    let app = runtime.block_on(async { Instance::start(source(&etcd.endpoint(), "/app/")) });
+    app.expect(Outcome::Loaded);
+    etcd.put("/app/a.toml", "x = 2");
+    app.expect(Outcome::Applied);
+    assert_eq!(app.config(), json!({"x": 2}));
+    runtime.block_on(async { drop(app) });
+}
+
+#[test]
+fn a_value_over_the_size_limit_fails_the_read_naming_its_key() {
+    if !etcd::available() {
+        return;
+    }
+    let etcd = Etcd::start();
+    etcd.put("/app/a.toml", "x = 1");
+    etcd.put("/app/big.toml", &format!("blob = \"{}\"", "z".repeat(200)));
+    let mut limits = hotconf::Limits::default();
+    limits.max_bytes = 100;
+    let built = hotconf::Reloader::<serde_json::Value>::builder()
+        .limits(limits)
+        .source(source(&etcd.endpoint(), "/app/"))
+        .build();
+    let Err(error) = built else {
+        panic!("a value over the limit was read");
+    };
+    let problem = &error.problems()[0];
+    assert_eq!(problem.kind, hotconf::ProblemKind::Limit);
+    assert_eq!(problem.file.as_deref(), Some("/app/big.toml"));
+    assert!(!error.to_string().contains("zzz"), "{error}");
 }

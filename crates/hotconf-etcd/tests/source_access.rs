@@ -26,6 +26,8 @@ fn an_instance_starts_from_the_cache_while_etcd_is_down_and_catches_up() {
     {
         let first = Instance::start(source(&etcd.endpoint(), "/lkg/").cache(&cache));
         first.expect(Outcome::Loaded);
+        // The first read is cached (nothing was pushed yet).
+        assert!(std::fs::read_to_string(&cache).unwrap().contains("a = 1"));
         // Every push is cached too.
         etcd.put("/lkg/a.toml", "a = 2");
         first.expect(Outcome::Applied);

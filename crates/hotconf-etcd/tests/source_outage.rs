@@ -262,3 +262,39 @@ fn progress_notifications_move_the_revision_so_a_reconnect_needs_no_resync() {
         assert_eq!(resyncs("/prg/", reason), 0, "{reason}");
     }
 }
+
+#[test]
+fn changes_made_while_cut_off_arrive_on_reconnect_without_a_resync() {
+    if !etcd::available() {
+        return;
+    }
+    record_metrics();
+    let etcd = Etcd::start();
+    etcd.put("/cut/a.toml", "a = 1");
+    etcd.put("/cut/b.toml", "b = 1");
+    let proxy = Proxy::start(etcd.client_port());
+    let app = Instance::start(source(&proxy.endpoint(), "/cut/"));
+    app.expect(Outcome::Loaded);
+
+    proxy.cut();
+    app.wait_health("the cut to show", troubled);
+    etcd.put("/cut/a.toml", "a = 2");
+    etcd.del("/cut/b.toml");
+    etcd.put("/cut/c.toml", "c = 3");
+    let revision = etcd.revision();
+    proxy.mend();
+
+    // The watch resumes after the last revision the instance saw: etcd replays the missed
+    // revisions (the watch's creation already names a later revision: that is no
+    // progress report).
+    etcd::wait_for(DEADLINE, "the missed changes", || {
+        (app.config() == json!({"a": 2, "c": 3})).then_some(())
+    });
+    etcd::wait_for(DEADLINE, "the last revision in the status", || {
+        (app.revision() == Some(revision as u64)).then_some(())
+    });
+    app.wait_health("connected again", |h| *h == SourceHealth::Connected);
+    for reason in ["compacted", "restored", "reconnect", "periodic"] {
+        assert_eq!(resyncs("/cut/", reason), 0, "{reason}");
+    }
+}

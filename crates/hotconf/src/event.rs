@@ -330,17 +330,23 @@ impl FileChange {
         before: &[(crate::document::Origin, u64)],
         after: &[(crate::document::Origin, u64)],
     ) -> Vec<FileChange> {
+        // Indexed, not searched: a directory of 10,000 files made this quadratic.
+        let old: std::collections::HashMap<&crate::document::Origin, u64> = before
+            .iter()
+            .map(|(origin, revision)| (origin, *revision))
+            .collect();
+        let new: std::collections::HashSet<&crate::document::Origin> =
+            after.iter().map(|(origin, _)| origin).collect();
         let mut removed: Vec<&(crate::document::Origin, u64)> = before
             .iter()
-            .filter(|(origin, _)| !after.iter().any(|(o, _)| o == origin))
+            .filter(|(origin, _)| !new.contains(origin))
             .collect();
         let mut changes = Vec::new();
         for (origin, revision) in after {
-            let file = origin.to_string();
-            match before.iter().find(|(o, _)| o == origin) {
-                Some((_, old)) if old == revision => {}
+            match old.get(origin) {
+                Some(old) if old == revision => {}
                 Some(_) => changes.push(FileChange {
-                    file,
+                    file: origin.to_string(),
                     kind: FileChangeKind::Modified,
                     from: None,
                 }),
@@ -348,13 +354,13 @@ impl FileChange {
                     Some(index) => {
                         let (old, _) = removed.remove(index);
                         changes.push(FileChange {
-                            file,
+                            file: origin.to_string(),
                             kind: FileChangeKind::Renamed,
                             from: Some(old.to_string()),
                         });
                     }
                     None => changes.push(FileChange {
-                        file,
+                        file: origin.to_string(),
                         kind: FileChangeKind::Created,
                         from: None,
                     }),

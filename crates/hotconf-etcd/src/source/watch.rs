@@ -107,12 +107,23 @@ pub(crate) fn spawn(
     pusher: Pusher,
     stop: oneshot::Receiver<()>,
 ) -> std::io::Result<()> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
     std::thread::Builder::new()
         .name("hotconf-etcd-watch".into())
         .spawn(move || {
+            // Built here, not by the caller: the reloader may be built inside a runtime,
+            // where a runtime can be neither run nor dropped.
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime,
+                Err(error) => {
+                    pusher.health(SourceHealth::Error(format!(
+                        "cannot start the etcd watch's runtime: {error}"
+                    )));
+                    return;
+                }
+            };
             let next_resync = Instant::now() + watch.timers.resync_every;
             let mut running = Running {
                 watch,
@@ -269,8 +280,8 @@ impl Running {
     }
 
     /// Watches from the mirror's revision + 1 until the watch is compacted (then re-reads
-    /// and returns, to watch again) or lost.
-    /// The backoff starts over once etcd confirms the watch.
+    /// and returns, to watch again) or lost. The backoff starts over once etcd confirms
+    /// the watch.
     async fn watch_once(&mut self, client: &mut Client, delay: &mut Duration) -> Result<(), End> {
         let prefix = self.watch.prefix.clone();
         let options = WatchOptions::new()

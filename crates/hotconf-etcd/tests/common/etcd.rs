@@ -445,7 +445,8 @@ impl Etcd {
         }
         let out = child.wait_with_output().unwrap();
         assert!(
-            out.status.success() && String::from_utf8_lossy(&out.stdout).contains("SUCCEEDED"),
+            // etcdctl 3.4 prints SUCCESS for a transaction whose compares held.
+            out.status.success() && String::from_utf8_lossy(&out.stdout).starts_with("SUCCESS"),
             "etcdctl txn: {}{}",
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
@@ -512,38 +513,6 @@ pub fn wait_for<T>(deadline: Duration, what: &str, mut check: impl FnMut() -> Op
 }
 
 impl Etcd {
-    /// Like `txn`, checking for etcdctl 3.4's own word: it prints `SUCCESS` (not
-    /// `SUCCEEDED`, which `txn` looks for) when the transaction's compares held.
-    /// (Added by helper SOURCE.)
-    pub fn transact(&self, ops: &[&str]) {
-        let mut child = self
-            .ctl_command()
-            .arg("txn")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        {
-            use std::io::Write;
-            let stdin = child.stdin.as_mut().unwrap();
-            let mut script = String::from("\n");
-            for op in ops {
-                script.push_str(op);
-                script.push('\n');
-            }
-            script.push_str("\n\n");
-            stdin.write_all(script.as_bytes()).unwrap();
-        }
-        let out = child.wait_with_output().unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success() && stdout.lines().next() == Some("SUCCESS"),
-            "etcdctl txn: {stdout}{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-
     /// The client port (for a proxy in front of etcd). (Added by helper SOURCE.)
     pub fn client_port(&self) -> u16 {
         self.client_port
