@@ -598,4 +598,22 @@ mod tests {
             serde_json::json!({"x": 1, "cached": true, "y": 4})
         );
     }
+
+    #[test]
+    fn only_a_document_that_may_list_files_is_parsed_to_find_them() {
+        let limits = Limits::default();
+        let plain = vec![
+            key("a", "x = 1\n"),
+            key("b", "[hot_reload]\nenabled = true\n"),
+        ];
+        let read = with_extras(plain, Some("hot_reload"), &limits, None).unwrap();
+        assert!(read.parsed.is_none(), "parsed without a reason");
+        let listing = vec![key("a", "x = 1\n[hot_reload]\nwatch_paths = []\n")];
+        let read = with_extras(listing, Some("hot_reload"), &limits, None).unwrap();
+        assert!(read.parsed.is_some());
+        let escaped = vec![key("a", "\"x\\u0041\" = 1\n")];
+        let read = with_extras(escaped, Some("hot_reload"), &limits, None).unwrap();
+        assert!(read.parsed.is_some());
+        assert_eq!(format!("{:?}", ParseCache::default()), "ParseCache { .. }");
+    }
 }
