@@ -4,7 +4,8 @@
 //! `cargo bench -p hotconf-etcd --bench fleet` starts its own etcd (data on tmpfs when
 //! there is one: etcd 3.4 syncs every write) and `INSTANCES` (default 100) instances in this
 //! process, each a real `Reloader` with its own `EtcdSource` (its own client and watch)
-//! and its own fleet `Reporter`. Then `PUTS` (default 50) times: one put of the config;
+//! and its own fleet `Reporter`. Then, after one warm-up put that is not counted, `PUTS`
+//! (default 50) times: one put of the config;
 //! the time until all instances applied that version (from just before the put, by one
 //! clock); each instance's own apply time (`Event::elapsed`, the reload alone); and the
 //! time until `fleet_status` reads every instance SYNCED on the new content.
@@ -54,7 +55,7 @@ fn main() {
     let etcd = etcd::Etcd::start();
     let endpoint = etcd.endpoint();
     let prefix = Prefix::new("/bench/").unwrap();
-    etcd.put("/bench/app.toml", "rpm = 0\n");
+    etcd.put("/bench/app.toml", "rpm = -1\n");
 
     // Every instance tells this thread (instance, version, when it was applied, how long
     // its reload took).
@@ -112,8 +113,10 @@ fn main() {
         .block_on(Connection::new([endpoint.clone()]).connect())
         .unwrap();
     let (mut all, mut reloads, mut agreed) = (Vec::new(), Vec::new(), Vec::new());
-    for put in 1..=puts {
-        let version = put as u64 + 1;
+    // Put 0 warms up: every instance's first reload after its load pays one-time costs
+    // (first allocations of its history and channels, cold caches) and is not counted.
+    for put in 0..=puts {
+        let version = put as u64 + 2;
         let before = Instant::now();
         runtime
             .block_on(client.put("/bench/app.toml", format!("rpm = {put}\n"), None))
@@ -129,8 +132,16 @@ fn main() {
             last = last.max(at);
             reloads.push(elapsed);
         }
+        let synced = before.elapsed() + wait_synced(Duration::from_secs(30));
+        if std::env::var_os("VERBOSE").is_some() {
+            eprintln!("put {put}: {:.2} ms", (last - before).as_secs_f64() * 1e3);
+        }
+        if put == 0 {
+            reloads.clear();
+            continue;
+        }
         all.push(last - before);
-        agreed.push(before.elapsed() + wait_synced(Duration::from_secs(30)));
+        agreed.push(synced);
     }
     println!("{puts} puts, {instances} instances, etcd {endpoint}");
     println!("put -> all {instances} applied:      {}", quantiles(all));
