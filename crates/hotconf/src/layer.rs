@@ -4,10 +4,8 @@
 //! The merged tree keeps each value's span, so a problem found later (a type error, a
 //! validation rule) can name the file and line of the layer that set the value.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, PoisonError};
 
 use crate::document::Limits;
 use crate::error::{Problem, ProblemKind, Problems};
@@ -17,6 +15,10 @@ use crate::policy::{REDACTED, Secrets};
 use crate::settings::{self, FileSettings};
 use crate::source::{Document, Source};
 use crate::tree::{Node, Span, Table, Value};
+
+mod cache;
+
+pub(crate) use cache::ParseCache;
 
 /// The documents of one load and their merged tree: later documents override earlier
 /// ones, tables merge key by key, anything else is replaced whole.
@@ -341,50 +343,6 @@ pub(crate) fn with_extras(
         .map_or(documents.len(), |index| index + 1);
     documents.splice(at..at, read);
     Ok(Read::new(documents, extras, None))
-}
-
-/// The parsed tree of each document of the last load, by origin: a reload of several
-/// documents parses only those whose bytes changed.
-#[derive(Default)]
-pub(crate) struct ParseCache {
-    trees: Mutex<HashMap<crate::source::Origin, (Document, u32, Node)>>,
-}
-
-impl ParseCache {
-    /// Takes the tree of `document` at position `index`, when its bytes (and everything
-    /// else the parse depends on) are those parsed last time.
-    fn take(&self, document: &Document, index: u32) -> Option<Node> {
-        let mut trees = self.trees.lock().unwrap_or_else(PoisonError::into_inner);
-        let (parsed, at, _) = trees.get(&document.origin)?;
-        if *at != index || parsed != document {
-            return None;
-        }
-        trees.remove(&document.origin).map(|(_, _, tree)| tree)
-    }
-
-    /// Keeps exactly these trees: documents no longer read are forgotten.
-    fn replace(&self, kept: Vec<(Document, u32, Node)>) {
-        let trees = kept
-            .into_iter()
-            .map(|(document, index, tree)| (document.origin.clone(), (document, index, tree)))
-            .collect();
-        *self.trees.lock().unwrap_or_else(PoisonError::into_inner) = trees;
-    }
-
-    /// How many trees are kept.
-    #[cfg(all(test, feature = "yaml", feature = "json"))]
-    fn len(&self) -> usize {
-        self.trees
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len()
-    }
-}
-
-impl fmt::Debug for ParseCache {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ParseCache").finish_non_exhaustive()
-    }
 }
 
 /// What reading the sources gave: the documents, the extra files their settings table
