@@ -5,6 +5,9 @@
 //! Reloads of the sources coalesce: requests waiting in the queue behind one another are
 //! served by one reload. Each programmatic change (`apply`, `update`, rollback) is served
 //! on its own, in order. While a hold is in place, work waits in the [gate](super::gate).
+//!
+//! Beside it: `work` (what the gate defers), `transact` (applying a planned config) and
+//! `paused` (a watcher reload while the settings table pauses reloading).
 
 use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -17,21 +20,22 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::gate::{Admit, Coalesce, Gate};
-use super::history::Record;
-use super::intent::IntentRecord;
 use super::observe::Applied;
-use super::pipeline::{self, Input, Planned};
+use super::pipeline::{self, Input};
 use super::replay::Clean;
 use super::status::LocalOverride;
 use super::{Shared, lock};
 use crate::component::panic_message;
-use crate::diff::Change;
 use crate::error::{Problem, ProblemKind, Problems};
 use crate::event::{Event, FileChange, Outcome, Trigger};
-use crate::snapshot::Snapshot;
 use crate::source::{Document, Origin};
 use crate::trigger::{self, Answer, Mode, Rejection, Reply};
 use crate::validate::Validate;
+use work::Work;
+
+mod paused;
+mod transact;
+mod work;
 
 /// A programmatic change of the config.
 pub(crate) enum ConfigChange<T> {
@@ -67,75 +71,6 @@ pub(crate) enum Request<T> {
     Release,
     /// The last reloader is gone: finish the work in progress and stop.
     Shutdown,
-}
-
-/// Work the gate can defer.
-enum Work<T> {
-    Sources {
-        trigger: Trigger,
-        mode: Mode,
-        by: Option<String>,
-        replies: Vec<Reply>,
-    },
-    Config {
-        change: ConfigChange<T>,
-        trigger: Trigger,
-        by: Option<String>,
-        reply: Option<Reply>,
-    },
-}
-
-impl<T> Work<T> {
-    fn trigger(&self) -> Trigger {
-        match self {
-            Self::Sources { trigger, .. } | Self::Config { trigger, .. } => *trigger,
-        }
-    }
-
-    fn by(&self) -> Option<String> {
-        match self {
-            Self::Sources { by, .. } | Self::Config { by, .. } => by.clone(),
-        }
-    }
-
-    fn take_replies(&mut self) -> Vec<Reply> {
-        match self {
-            Self::Sources { replies, .. } => std::mem::take(replies),
-            Self::Config { reply, .. } => reply.take().into_iter().collect(),
-        }
-    }
-}
-
-impl<T> Coalesce for Work<T> {
-    fn absorb(&mut self, later: Self) -> Option<Self> {
-        match (self, later) {
-            (
-                Self::Sources {
-                    trigger,
-                    mode,
-                    by,
-                    replies,
-                },
-                Self::Sources {
-                    trigger: later_trigger,
-                    mode: later_mode,
-                    by: later_by,
-                    replies: later_replies,
-                },
-            ) => {
-                // The most insistent request decides; an explicit trigger names the reload
-                // over the watcher's.
-                if later_mode > *mode {
-                    *mode = later_mode;
-                    *trigger = later_trigger;
-                    *by = later_by;
-                }
-                replies.extend(later_replies);
-                None
-            }
-            (_, later) => Some(later),
-        }
-    }
 }
 
 /// The outcome of one attempt, before it goes out.
@@ -524,70 +459,6 @@ where
         finished
     }
 
-    /// A watcher's reload while the settings table says `enabled = false`: reads only the
-    /// file holding the table. Nothing happens (no event) unless that file's bytes changed;
-    /// then its table alone is read and put into effect, no config is applied. `None` when
-    /// reloading is back on: the caller then reloads everything, so that the saves made
-    /// while paused apply.
-    fn paused(&mut self, trigger: Trigger, mode: Mode) -> Option<Finished<T>> {
-        let origin = lock(&self.shared.settings).0.origin.clone()?;
-        let seen = self.settings_seen.or_else(|| {
-            self.seen
-                .iter()
-                .find(|(o, _)| *o == origin)
-                .map(|(_, revision)| *revision)
-        });
-        let skip = |why: &str| {
-            tracing::info!(target: "hotconf", file = %origin, "config change seen but not applied: reloading from the watcher is paused by the settings table (enabled = false){why}");
-            Some(Finished {
-                detected: None,
-                event: None,
-                applied: None,
-                answer: AnswerKind::Event,
-            })
-        };
-        let Some(read) = self.shared.read_one(&origin) else {
-            // A file gone from its directory takes its table with it; embedded defaults
-            // never change.
-            return match origin.path() {
-                Some(_) => None,
-                None => skip(""),
-            };
-        };
-        let document = match read {
-            Ok(document) => document,
-            Err(_) if mode == Mode::Settling => return Some(unsettled()),
-            Err(problems) => {
-                self.settings_seen = None;
-                return Some(self.reject(trigger, vec![origin.to_string()], problems));
-            }
-        };
-        if Some(document.revision) == seen {
-            return skip("");
-        }
-        let revision = document.revision;
-        let name = self.shared.settings_table.as_deref()?;
-        let found = crate::layer::Layers::from_documents(vec![document], &self.shared.limits)
-            .and_then(|mut layers| layers.take_settings(name));
-        let found = match found {
-            Ok(found) => found.unwrap_or_default(),
-            Err(_) if mode == Mode::Settling => return Some(unsettled()),
-            Err(mut problems) => {
-                for problem in &mut problems.0 {
-                    self.shared.policy.secrets().redact_problem(problem);
-                }
-                self.settings_seen = Some(revision);
-                return Some(self.reject(trigger, vec![origin.to_string()], problems));
-            }
-        };
-        self.settings_seen = Some(revision);
-        self.shared.apply_settings(found);
-        if self.shared.file_enabled.load(Ordering::SeqCst) {
-            return None;
-        }
-        skip(" (its settings were read)")
-    }
-
     fn change_config(
         &mut self,
         change: ConfigChange<T>,
@@ -665,129 +536,6 @@ where
             event: Some(event),
             applied: None,
             answer: AnswerKind::Rejected(Rejection::Invalid(problems)),
-        }
-    }
-
-    /// Applies a planned config: components prepare, the snapshot with its resources
-    /// swaps in, components commit, the history records it.
-    fn transact(
-        &mut self,
-        planned: Planned<T>,
-        origins: Vec<(Origin, u64)>,
-        files: Vec<String>,
-        trigger: Trigger,
-        by: Option<String>,
-    ) -> Finished<T> {
-        let shared = Arc::clone(&self.shared);
-        let old = shared.current.load_full();
-        let pending = planned.pending();
-        if planned.changes.is_empty() {
-            self.origins = origins;
-            lock(&shared.live).pending.clone_from(&pending);
-            let mut event = Event::new(planned.outcome(), old.version(), trigger, files);
-            event.changes = planned.held;
-            event.hmac_changes = planned.hmac_held;
-            event.pending = pending;
-            event.warnings = planned.warnings;
-            return Finished {
-                detected: None,
-                event: Some(event),
-                applied: None,
-                answer: AnswerKind::Event,
-            };
-        }
-        let Planned {
-            config,
-            effective,
-            changes,
-            warnings,
-            hmac_changes,
-            ..
-        } = planned;
-        let new = Arc::new(Snapshot::new(config, old.version() + 1, origins.clone()));
-        let changes: Arc<[Change]> = changes.into();
-        let mut prepared = match shared.parts.prepare(Some(&old), &new, &changes) {
-            Ok(prepared) => prepared,
-            Err(failed) => {
-                let problems = Problems::from(*failed.problem);
-                let mut finished = self.reject(trigger, files, problems.clone());
-                if !failed.failures.is_empty() {
-                    finished.answer =
-                        AnswerKind::Rejected(Rejection::RollbackFailed(problems, failed.failures));
-                }
-                return finished;
-            }
-        };
-        if let Some(intent) = &shared.intent {
-            let record = IntentRecord {
-                version_before: old.version(),
-                version_after: new.version(),
-                trigger,
-                by,
-                files: files.clone(),
-                revisions: origins.iter().map(|(_, r)| *r).collect(),
-                changes: if hmac_changes.is_empty() {
-                    changes.to_vec()
-                } else {
-                    hmac_changes.clone()
-                },
-                at: SystemTime::now(),
-            };
-            let written =
-                catch_unwind(AssertUnwindSafe(|| intent.intent(&record))).unwrap_or_else(|panic| {
-                    Err(format!("panicked: {}", panic_message(panic.as_ref())))
-                });
-            if let Err(reason) = written {
-                let failures = prepared.abort();
-                let problem = Problem::error(
-                    ProblemKind::Audit,
-                    format!(
-                        "the audit log could not record the change, so it was not applied: {reason}"
-                    ),
-                );
-                let problems = Problems::from(problem);
-                let mut finished = self.reject(trigger, files, problems.clone());
-                if !failures.is_empty() {
-                    finished.answer =
-                        AnswerKind::Rejected(Rejection::RollbackFailed(problems, failures));
-                }
-                return finished;
-            }
-        }
-        // Nothing has failed and nothing can from here: the config moves to the new one.
-        prepared.publish(&new);
-        shared
-            .hash
-            .store(crate::event::config_hash(&effective.json), Ordering::SeqCst);
-        let effective = Arc::new(effective);
-        shared.effective.store(Arc::clone(&effective));
-        shared.current.store(Arc::clone(&new));
-        self.origins = origins;
-        lock(&shared.live).pending.clone_from(&pending);
-        let mut event = Event::new(Outcome::Applied, new.version(), trigger, files);
-        event.warnings = warnings;
-        event.warnings.extend(prepared.commit());
-        event.changes = changes.to_vec();
-        event.hmac_changes = hmac_changes;
-        event.pending = pending;
-        lock(&shared.history).push(Record {
-            snapshot: Arc::clone(&new),
-            trigger,
-            outcome: Outcome::Applied,
-            changes: event.changes.clone(),
-            pending: event.pending.clone(),
-            effective,
-        });
-        let applied = Applied {
-            old,
-            new,
-            changes: event.changes.clone(),
-        };
-        Finished {
-            detected: None,
-            event: Some(event),
-            applied: Some(applied),
-            answer: AnswerKind::Event,
         }
     }
 }
