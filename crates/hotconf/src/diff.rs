@@ -11,6 +11,9 @@ use serde_json::Value;
 
 use crate::path::{ConfigPath, Pattern, Segment};
 
+mod trees;
+pub(crate) use trees::{diff_trees, patched};
+
 /// What happened at a [`Change`]'s path.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]

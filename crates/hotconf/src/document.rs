@@ -221,9 +221,39 @@ fn saturate(n: usize) -> u32 {
 
 /// FNV-1a: stable across runs and Rust versions, and fast for config-sized inputs.
 pub(crate) fn revision(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| {
-        (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
+    let mut hash = Revision::default();
+    hash.add(bytes);
+    hash.0
+}
+
+/// [`revision`] of bytes written in pieces: the same hash as of the pieces joined, so that
+/// text can be hashed as it is produced instead of being built first.
+#[derive(Debug)]
+pub(crate) struct Revision(pub(crate) u64);
+
+impl Default for Revision {
+    fn default() -> Self {
+        Self(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Revision {
+    fn add(&mut self, bytes: &[u8]) {
+        self.0 = bytes.iter().fold(self.0, |hash, &b| {
+            (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+    }
+}
+
+impl std::io::Write for Revision {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.add(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Bounds on what one document may cost to read and parse, so that a hostile or mistaken

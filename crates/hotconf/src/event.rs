@@ -257,8 +257,14 @@ impl serde::Serialize for Event {
 /// The hash of an effective config, as events and the status report it: FNV-1a over its
 /// compact JSON. Secret values go into it, so it changes when only a secret does, but 64 bits
 /// of a hash give no value back.
-pub(crate) fn config_hash(json: &serde_json::Value) -> u64 {
-    crate::document::revision(json.to_string().as_bytes())
+pub(crate) fn config_hash(tree: &crate::tree::Node) -> u64 {
+    let mut hash = crate::document::Revision::default();
+    // Hashed as it is written, through a small buffer: no text of the whole config is
+    // built. Writing to a hash cannot fail, and a tree always serializes.
+    let mut buffer = std::io::BufWriter::with_capacity(8 * 1024, &mut hash);
+    let _ = serde_json::to_writer(&mut buffer, &crate::tree::DiffJson(tree));
+    drop(buffer);
+    hash.0
 }
 
 /// The entity tag of a config version, as the admin API sends it in `ETag` and expects it in
@@ -416,6 +422,27 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 mod tests {
     use super::*;
     use crate::diff::ChangeKind;
+
+    #[test]
+    fn the_config_hash_is_fnv_of_the_compact_json_written_in_pieces() {
+        use crate::tree::{Node, Span, Table, Value};
+        let leaf = |value: Value| Node::new(value, Span::default());
+        // Larger than the hash's write buffer, so that it is flushed more than once.
+        let table: Table = (0..2000)
+            .map(|i| (format!("key{i}"), leaf(Value::String(format!("\"v{i}\"")))))
+            .chain([("inf".to_owned(), leaf(Value::Float(f64::INFINITY)))])
+            .collect();
+        let tree = leaf(Value::Table(table));
+        let text = tree.to_diff_json().to_string();
+        assert!(text.len() > 3 * 8 * 1024);
+        assert_eq!(
+            config_hash(&tree),
+            crate::document::revision(text.as_bytes())
+        );
+        let mut other = tree.clone();
+        other.value = Value::Integer(1);
+        assert_ne!(config_hash(&other), config_hash(&tree));
+    }
 
     #[test]
     fn file_changes_between_two_attempts() {

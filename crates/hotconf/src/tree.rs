@@ -5,7 +5,6 @@
 
 use indexmap::IndexMap;
 
-use crate::diff::{Change, ChangeKind};
 pub(crate) use crate::document::Span;
 use crate::path::{ConfigPath, Segment};
 
@@ -122,77 +121,6 @@ impl Node {
         }
     }
 
-    /// This tree with `changes` applied, their new values taken from `from` (the tree they
-    /// were diffed against): [`apply`](crate::apply) on trees, so that values JSON cannot
-    /// hold survive. Additions and modifications in order, then removals from the last to
-    /// the first; a change that does not fit is skipped.
-    pub(crate) fn patched(&self, changes: &[Change], from: &Node) -> Node {
-        let mut result = self.clone();
-        for change in changes {
-            let Some(new) = from.get(&change.path) else {
-                continue;
-            };
-            match change.kind {
-                ChangeKind::Added => result.insert_at(&change.path, new.clone()),
-                ChangeKind::Modified => {
-                    if let Some(slot) = result.get_mut(change.path.segments()) {
-                        *slot = new.clone();
-                    }
-                }
-                ChangeKind::Removed => {}
-            }
-        }
-        for change in changes.iter().rev() {
-            if change.kind == ChangeKind::Removed {
-                result.remove_at(&change.path);
-            }
-        }
-        result
-    }
-
-    fn get_mut(&mut self, segments: &[Segment]) -> Option<&mut Node> {
-        let mut node = self;
-        for segment in segments {
-            node = match (&mut node.value, segment) {
-                (Value::Table(table), Segment::Key(key)) => table.get_mut(key)?,
-                (Value::Array(items), Segment::Index(index)) => items.get_mut(*index)?,
-                _ => return None,
-            };
-        }
-        Some(node)
-    }
-
-    fn insert_at(&mut self, path: &ConfigPath, new: Node) {
-        let Some((last, parents)) = path.segments().split_last() else {
-            *self = new;
-            return;
-        };
-        match (self.get_mut(parents).map(|p| &mut p.value), last) {
-            (Some(Value::Table(table)), Segment::Key(key)) => {
-                table.insert(key.clone(), new);
-            }
-            (Some(Value::Array(items)), Segment::Index(index)) if *index <= items.len() => {
-                items.insert(*index, new);
-            }
-            _ => {}
-        }
-    }
-
-    fn remove_at(&mut self, path: &ConfigPath) {
-        let Some((last, parents)) = path.segments().split_last() else {
-            return;
-        };
-        match (self.get_mut(parents).map(|p| &mut p.value), last) {
-            (Some(Value::Table(table)), Segment::Key(key)) => {
-                table.shift_remove(key);
-            }
-            (Some(Value::Array(items)), Segment::Index(index)) if *index < items.len() => {
-                items.remove(*index);
-            }
-            _ => {}
-        }
-    }
-
     /// The depth of the deepest value: a scalar is 0, `{a: {b: 1}}` is 2.
     pub fn depth(&self) -> usize {
         match &self.value {
@@ -218,6 +146,31 @@ impl Node {
             }
             (_, value) => {
                 *self = Node::new(value, upper.span);
+            }
+        }
+    }
+}
+
+/// A tree's diff JSON view ([`Node::to_diff_json`]) to serialize, without building it:
+/// serialized by `serde_json`, it writes exactly the text of that view.
+pub(crate) struct DiffJson<'a>(pub(crate) &'a Node);
+
+impl serde::Serialize for DiffJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match &self.0.value {
+            Value::Null => serializer.serialize_unit(),
+            Value::Bool(b) => serializer.serialize_bool(*b),
+            Value::Integer(i) => serializer.serialize_i64(*i),
+            Value::Unsigned(u) => serializer.serialize_u64(*u),
+            Value::Float(f) if f.is_nan() => serializer.serialize_str("nan"),
+            Value::Float(f) if f.is_infinite() => {
+                serializer.serialize_str(if *f > 0.0 { "inf" } else { "-inf" })
+            }
+            Value::Float(f) => serializer.serialize_f64(*f),
+            Value::String(s) => serializer.serialize_str(s),
+            Value::Array(items) => serializer.collect_seq(items.iter().map(DiffJson)),
+            Value::Table(table) => {
+                serializer.collect_map(table.iter().map(|(key, node)| (key, DiffJson(node))))
             }
         }
     }

@@ -524,7 +524,7 @@ where
             })?;
         prepared.publish(&snapshot);
         let mut loaded = Event::new(Outcome::Loaded, 1, Trigger::Load, attempt.files);
-        let hash = crate::event::config_hash(&planned.effective.json);
+        let hash = planned.effective.hash();
         loaded.hash = hash;
         // Nothing was live before the first load.
         loaded.version_before = 0;

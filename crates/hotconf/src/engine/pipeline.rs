@@ -14,7 +14,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::validator::{Schema, Validator, checks};
-use crate::diff::{Change, diff};
+use crate::diff::{Change, diff_trees, patched};
 use crate::document::Limits;
 use crate::error::{Problem, ProblemKind, Problems};
 use crate::event::Outcome;
@@ -58,17 +58,20 @@ pub(crate) struct Stages<'a, T> {
 }
 
 /// The effective config as the engine keeps it: a tree, which holds every value the
-/// formats can (`inf`, `nan`), and the JSON view that diffs compare.
+/// formats can (`inf`, `nan`), and which the next attempt is diffed against.
 #[derive(Debug)]
 pub(crate) struct Effective {
     pub(crate) tree: Node,
-    pub(crate) json: serde_json::Value,
 }
 
 impl Effective {
     pub(crate) fn new(tree: Node) -> Self {
-        let json = tree.to_diff_json();
-        Self { tree, json }
+        Self { tree }
+    }
+
+    /// The hash events, the status and metrics report for this config.
+    pub(crate) fn hash(&self) -> u64 {
+        crate::event::config_hash(&self.tree)
     }
 
     fn of<T: Serialize>(config: &T) -> Result<Self, Problems> {
@@ -270,9 +273,8 @@ where
         Some(layers) => layers.locate(problem, path),
         None => problem.at_path(path.clone()),
     };
-    let null = serde_json::Value::Null;
-    let base_json = base.map_or(&null, |base| &base.json);
-    *classified = classify(stages.policy, diff(base_json, &effective.json));
+    let changes = diff_trees(base.map(|base| &base.tree), &effective.tree);
+    *classified = classify(stages.policy, changes);
     let policy = stages.policy;
     let (mut changes, mut held, mut refused) = (Vec::new(), Vec::new(), Vec::new());
     for planned in classified.iter() {
@@ -313,7 +315,7 @@ where
     };
     // Keep the old values where a restart is needed, and check that the mix is valid too:
     // a new value elsewhere may depend on the held-back one.
-    let mixed = base.tree.patched(&changes, &effective.tree);
+    let mixed = patched(&base.tree, &changes, &effective.tree);
     let config: T = crate::deserialize::from_node(&mixed).map_err(|mut problem| {
         problem.message = format!(
             "the config with restart-required changes held back does not load: {}",

@@ -116,9 +116,7 @@ where
         }
         // Nothing has failed and nothing can from here: the config moves to the new one.
         prepared.publish(&new);
-        shared
-            .hash
-            .store(crate::event::config_hash(&effective.json), Ordering::SeqCst);
+        shared.hash.store(effective.hash(), Ordering::SeqCst);
         let effective = Arc::new(effective);
         shared.effective.store(Arc::clone(&effective));
         shared.current.store(Arc::clone(&new));

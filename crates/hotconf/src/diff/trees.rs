@@ -1,0 +1,343 @@
+//! The diff and its replay on located trees, the engine's own form of a config.
+//!
+//! [`diff_trees`] gives exactly what [`diff`](super::diff) gives on the trees' diff JSON views
+//! ([`Node::to_diff_json`]), without building those views: the engine diffs every attempt
+//! against the effective config, and building two whole JSON copies of a config to compare
+//! them cost more than the comparison. Only the values at a change are converted.
+
+use super::{Change, ChangeKind};
+use crate::path::{ConfigPath, Segment};
+use crate::tree::{Node, Table, Value};
+
+/// The changes that turn `old` into `new` (`None`: nothing, which diffs as JSON `null`), the
+/// same as [`diff`](super::diff) of their diff JSON views.
+pub(crate) fn diff_trees(old: Option<&Node>, new: &Node) -> Vec<Change> {
+    let mut changes = Vec::new();
+    match old {
+        Some(old) => diff_into(&mut Vec::new(), old, new, &mut changes),
+        None if new.value == Value::Null => {}
+        None => changes.push(Change::modified(
+            ConfigPath::root(),
+            serde_json::Value::Null,
+            new.to_diff_json(),
+        )),
+    }
+    changes
+}
+
+/// A step of the path to the nodes being compared, borrowed from the trees: a
+/// [`ConfigPath`] is only built where there is a change.
+#[derive(Clone, Copy)]
+enum Step<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+fn path_of(steps: &[Step<'_>]) -> ConfigPath {
+    steps
+        .iter()
+        .map(|step| match *step {
+            Step::Key(key) => Segment::Key(key.to_owned()),
+            Step::Index(index) => Segment::Index(index),
+        })
+        .collect()
+}
+
+/// `steps` and one more, as a path.
+fn path_to(steps: &[Step<'_>], last: Step<'_>) -> ConfigPath {
+    let mut path = path_of(steps);
+    path.push(match last {
+        Step::Key(key) => Segment::Key(key.to_owned()),
+        Step::Index(index) => Segment::Index(index),
+    });
+    path
+}
+
+/// Recursion of [`diff_trees`]; `steps` is a scratch path pushed and popped on the way.
+fn diff_into<'a>(steps: &mut Vec<Step<'a>>, old: &'a Node, new: &'a Node, out: &mut Vec<Change>) {
+    match (&old.value, &new.value) {
+        (Value::Table(old_table), Value::Table(new_table)) => {
+            for (index, (key, old_child)) in old_table.iter().enumerate() {
+                match entry(new_table, index, key) {
+                    Some(new_child) => {
+                        steps.push(Step::Key(key));
+                        diff_into(steps, old_child, new_child, out);
+                        steps.pop();
+                    }
+                    None => out.push(Change::removed(
+                        path_to(steps, Step::Key(key)),
+                        old_child.to_diff_json(),
+                    )),
+                }
+            }
+            for (index, (key, new_child)) in new_table.iter().enumerate() {
+                if entry(old_table, index, key).is_none() {
+                    out.push(Change::added(
+                        path_to(steps, Step::Key(key)),
+                        new_child.to_diff_json(),
+                    ));
+                }
+            }
+        }
+        (Value::Array(old_items), Value::Array(new_items)) => {
+            for (index, (old_item, new_item)) in old_items.iter().zip(new_items).enumerate() {
+                steps.push(Step::Index(index));
+                diff_into(steps, old_item, new_item, out);
+                steps.pop();
+            }
+            let common = old_items.len().min(new_items.len());
+            for (index, new_item) in new_items.iter().enumerate().skip(common) {
+                out.push(Change::added(
+                    path_to(steps, Step::Index(index)),
+                    new_item.to_diff_json(),
+                ));
+            }
+            for (index, old_item) in old_items.iter().enumerate().skip(common) {
+                out.push(Change::removed(
+                    path_to(steps, Step::Index(index)),
+                    old_item.to_diff_json(),
+                ));
+            }
+        }
+        _ if same_leaf(old, new) => {}
+        _ => out.push(Change::modified(
+            path_of(steps),
+            old.to_diff_json(),
+            new.to_diff_json(),
+        )),
+    }
+}
+
+/// The value under `key`, looked for first at `index` (two versions of a config mostly have
+/// their keys in the same order), then by hash.
+fn entry<'a>(table: &'a Table, index: usize, key: &str) -> Option<&'a Node> {
+    match table.get_index(index) {
+        Some((k, node)) if k == key => Some(node),
+        _ => table.get(key),
+    }
+}
+
+/// Whether two nodes that are not both tables nor both arrays have equal diff JSON views.
+fn same_leaf(old: &Node, new: &Node) -> bool {
+    match (&old.value, &new.value) {
+        (Value::Null, Value::Null) => true,
+        (Value::Bool(a), Value::Bool(b)) => a == b,
+        (Value::Integer(a), Value::Integer(b)) => a == b,
+        (Value::Unsigned(a), Value::Unsigned(b)) => a == b,
+        (Value::String(a), Value::String(b)) => a == b,
+        (Value::Float(a), Value::Float(b)) if a.is_finite() && b.is_finite() => a == b,
+        // Mixed kinds: the views decide (`1` as i64 and u64 are one JSON number, `inf` is
+        // the string "inf"); rare, so the conversion does not matter.
+        _ => old.to_diff_json() == new.to_diff_json(),
+    }
+}
+
+/// `base` with `changes` applied, their new values taken from `from` (the tree they were
+/// diffed against): [`apply`](super::apply) on trees, so that values JSON cannot hold
+/// survive. Additions and modifications in order, then removals from the last to the
+/// first; a change that does not fit is skipped.
+pub(crate) fn patched(base: &Node, changes: &[Change], from: &Node) -> Node {
+    let mut result = base.clone();
+    for change in changes {
+        let Some(new) = from.get(&change.path) else {
+            continue;
+        };
+        match change.kind {
+            ChangeKind::Added => insert_at(&mut result, &change.path, new.clone()),
+            ChangeKind::Modified => {
+                if let Some(slot) = get_mut(&mut result, change.path.segments()) {
+                    *slot = new.clone();
+                }
+            }
+            ChangeKind::Removed => {}
+        }
+    }
+    for change in changes.iter().rev() {
+        if change.kind == ChangeKind::Removed {
+            remove_at(&mut result, &change.path);
+        }
+    }
+    result
+}
+
+fn get_mut<'a>(mut node: &'a mut Node, segments: &[Segment]) -> Option<&'a mut Node> {
+    for segment in segments {
+        node = match (&mut node.value, segment) {
+            (Value::Table(table), Segment::Key(key)) => table.get_mut(key)?,
+            (Value::Array(items), Segment::Index(index)) => items.get_mut(*index)?,
+            _ => return None,
+        };
+    }
+    Some(node)
+}
+
+fn insert_at(root: &mut Node, path: &ConfigPath, new: Node) {
+    let Some((last, parents)) = path.segments().split_last() else {
+        *root = new;
+        return;
+    };
+    match (get_mut(root, parents).map(|p| &mut p.value), last) {
+        (Some(Value::Table(table)), Segment::Key(key)) => {
+            table.insert(key.clone(), new);
+        }
+        (Some(Value::Array(items)), Segment::Index(index)) if *index <= items.len() => {
+            items.insert(*index, new);
+        }
+        _ => {}
+    }
+}
+
+fn remove_at(root: &mut Node, path: &ConfigPath) {
+    let Some((last, parents)) = path.segments().split_last() else {
+        return;
+    };
+    match (get_mut(root, parents).map(|p| &mut p.value), last) {
+        (Some(Value::Table(table)), Segment::Key(key)) => {
+            table.shift_remove(key);
+        }
+        (Some(Value::Array(items)), Segment::Index(index)) if *index < items.len() => {
+            items.remove(*index);
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::diff::diff;
+    use crate::tree::{DiffJson, Span};
+
+    fn node(value: Value) -> Node {
+        Node::new(value, Span::default())
+    }
+
+    /// Leaves chosen so that equal views from different kinds come up: `1` as i64 and u64,
+    /// `inf` as a float and as a string, `0.0` and `-0.0`, `nan` and `nan`.
+    fn leaf() -> impl Strategy<Value = Node> {
+        prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            (-1i64..3).prop_map(Value::Integer),
+            prop_oneof![Just(1u64), Just(u64::MAX)].prop_map(Value::Unsigned),
+            prop_oneof![
+                Just(0.0),
+                Just(-0.0),
+                Just(1.0),
+                Just(2.5),
+                Just(f64::INFINITY),
+                Just(f64::NEG_INFINITY),
+                Just(f64::NAN)
+            ]
+            .prop_map(Value::Float),
+            prop_oneof![Just("a"), Just("inf"), Just("nan"), Just("")]
+                .prop_map(|s| Value::String(s.to_owned())),
+        ]
+        .prop_map(node)
+    }
+
+    fn key() -> impl Strategy<Value = String> {
+        prop_oneof![Just("a"), Just("b"), Just("c"), Just("d")].prop_map(str::to_owned)
+    }
+
+    fn tree() -> impl Strategy<Value = Node> {
+        leaf().prop_recursive(4, 32, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4)
+                    .prop_map(|items| node(Value::Array(items))),
+                prop::collection::vec((key(), inner), 0..4)
+                    .prop_map(|entries| node(Value::Table(entries.into_iter().collect()))),
+            ]
+        })
+    }
+
+    /// Two trees that share most of their shape: each key or item of one is kept, changed,
+    /// dropped or moved in the other.
+    fn related() -> impl Strategy<Value = (Node, Node)> {
+        let leaves = (leaf(), leaf(), 0u8..4).prop_map(|(a, b, same)| {
+            let b = if same == 0 { b } else { a.clone() };
+            (a, b)
+        });
+        leaves.prop_recursive(4, 32, 4, |inner| {
+            prop_oneof![
+                (
+                    prop::collection::vec((key(), inner.clone(), 0u8..4), 0..4),
+                    any::<bool>()
+                )
+                    .prop_map(|(entries, reverse)| {
+                        let (mut old, mut new) = (Table::new(), Table::new());
+                        for (key, (a, b), side) in entries {
+                            if side != 1 {
+                                old.insert(key.clone(), a);
+                            }
+                            if side != 2 {
+                                new.insert(key, b);
+                            }
+                        }
+                        if reverse {
+                            new.reverse();
+                        }
+                        (node(Value::Table(old)), node(Value::Table(new)))
+                    }),
+                (prop::collection::vec(inner, 0..4), 0usize..4, 0usize..4).prop_map(
+                    |(items, old_len, new_len)| {
+                        let side = |len: usize, pick: fn(&(Node, Node)) -> &Node| {
+                            items.iter().take(len).map(|p| pick(p).clone()).collect()
+                        };
+                        (
+                            node(Value::Array(side(old_len, |p| &p.0))),
+                            node(Value::Array(side(new_len, |p| &p.1))),
+                        )
+                    }
+                ),
+            ]
+        })
+    }
+
+    fn pair() -> impl Strategy<Value = (Node, Node)> {
+        prop_oneof![3 => related(), 1 => (tree(), tree())]
+    }
+
+    proptest! {
+        #[test]
+        fn diff_trees_equals_the_diff_of_the_json_views((a, b) in pair()) {
+            let expected = diff(&a.to_diff_json(), &b.to_diff_json());
+            prop_assert_eq!(diff_trees(Some(&a), &b), expected);
+        }
+
+        #[test]
+        fn a_first_diff_equals_the_diff_from_null(b in tree()) {
+            let expected = diff(&serde_json::Value::Null, &b.to_diff_json());
+            prop_assert_eq!(diff_trees(None, &b), expected);
+        }
+
+        #[test]
+        fn patched_replays_a_diff_of_trees((a, b) in pair()) {
+            let changes = diff_trees(Some(&a), &b);
+            let patched = patched(&a, &changes, &b);
+            prop_assert_eq!(patched.to_diff_json(), b.to_diff_json());
+        }
+
+        #[test]
+        fn the_view_serializes_to_the_text_of_the_json_view(a in tree()) {
+            let text = serde_json::to_string(&DiffJson(&a)).unwrap();
+            prop_assert_eq!(text, a.to_diff_json().to_string());
+        }
+    }
+
+    #[test]
+    fn keys_in_another_order_are_no_change() {
+        let table = |keys: &[&str]| {
+            let entries = keys
+                .iter()
+                .map(|k| ((*k).to_owned(), node(Value::Integer(k.len() as i64))));
+            node(Value::Table(entries.collect()))
+        };
+        assert!(diff_trees(Some(&table(&["a", "bb"])), &table(&["bb", "a"])).is_empty());
+        let changes = diff_trees(Some(&table(&["a", "bb"])), &table(&["bb", "ccc"]));
+        let lines: Vec<String> = changes.iter().map(ToString::to_string).collect();
+        assert_eq!(lines, ["- a: 1", "+ ccc: 3"]);
+    }
+}
