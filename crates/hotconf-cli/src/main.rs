@@ -205,7 +205,7 @@ fn check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     let sources: Vec<Box<dyn Source>> = args.paths.iter().map(|p| source_for(p)).collect();
     let empty = empty_dirs(&args.paths);
     let (files, problems) = if empty.is_empty() {
-        let plan = pipeline.check::<serde_json::Value>(&sources);
+        let plan = pipeline.check::<Untyped>(&sources);
         let mut problems = plan.errors;
         problems.extend(plan.warnings);
         (plan.files, Problems(problems))
@@ -234,6 +234,26 @@ fn check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     }
     Ok(exit_for(&problems))
 }
+
+/// The config type of `check`, which has no type to load: it accepts every document (as
+/// `serde_json::Value` would, without a copy of it), so that syntax, limits, the schema (run
+/// on the located tree) and the policy are what is checked. Nothing is kept, so the
+/// memory `check` needs is the documents' and their trees'.
+struct Untyped;
+
+impl<'de> serde::Deserialize<'de> for Untyped {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        serde::de::IgnoredAny::deserialize(deserializer).map(|_| Untyped)
+    }
+}
+
+impl serde::Serialize for Untyped {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_unit()
+    }
+}
+
+impl hotconf::Validate for Untyped {}
 
 /// The files the PATHs stand for, as they are now.
 fn files_of(paths: &[PathBuf]) -> Vec<String> {

@@ -9,19 +9,11 @@ use super::{Change, ChangeKind};
 use crate::path::{ConfigPath, Segment};
 use crate::tree::{Node, Table, Value};
 
-/// The changes that turn `old` into `new` (`None`: nothing, which diffs as JSON `null`), the
-/// same as [`diff`](super::diff) of their diff JSON views.
-pub(crate) fn diff_trees(old: Option<&Node>, new: &Node) -> Vec<Change> {
+/// The changes that turn `old` into `new`, the same as [`diff`](super::diff) of their diff
+/// JSON views.
+pub(crate) fn diff_trees(old: &Node, new: &Node) -> Vec<Change> {
     let mut changes = Vec::new();
-    match old {
-        Some(old) => diff_into(&mut Vec::new(), old, new, &mut changes),
-        None if new.value == Value::Null => {}
-        None => changes.push(Change::modified(
-            ConfigPath::root(),
-            serde_json::Value::Null,
-            new.to_diff_json(),
-        )),
-    }
+    diff_into(&mut Vec::new(), old, new, &mut changes);
     changes
 }
 
@@ -304,18 +296,12 @@ mod tests {
         #[test]
         fn diff_trees_equals_the_diff_of_the_json_views((a, b) in pair()) {
             let expected = diff(&a.to_diff_json(), &b.to_diff_json());
-            prop_assert_eq!(diff_trees(Some(&a), &b), expected);
-        }
-
-        #[test]
-        fn a_first_diff_equals_the_diff_from_null(b in tree()) {
-            let expected = diff(&serde_json::Value::Null, &b.to_diff_json());
-            prop_assert_eq!(diff_trees(None, &b), expected);
+            prop_assert_eq!(diff_trees(&a, &b), expected);
         }
 
         #[test]
         fn patched_replays_a_diff_of_trees((a, b) in pair()) {
-            let changes = diff_trees(Some(&a), &b);
+            let changes = diff_trees(&a, &b);
             let patched = patched(&a, &changes, &b);
             prop_assert_eq!(patched.to_diff_json(), b.to_diff_json());
         }
@@ -335,8 +321,8 @@ mod tests {
                 .map(|k| ((*k).to_owned(), node(Value::Integer(k.len() as i64))));
             node(Value::Table(entries.collect()))
         };
-        assert!(diff_trees(Some(&table(&["a", "bb"])), &table(&["bb", "a"])).is_empty());
-        let changes = diff_trees(Some(&table(&["a", "bb"])), &table(&["bb", "ccc"]));
+        assert!(diff_trees(&table(&["a", "bb"]), &table(&["bb", "a"])).is_empty());
+        let changes = diff_trees(&table(&["a", "bb"]), &table(&["bb", "ccc"]));
         let lines: Vec<String> = changes.iter().map(ToString::to_string).collect();
         assert_eq!(lines, ["- a: 1", "+ ccc: 3"]);
     }

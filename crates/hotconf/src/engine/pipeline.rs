@@ -273,14 +273,25 @@ where
         Some(layers) => layers.locate(problem, path),
         None => problem.at_path(path.clone()),
     };
-    let changes = diff_trees(base.map(|base| &base.tree), &effective.tree);
-    *classified = classify(stages.policy, changes);
+    // A first load has nothing to compare with: its callers report no changes, and a diff
+    // from nothing would be one change holding a copy of the whole config.
+    let Some(base) = base else {
+        return Ok(Planned {
+            config,
+            effective,
+            changes: Vec::new(),
+            held: Vec::new(),
+            warnings,
+            hmac_changes: Vec::new(),
+            hmac_held: Vec::new(),
+        });
+    };
+    *classified = classify(stages.policy, diff_trees(&base.tree, &effective.tree));
     let policy = stages.policy;
     let (mut changes, mut held, mut refused) = (Vec::new(), Vec::new(), Vec::new());
     for planned in classified.iter() {
         let change = planned.change.clone();
         match planned.rule {
-            _ if base.is_none() => changes.push(change),
             Rule::Hot => changes.push(change),
             Rule::RestartRequired if policy.mode() == RestartMode::Reject => {
                 let problem = Problem::error(
@@ -302,7 +313,7 @@ where
     if !refused.is_empty() {
         return Err(Problems(refused));
     }
-    let Some(base) = base.filter(|_| !held.is_empty()) else {
+    if held.is_empty() {
         return Ok(Planned {
             config,
             effective,
@@ -312,7 +323,7 @@ where
             hmac_changes: Vec::new(),
             hmac_held: Vec::new(),
         });
-    };
+    }
     // Keep the old values where a restart is needed, and check that the mix is valid too:
     // a new value elsewhere may depend on the held-back one.
     let mixed = patched(&base.tree, &changes, &effective.tree);
