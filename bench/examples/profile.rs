@@ -1,7 +1,8 @@
 //! One reload case in a loop, for a profiler: `valgrind --tool=callgrind` counts its
 //! instructions. Usage: `profile FORMAT SIZE COUNT` (e.g. `profile toml 1000 200`); one value
 //! is toggled before each reload, as in the "changed" benchmark cases. A fifth argument
-//! `hand` runs the hand-written reloader instead (read + parse), for the same count.
+//! `hand` runs the hand-written reloader instead (read + parse), for the same count; `same`
+//! rewrites the same bytes before each reload instead of a changed value.
 //!
 //! ```text
 //! cargo build --release --manifest-path bench/Cargo.toml --example profile
@@ -23,6 +24,7 @@ fn main() {
     let size: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(1000);
     let count: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(200);
     let hand = args.get(4).is_some_and(|s| s == "hand");
+    let same = args.get(4).is_some_and(|s| s == "same");
     let (a, b) = data::texts(fmt, size);
     let dir = tempfile::tempdir().expect("a temp dir");
     let path = dir.path().join(format!("config.{}", fmt.ext()));
@@ -32,7 +34,7 @@ fn main() {
         .build()
         .expect("hotconf loads the config");
     for i in 0..count {
-        fs::write(&path, if i % 2 == 0 { &b } else { &a }).expect("write");
+        fs::write(&path, if i % 2 == 0 && !same { &b } else { &a }).expect("write");
         if hand {
             black_box(fmt.parse(&fs::read(&path).expect("read")));
         } else {

@@ -164,7 +164,7 @@ impl serde::Serialize for DiffJson<'_> {
             Value::Unsigned(u) => serializer.serialize_u64(*u),
             Value::Float(f) if f.is_nan() => serializer.serialize_str("nan"),
             Value::Float(f) if f.is_infinite() => {
-                serializer.serialize_str(if *f > 0.0 { "inf" } else { "-inf" })
+                serializer.serialize_str(if f.is_sign_positive() { "inf" } else { "-inf" })
             }
             Value::Float(f) => serializer.serialize_f64(*f),
             Value::String(s) => serializer.serialize_str(s),

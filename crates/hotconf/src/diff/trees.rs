@@ -103,10 +103,11 @@ fn diff_into<'a>(steps: &mut Vec<Step<'a>>, old: &'a Node, new: &'a Node, out: &
 /// The value under `key`, looked for first at `index` (two versions of a config mostly have
 /// their keys in the same order), then by hash.
 fn entry<'a>(table: &'a Table, index: usize, key: &str) -> Option<&'a Node> {
-    match table.get_index(index) {
-        Some((k, node)) if k == key => Some(node),
-        _ => table.get(key),
-    }
+    table
+        .get_index(index)
+        .filter(|(k, _)| *k == key)
+        .map(|(_, node)| node)
+        .or_else(|| table.get(key))
 }
 
 /// Whether two nodes that are not both tables nor both arrays have equal diff JSON views.
@@ -117,10 +118,15 @@ fn same_leaf(old: &Node, new: &Node) -> bool {
         (Value::Integer(a), Value::Integer(b)) => a == b,
         (Value::Unsigned(a), Value::Unsigned(b)) => a == b,
         (Value::String(a), Value::String(b)) => a == b,
-        (Value::Float(a), Value::Float(b)) if a.is_finite() && b.is_finite() => a == b,
+        // Both views of NaN are "nan"; infinities compare as themselves.
+        (Value::Float(a), Value::Float(b)) => a == b || (a.is_nan() && b.is_nan()),
         // Mixed kinds: the views decide (`1` as i64 and u64 are one JSON number, `inf` is
         // the string "inf"); rare, so the conversion does not matter.
-        _ => old.to_diff_json() == new.to_diff_json(),
+        (a, b) if std::mem::discriminant(a) != std::mem::discriminant(b) => {
+            old.to_diff_json() == new.to_diff_json()
+        }
+        // Two tables or two arrays are compared entry by entry, never here.
+        _ => false,
     }
 }
 

@@ -275,18 +275,9 @@ where
     };
     // A first load has nothing to compare with: its callers report no changes, and a diff
     // from nothing would be one change holding a copy of the whole config.
-    let Some(base) = base else {
-        return Ok(Planned {
-            config,
-            effective,
-            changes: Vec::new(),
-            held: Vec::new(),
-            warnings,
-            hmac_changes: Vec::new(),
-            hmac_held: Vec::new(),
-        });
-    };
-    *classified = classify(stages.policy, diff_trees(&base.tree, &effective.tree));
+    if let Some(base) = base {
+        *classified = classify(stages.policy, diff_trees(&base.tree, &effective.tree));
+    }
     let policy = stages.policy;
     let (mut changes, mut held, mut refused) = (Vec::new(), Vec::new(), Vec::new());
     for planned in classified.iter() {
@@ -313,7 +304,7 @@ where
     if !refused.is_empty() {
         return Err(Problems(refused));
     }
-    if held.is_empty() {
+    let Some(base) = base.filter(|_| !held.is_empty()) else {
         return Ok(Planned {
             config,
             effective,
@@ -323,7 +314,7 @@ where
             hmac_changes: Vec::new(),
             hmac_held: Vec::new(),
         });
-    }
+    };
     // Keep the old values where a restart is needed, and check that the mix is valid too:
     // a new value elsewhere may depend on the held-back one.
     let mixed = patched(&base.tree, &changes, &effective.tree);
