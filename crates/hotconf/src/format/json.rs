@@ -5,6 +5,11 @@
 //! lines, and columns are counted forward from the last position located, so locating every
 //! value costs O(n) over the document even when it is one long line.
 
+use std::hash::BuildHasher;
+
+use indexmap::map::RawEntryApiV1;
+use indexmap::map::raw_entry_v1::RawEntryMut;
+
 use crate::document::Limits;
 use crate::error::{Problem, ProblemKind};
 use crate::path::{ConfigPath, Segment};
@@ -105,7 +110,12 @@ impl Parser<'_> {
             }
             let (line, column) = self.here();
             let key = self.string()?;
-            if let Some(first) = table.get_index_of(&key) {
+            // The key is hashed once, for the look-up and the insert.
+            let hash = table.hasher().hash_one(key.as_str());
+            if let Some((first, _, _)) = table
+                .raw_entry_v1()
+                .from_hash_full(hash, |k| *k == key)
+            {
                 let message = format!(
                     "duplicate key `{}` (first set on line {})",
                     ConfigPath::root().key(key.as_str()),
@@ -125,7 +135,13 @@ impl Parser<'_> {
             self.skip_whitespace();
             match self.value(depth + 1) {
                 Ok(node) => {
-                    table.insert(key, node);
+                    // Always vacant: the key was looked up above and nothing was inserted
+                    // since.
+                    if let RawEntryMut::Vacant(entry) =
+                        table.raw_entry_mut_v1().from_hash(hash, |k| *k == key)
+                    {
+                        entry.insert_hashed_nocheck(hash, key, node);
+                    }
                     key_lines.push(line);
                 }
                 Err(problem) => {
