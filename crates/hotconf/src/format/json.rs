@@ -94,8 +94,6 @@ impl Parser<'_> {
         self.check_depth(depth)?;
         self.pos += 1;
         let mut table = Table::new();
-        // The line of each key, by entry index, to point a duplicate at the first one.
-        let mut key_lines = Vec::new();
         self.skip_whitespace();
         if self.eat(b'}') {
             return Ok(Value::Table(table));
@@ -112,14 +110,11 @@ impl Parser<'_> {
             let key = self.string()?;
             // The key is hashed once, for the look-up and the insert.
             let hash = table.hasher().hash_one(key.as_str());
-            if let Some((first, _, _)) = table
-                .raw_entry_v1()
-                .from_hash_full(hash, |k| *k == key)
-            {
+            if let Some((_, first)) = table.raw_entry_v1().from_key_hashed_nocheck(hash, &key) {
                 let message = format!(
                     "duplicate key `{}` (first set on line {})",
                     ConfigPath::root().key(key.as_str()),
-                    key_lines.get(first).copied().unwrap_or(0)
+                    self.key_line(first.span.start)
                 );
                 self.trail.push(Segment::Key(key));
                 return Err(Problem::error(ProblemKind::Syntax, message).at_location(
@@ -142,7 +137,6 @@ impl Parser<'_> {
                     {
                         entry.insert_hashed_nocheck(hash, key, node);
                     }
-                    key_lines.push(line);
                 }
                 Err(problem) => {
                     self.trail.push(Segment::Key(key));
@@ -354,6 +348,20 @@ impl Parser<'_> {
                 .at_location(String::new(), line, column))
             }
         }
+    }
+
+    /// The line of the key of the entry whose value starts at byte `value`, found again
+    /// rather than kept for every key (only a duplicate asks): only whitespace and the `:`
+    /// stand between the key's closing quote and its value, and a key is on one line (a line
+    /// break inside a string must be escaped).
+    fn key_line(&self, value: usize) -> usize {
+        let before = &self.bytes[..value];
+        let colon = before.iter().rposition(|&b| b == b':').unwrap_or(0);
+        let quote = before[..colon]
+            .iter()
+            .rposition(|b| !b.is_ascii_whitespace())
+            .unwrap_or(0);
+        before[..quote].iter().filter(|&&b| b == b'\n').count() + 1
     }
 
     fn digits(&mut self) {
