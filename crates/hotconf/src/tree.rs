@@ -293,12 +293,7 @@ impl<'a> LineIndex<'a> {
     /// A span in document `doc` located at byte `offset` and covering `range` (the TOML
     /// parser locates by offset).
     #[cfg(feature = "toml")]
-    pub(crate) fn span(
-        &mut self,
-        doc: u32,
-        offset: usize,
-        range: std::ops::Range<usize>,
-    ) -> Span {
+    pub(crate) fn span(&mut self, doc: u32, offset: usize, range: std::ops::Range<usize>) -> Span {
         let (line, column) = self.locate(offset);
         Span {
             doc,
@@ -393,7 +388,10 @@ mod tests {
         let expected = |offset: usize| {
             let before = &text.as_bytes()[..offset.min(text.len())];
             let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
-            let start = before.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+            let start = before
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .map_or(0, |i| i + 1);
             let column = before[start..]
                 .iter()
                 .filter(|&&b| b & 0xC0 != 0x80)

@@ -66,8 +66,7 @@ fn parse_here(text: &str, doc: u32, limits: &Limits) -> Result<Node, Problem> {
         Ok(root) => {
             let mut root = Node::new(root.value.0, span(doc, root.referenced));
             range::cover(&mut root, text);
-            let problem = indent::misindented_flow(&root, text)
-                .or_else(|| overflowed(&root, text));
+            let problem = indent::misindented_flow(&root, text).or_else(|| overflowed(&root, text));
             return match problem {
                 Some(problem) => Err(problem),
                 None => Ok(root),
