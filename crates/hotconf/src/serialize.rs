@@ -202,9 +202,9 @@ impl ser::Serializer for Serializer {
         })
     }
 
-    fn serialize_map(self, _len: Option<usize>) -> Result<Map> {
+    fn serialize_map(self, len: Option<usize>) -> Result<Map> {
         Ok(Map {
-            table: Table::new(),
+            table: Table::with_capacity(len.unwrap_or(0)),
             key: None,
             variant: None,
         })
@@ -219,10 +219,10 @@ impl ser::Serializer for Serializer {
         _: &'static str,
         _: u32,
         variant: &'static str,
-        _len: usize,
+        len: usize,
     ) -> Result<Map> {
         Ok(Map {
-            table: Table::new(),
+            table: Table::with_capacity(len),
             key: None,
             variant: Some(variant),
         })

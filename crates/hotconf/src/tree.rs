@@ -177,37 +177,76 @@ impl serde::Serialize for DiffJson<'_> {
 }
 
 /// Maps byte offsets of a text to 1-based lines and character columns.
+///
+/// Parsers locate values in about the order they were written, so the index remembers where
+/// it last stood and counts on from there: locating every value of a document costs one pass
+/// over it, not a search per value. A jump back to an earlier line (a TOML table written in
+/// parts) finds that line by binary search over line starts, which are collected once, on the
+/// first such jump.
 #[derive(Debug)]
 pub(crate) struct LineIndex<'a> {
     text: &'a str,
-    /// Byte offset where each line starts.
-    starts: Vec<usize>,
+    /// The byte last located, its 0-based line, the byte that line starts at, and the
+    /// 0-based character column of the byte.
+    at: usize,
+    line: usize,
+    line_start: usize,
+    column: usize,
+    /// Byte offset where each line starts, once a jump back needed them.
+    starts: Option<Vec<usize>>,
 }
 
 impl<'a> LineIndex<'a> {
     pub(crate) fn new(text: &'a str) -> Self {
-        let starts = std::iter::once(0)
-            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
-            .collect();
-        Self { text, starts }
+        Self {
+            text,
+            at: 0,
+            line: 0,
+            line_start: 0,
+            column: 0,
+            starts: None,
+        }
     }
 
     /// The 1-based (line, column) of a byte offset; the column counts characters.
-    pub(crate) fn locate(&self, offset: usize) -> (u32, u32) {
-        let offset = offset.min(self.text.len());
-        let line = self.starts.partition_point(|&start| start <= offset) - 1;
-        let start = self.starts[line];
-        let column = self
-            .text
-            .get(start..offset)
-            .map_or(offset - start, |s| s.chars().count());
-        (saturate(line + 1), saturate(column + 1))
+    pub(crate) fn locate(&mut self, offset: usize) -> (u32, u32) {
+        let bytes = self.text.as_bytes();
+        let offset = offset.min(bytes.len());
+        if offset < self.line_start {
+            let text = self.text;
+            let starts = self.starts.get_or_insert_with(|| {
+                std::iter::once(0)
+                    .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+                    .collect()
+            });
+            self.line = starts.partition_point(|&start| start <= offset) - 1;
+            self.line_start = starts[self.line];
+            self.at = self.line_start;
+            self.column = 0;
+        } else if offset < self.at {
+            self.at = self.line_start;
+            self.column = 0;
+        }
+        // One pass over the bytes between: values are a few bytes apart, so a plain loop
+        // beats searching for line feeds and counting characters separately.
+        for (i, &b) in bytes[self.at..offset].iter().enumerate() {
+            if b == b'\n' {
+                self.line += 1;
+                self.line_start = self.at + i + 1;
+                self.column = 0;
+            } else if b & 0xC0 != 0x80 {
+                // Any byte but a UTF-8 continuation byte starts a character.
+                self.column += 1;
+            }
+        }
+        self.at = offset;
+        (saturate(self.line + 1), saturate(self.column + 1))
     }
 
     /// A span in document `doc` located at byte `offset` and covering `range` (the TOML
     /// parser locates by offset).
     #[cfg(feature = "toml")]
-    pub(crate) fn span(&self, doc: u32, offset: usize, range: std::ops::Range<usize>) -> Span {
+    pub(crate) fn span(&mut self, doc: u32, offset: usize, range: std::ops::Range<usize>) -> Span {
         let (line, column) = self.locate(offset);
         Span {
             doc,
@@ -287,11 +326,36 @@ mod tests {
 
     #[test]
     fn line_index_counts_characters() {
-        let index = LineIndex::new("a = 1\nbé = 2\n");
+        let mut index = LineIndex::new("a = 1\nbé = 2\n");
         assert_eq!(index.locate(0), (1, 1));
         assert_eq!(index.locate(6), (2, 1));
         // 'é' is two bytes: byte 10 is the character at column 4 ("bé " then '=').
         assert_eq!(index.locate(10), (2, 4));
         assert_eq!(index.locate(100), (3, 1));
+    }
+
+    #[test]
+    fn line_index_locates_in_any_order() {
+        let text = "ab\ncdé\n\nxyz\nq";
+        // What a scan from the start finds, by byte.
+        let expected = |offset: usize| {
+            let before = &text.as_bytes()[..offset.min(text.len())];
+            let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+            let start = before
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .map_or(0, |i| i + 1);
+            let column = before[start..]
+                .iter()
+                .filter(|&&b| b & 0xC0 != 0x80)
+                .count()
+                + 1;
+            (saturate(line), saturate(column))
+        };
+        let mut index = LineIndex::new(text);
+        let offsets = [0, 1, 4, 3, 9, 2, 14, 13, 10, 0, 16, 20, 5, 6, 7, 11];
+        for offset in offsets {
+            assert_eq!(index.locate(offset), expected(offset), "byte {offset}");
+        }
     }
 }

@@ -5,6 +5,11 @@
 //! lines, and columns are counted forward from the last position located, so locating every
 //! value costs O(n) over the document even when it is one long line.
 
+use std::hash::BuildHasher;
+
+use indexmap::map::RawEntryApiV1;
+use indexmap::map::raw_entry_v1::RawEntryMut;
+
 use crate::document::Limits;
 use crate::error::{Problem, ProblemKind};
 use crate::path::{ConfigPath, Segment};
@@ -89,8 +94,6 @@ impl Parser<'_> {
         self.check_depth(depth)?;
         self.pos += 1;
         let mut table = Table::new();
-        // The line of each key, by entry index, to point a duplicate at the first one.
-        let mut key_lines = Vec::new();
         self.skip_whitespace();
         if self.eat(b'}') {
             return Ok(Value::Table(table));
@@ -105,11 +108,13 @@ impl Parser<'_> {
             }
             let (line, column) = self.here();
             let key = self.string()?;
-            if let Some(first) = table.get_index_of(&key) {
+            // The key is hashed once, for the look-up and the insert.
+            let hash = table.hasher().hash_one(key.as_str());
+            if let Some((_, first)) = table.raw_entry_v1().from_key_hashed_nocheck(hash, &key) {
                 let message = format!(
                     "duplicate key `{}` (first set on line {})",
                     ConfigPath::root().key(key.as_str()),
-                    key_lines.get(first).copied().unwrap_or(0)
+                    self.key_line(first.span.start)
                 );
                 self.trail.push(Segment::Key(key));
                 return Err(Problem::error(ProblemKind::Syntax, message).at_location(
@@ -125,8 +130,13 @@ impl Parser<'_> {
             self.skip_whitespace();
             match self.value(depth + 1) {
                 Ok(node) => {
-                    table.insert(key, node);
-                    key_lines.push(line);
+                    // Always vacant: the key was looked up above and nothing was inserted
+                    // since.
+                    if let RawEntryMut::Vacant(entry) =
+                        table.raw_entry_mut_v1().from_hash(hash, |k| *k == key)
+                    {
+                        entry.insert_hashed_nocheck(hash, key, node);
+                    }
                 }
                 Err(problem) => {
                     self.trail.push(Segment::Key(key));
@@ -338,6 +348,20 @@ impl Parser<'_> {
                 .at_location(String::new(), line, column))
             }
         }
+    }
+
+    /// The line of the key of the entry whose value starts at byte `value`, found again
+    /// rather than kept for every key (only a duplicate asks): only whitespace and the `:`
+    /// stand between the key's closing quote and its value, and a key is on one line (a line
+    /// break inside a string must be escaped).
+    fn key_line(&self, value: usize) -> usize {
+        let before = &self.bytes[..value];
+        let colon = before.iter().rposition(|&b| b == b':').unwrap_or(0);
+        let quote = before[..colon]
+            .iter()
+            .rposition(|b| !b.is_ascii_whitespace())
+            .unwrap_or(0);
+        before[..quote].iter().filter(|&&b| b == b'\n').count() + 1
     }
 
     fn digits(&mut self) {

@@ -12,14 +12,14 @@ use toml::de::{DeString, DeTable, DeValue};
 use crate::document::Limits;
 use crate::error::{Problem, ProblemKind};
 use crate::path::Segment;
-use crate::tree::{LineIndex, Node, Table, Value};
+use crate::tree::{LineIndex, Node, Span, Table, Value};
 
 pub(super) fn parse(text: &str, doc: u32, limits: &Limits) -> Result<Node, Problem> {
-    let index = LineIndex::new(text);
-    let root = DeTable::parse(text).map_err(|err| from_toml_error(&err, text, &index))?;
+    let mut index = LineIndex::new(text);
+    let root = DeTable::parse(text).map_err(|err| from_toml_error(&err, text, &mut index))?;
     let mut convert = Convert {
         text,
-        index: &index,
+        index,
         doc,
         limits,
         trail: Vec::new(),
@@ -48,7 +48,8 @@ pub(super) fn parse(text: &str, doc: u32, limits: &Limits) -> Result<Node, Probl
 /// whatever was written between them.
 struct Convert<'a> {
     text: &'a str,
-    index: &'a LineIndex<'a>,
+    /// Tables and arrays are located before their contents, so that the index moves forward.
+    index: LineIndex<'a>,
     doc: u32,
     limits: &'a Limits,
     /// Path segments from a failing value up to the root, collected while the error unwinds.
@@ -64,6 +65,7 @@ impl Convert<'_> {
         depth: usize,
     ) -> Result<Node, Problem> {
         self.check_depth(own.start, depth)?;
+        let (line, column) = self.index.locate(own.start);
         let mut covered = own.clone();
         let mut entries: Vec<(Spanned<DeString<'_>>, Spanned<DeValue<'_>>)> =
             table.into_iter().collect();
@@ -86,7 +88,13 @@ impl Convert<'_> {
         }
         Ok(Node::new(
             Value::Table(out),
-            self.index.span(self.doc, own.start, covered),
+            Span {
+                doc: self.doc,
+                line,
+                column,
+                start: covered.start,
+                end: covered.end,
+            },
         ))
     }
 
@@ -98,6 +106,7 @@ impl Convert<'_> {
             DeValue::Table(table) => return self.table(table, span, depth),
             DeValue::Array(array) => {
                 self.check_depth(span.start, depth)?;
+                let (line, column) = self.index.locate(span.start);
                 let mut items = Vec::with_capacity(array.len());
                 for item in array {
                     match self.value(item, depth + 1) {
@@ -112,7 +121,16 @@ impl Convert<'_> {
                         }
                     }
                 }
-                Value::Array(items)
+                return Ok(Node::new(
+                    Value::Array(items),
+                    Span {
+                        doc: self.doc,
+                        line,
+                        column,
+                        start: covered.start,
+                        end: covered.end,
+                    },
+                ));
             }
             DeValue::String(s) => Value::String(s.into_owned()),
             DeValue::Boolean(b) => Value::Bool(b),
@@ -155,7 +173,7 @@ impl Convert<'_> {
         ))
     }
 
-    fn check_depth(&self, start: usize, depth: usize) -> Result<(), Problem> {
+    fn check_depth(&mut self, start: usize, depth: usize) -> Result<(), Problem> {
         if depth > self.limits.max_depth {
             let (line, column) = self.index.locate(start);
             return Err(super::depth_problem(self.limits).at_location(String::new(), line, column));
@@ -167,7 +185,7 @@ impl Convert<'_> {
         self.text.get(span.clone()).unwrap_or_default()
     }
 
-    fn error(&self, message: String, offset: usize) -> Problem {
+    fn error(&mut self, message: String, offset: usize) -> Problem {
         let (line, column) = self.index.locate(offset);
         Problem::error(ProblemKind::Syntax, message).at_location(String::new(), line, column)
     }
@@ -191,7 +209,7 @@ fn is_non_finite_word(text: &str) -> bool {
 
 /// The crate's error as a problem: its short message (the long form repeats the location and
 /// draws a snippet), a name for the duplicate key, and the depth guard as a limit.
-fn from_toml_error(err: &toml::de::Error, text: &str, index: &LineIndex<'_>) -> Problem {
+fn from_toml_error(err: &toml::de::Error, text: &str, index: &mut LineIndex<'_>) -> Problem {
     let span = err.span();
     let written = span
         .clone()

@@ -66,8 +66,7 @@ fn parse_here(text: &str, doc: u32, limits: &Limits) -> Result<Node, Problem> {
         Ok(root) => {
             let mut root = Node::new(root.value.0, span(doc, root.referenced));
             range::cover(&mut root, text);
-            let problem = indent::misindented_flow(&root, text)
-                .or_else(|| overflowed(&root, text, &mut ConfigPath::root()));
+            let problem = indent::misindented_flow(&root, text).or_else(|| overflowed(&root, text));
             return match problem {
                 Some(problem) => Err(problem),
                 None => Ok(root),
@@ -203,8 +202,17 @@ fn out_of_range_problem(text: &str) -> Problem {
 
 /// The first infinite float that was written as a number (`1e999`) rather than as `.inf`:
 /// serde-saphyr hands both over as infinity, so the text at the value's position decides.
-fn overflowed(node: &Node, text: &str, path: &mut ConfigPath) -> Option<Problem> {
-    let found = match &node.value {
+fn overflowed(node: &Node, text: &str) -> Option<Problem> {
+    let mut trail = Vec::new();
+    let problem = overflowed_below(node, text, &mut trail)?;
+    // The trail is innermost first.
+    Some(problem.at_path(trail.into_iter().rev().collect()))
+}
+
+/// [`overflowed`] within `node`; on the way out of a find, the segments that lead to it are
+/// pushed on `trail` (a path is built once, for the one problem, not per key walked).
+fn overflowed_below(node: &Node, text: &str, trail: &mut Vec<Segment>) -> Option<Problem> {
+    match &node.value {
         Value::Float(f) if f.is_infinite() => {
             let written = written_at(text, node.span);
             // Past an anchor or a tag, a number starts with a sign or a digit; `.inf` does
@@ -223,23 +231,17 @@ fn overflowed(node: &Node, text: &str, path: &mut ConfigPath) -> Option<Problem>
             })
         }
         Value::Array(items) => items.iter().enumerate().find_map(|(i, item)| {
-            path.push(Segment::Index(i));
-            let found = overflowed(item, text, path);
-            path.pop();
-            found
+            let found = overflowed_below(item, text, trail)?;
+            trail.push(Segment::Index(i));
+            Some(found)
         }),
         Value::Table(table) => table.iter().find_map(|(key, item)| {
-            path.push(Segment::Key(key.clone()));
-            let found = overflowed(item, text, path);
-            path.pop();
-            found
+            let found = overflowed_below(item, text, trail)?;
+            trail.push(Segment::Key(key.clone()));
+            Some(found)
         }),
         _ => None,
-    };
-    found.map(|problem| match problem.path {
-        Some(_) => problem,
-        None => problem.at_path(path.clone()),
-    })
+    }
 }
 
 /// The text of a line from a 1-based character column, up to a flow separator.

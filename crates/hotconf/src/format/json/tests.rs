@@ -364,6 +364,15 @@ fn bad_documents_say_what_was_expected_and_where() {
             Some("a".into()),
         ),
         (
+            // The first key is found again from its value, across line breaks and a colon
+            // on a line of its own.
+            "{\n\"x\": \"a:b\",\n \"a\"\n :\n\n 1,\n \"a\": 3}",
+            ProblemKind::Syntax,
+            (7, 2),
+            "duplicate key `a` (first set on line 3)",
+            Some("a".into()),
+        ),
+        (
             "{\"x\": [{\"k.1\": 1,\n\"k.1\": 2}]}",
             ProblemKind::Syntax,
             (2, 1),

@@ -11,11 +11,9 @@ pub(super) fn misindented_flow(root: &Node, text: &str) -> Option<Problem> {
 }
 
 fn walk(node: &Node, parent_indent: Option<usize>, bytes: &[u8]) -> Option<Problem> {
-    let children: Vec<&Node> = match &node.value {
-        Value::Array(items) => items.iter().collect(),
-        Value::Table(table) => table.values().collect(),
-        _ => return None,
-    };
+    if !matches!(node.value, Value::Array(_) | Value::Table(_)) {
+        return None;
+    }
     let flow = node.span.has_range() && matches!(bytes.get(node.span.start), Some(b'[' | b'{'));
     if flow {
         // Everything inside a flow collection is flow: its own lines are all there is.
@@ -23,9 +21,12 @@ fn walk(node: &Node, parent_indent: Option<usize>, bytes: &[u8]) -> Option<Probl
     }
     // A block collection is indented as far as its first key or dash.
     let indent = usize::try_from(node.span.column.saturating_sub(1)).unwrap_or(usize::MAX);
-    children
-        .into_iter()
-        .find_map(|child| walk(child, Some(indent), bytes))
+    let mut check_child = |child: &Node| walk(child, Some(indent), bytes);
+    match &node.value {
+        Value::Array(items) => items.iter().find_map(&mut check_child),
+        Value::Table(table) => table.values().find_map(&mut check_child),
+        _ => None,
+    }
 }
 
 fn check(node: &Node, indent: usize, bytes: &[u8]) -> Option<Problem> {

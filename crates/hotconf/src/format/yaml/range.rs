@@ -33,18 +33,10 @@ pub(super) fn cover(node: &mut Node, text: &str) {
     let bytes = text.as_bytes();
     let (start, end) = (node.span.start, node.span.end);
     let is_array = matches!(node.value, Value::Array(_));
-    let children: Vec<&mut Node> = match &mut node.value {
-        Value::Table(table) => table.values_mut().collect(),
-        Value::Array(items) => items.iter_mut().collect(),
-        _ => {
-            (node.span.start, node.span.end) = scalar(text, start, end);
-            return;
-        }
-    };
     // The children written in the collection; a child located before it (none is, as
     // serde-saphyr locates what an alias brings in at the alias) would not widen it.
     let mut own: Option<(usize, usize)> = None;
-    for child in children {
+    let mut cover_child = |child: &mut Node| {
         let written_here = child.span.start >= start && child.span.end > 0;
         cover(child, text);
         if written_here && child.span.end <= text.len() {
@@ -53,6 +45,14 @@ pub(super) fn cover(node: &mut Node, text: &str) {
                     (first.min(child.span.start), last.max(child.span.end))
                 }),
             );
+        }
+    };
+    match &mut node.value {
+        Value::Table(table) => table.values_mut().for_each(&mut cover_child),
+        Value::Array(items) => items.iter_mut().for_each(&mut cover_child),
+        _ => {
+            (node.span.start, node.span.end) = scalar(text, start, end);
+            return;
         }
     }
     if node.span.end == 0 && start == 0 && own.is_none() {
