@@ -38,7 +38,7 @@ pub(crate) fn parse(document: &Document, index: u32, limits: &Limits) -> Result<
     };
     if is_blank(text, document.format) {
         if document.allow_empty {
-            return Ok(Node::new(Value::Table(Table::new()), root));
+            return Ok(Node::new(Value::Table(Table::default()), root));
         }
         return Err(Problem::error(
             ProblemKind::Empty,

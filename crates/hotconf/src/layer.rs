@@ -76,7 +76,7 @@ impl Layers {
             let parsed = parsed.map(|tree| match &document.section {
                 Some(section) => {
                     let span = tree.span;
-                    let mut table = Table::new();
+                    let mut table = Table::default();
                     table.insert(section.clone(), tree);
                     Node::new(Value::Table(table), span)
                 }
@@ -92,7 +92,8 @@ impl Layers {
         if let Some(cache) = cache {
             cache.replace(kept);
         }
-        let root = root.unwrap_or_else(|| Node::new(Value::Table(Table::new()), Span::default()));
+        let root =
+            root.unwrap_or_else(|| Node::new(Value::Table(Table::default()), Span::default()));
         if problems.is_empty() {
             tracing::debug!(target: "hotconf", documents = documents.len(), "merged layers");
             Ok(Self { documents, root })
@@ -202,7 +203,7 @@ impl Layers {
         let Some(table) = root.get(name) else {
             return Ok(None);
         };
-        let mut only = Table::new();
+        let mut only = Table::default();
         only.insert(name.to_owned(), table.clone());
         let mut view = Layers {
             documents: self.documents.clone(),

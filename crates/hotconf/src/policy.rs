@@ -218,8 +218,12 @@ impl Secrets {
 
 /// Whether a key's name contains a secret word, ignoring ASCII case.
 pub(crate) fn is_secret_key(key: &str) -> bool {
-    let key = key.to_ascii_lowercase();
-    SECRET_WORDS.iter().any(|word| key.contains(word))
+    // Case-insensitive, without a lowered copy: every key of a redacted value is asked.
+    let key = key.as_bytes();
+    SECRET_WORDS.iter().any(|word| {
+        key.windows(word.len())
+            .any(|window| window.eq_ignore_ascii_case(word.as_bytes()))
+    })
 }
 
 /// What a change at a path means for a running service.

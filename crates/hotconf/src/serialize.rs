@@ -40,7 +40,7 @@ fn node(value: Value) -> Node {
 }
 
 fn one(key: &str, value: Value) -> Value {
-    let mut table = Table::new();
+    let mut table = Table::default();
     table.insert(key.to_owned(), node(value));
     Value::Table(table)
 }
@@ -204,7 +204,7 @@ impl ser::Serializer for Serializer {
 
     fn serialize_map(self, len: Option<usize>) -> Result<Map> {
         Ok(Map {
-            table: Table::with_capacity(len.unwrap_or(0)),
+            table: Table::with_capacity_and_hasher(len.unwrap_or(0), Default::default()),
             key: None,
             variant: None,
         })
@@ -222,7 +222,7 @@ impl ser::Serializer for Serializer {
         len: usize,
     ) -> Result<Map> {
         Ok(Map {
-            table: Table::with_capacity(len),
+            table: Table::with_capacity_and_hasher(len, Default::default()),
             key: None,
             variant: Some(variant),
         })

@@ -336,7 +336,7 @@ mod tests {
     }
 
     fn table(entries: &[(&str, Value)]) -> Node {
-        let mut table = Table::new();
+        let mut table = Table::default();
         for (key, value) in entries {
             table.insert((*key).to_owned(), node(value.clone()));
         }
@@ -465,7 +465,7 @@ mod tests {
                 },
             )
         };
-        let mut entries = Table::new();
+        let mut entries = Table::default();
         entries.insert("debounce_ms".into(), at(2, Value::Integer(50)));
         entries.insert("watch_paths".into(), at(1, Value::Array(Vec::new())));
         let table = Node::new(Value::Table(entries.clone()), Span::default());
@@ -474,7 +474,7 @@ mod tests {
         let table = Node::new(Value::Table(entries), Span::default());
         assert_eq!(holders(&table), (1, Some(1)));
         let empty = Node::new(
-            Value::Table(Table::new()),
+            Value::Table(Table::default()),
             Span {
                 doc: 3,
                 ..Span::default()

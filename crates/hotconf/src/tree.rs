@@ -8,8 +8,10 @@ use indexmap::IndexMap;
 pub(crate) use crate::document::Span;
 use crate::path::{ConfigPath, Segment};
 
-/// A table of a [`Node`] tree, in the order the keys were written.
-pub type Table = IndexMap<String, Node>;
+/// A table of a [`Node`] tree, in the order the keys were written. Keys are hashed with
+/// foldhash (seeded per process), not SipHash: every stage looks keys up, and config keys
+/// are short.
+pub type Table = IndexMap<String, Node, foldhash::fast::RandomState>;
 
 /// A value of the tree: the JSON data model, with TOML dates kept as their text.
 #[derive(Clone, Debug, PartialEq)]

@@ -265,7 +265,7 @@ mod tests {
                     any::<bool>()
                 )
                     .prop_map(|(entries, reverse)| {
-                        let (mut old, mut new) = (Table::new(), Table::new());
+                        let (mut old, mut new) = (Table::default(), Table::default());
                         for (key, (a, b), side) in entries {
                             if side != 1 {
                                 old.insert(key.clone(), a);

@@ -11,7 +11,7 @@ use crate::tree::{Node, Span, Table, Value};
 pub(super) fn parse(text: &str, doc: u32, prefix: &str, separator: &str) -> Result<Node, Problem> {
     let lead = format!("{prefix}{separator}");
     let mut root = Node::new(
-        Value::Table(Table::new()),
+        Value::Table(Table::default()),
         Span {
             doc,
             line: 1,
@@ -61,7 +61,7 @@ pub(super) fn parse(text: &str, doc: u32, prefix: &str, separator: &str) -> Resu
         };
         let mut overlay = value;
         for key in keys.into_iter().rev() {
-            let mut table = Table::new();
+            let mut table = Table::default();
             table.insert(key, overlay);
             overlay = Node::new(Value::Table(table), span);
         }

@@ -93,7 +93,7 @@ impl Parser<'_> {
     fn object(&mut self, depth: usize) -> Result<Value, Problem> {
         self.check_depth(depth)?;
         self.pos += 1;
-        let mut table = Table::new();
+        let mut table = Table::default();
         self.skip_whitespace();
         if self.eat(b'}') {
             return Ok(Value::Table(table));

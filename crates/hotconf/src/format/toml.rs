@@ -71,7 +71,7 @@ impl Convert<'_> {
             table.into_iter().collect();
         // The crate keeps keys sorted by name; the config keeps the order they were written.
         entries.sort_by_key(|(key, _)| key.span().start);
-        let mut out = Table::with_capacity(entries.len());
+        let mut out = Table::with_capacity_and_hasher(entries.len(), Default::default());
         for (key, value) in entries {
             covered = hull(covered, key.span());
             let key = key.into_inner().into_owned();

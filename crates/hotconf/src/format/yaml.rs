@@ -384,7 +384,7 @@ impl<'de> Visitor<'de> for YamlVisitor {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Yaml, A::Error> {
         enter(true)?;
-        let mut table = Table::new();
+        let mut table = Table::default();
         // The line of each key, by entry index, to point a duplicate at the first one.
         let mut key_lines = Vec::new();
         while let Some(key) = map.next_key::<Spanned<Key>>()? {
