@@ -16,6 +16,28 @@ use crate::document::{Document, Format, Limits, Origin};
 use crate::error::{Problem, ProblemKind};
 use crate::tree::{LineIndex, Node, Span, Table, Value};
 
+/// The stack a thread needs to parse every format within `limits` itself, without moving to
+/// a thread of its own (YAML's recursion needs a large stack); `None`: any thread will do.
+/// A thread spawned with it says so with [`spawned_with`].
+pub(crate) fn parser_stack(limits: &Limits) -> Option<usize> {
+    #[cfg(feature = "yaml")]
+    return Some(yaml::stack_for(limits));
+    #[cfg(not(feature = "yaml"))]
+    {
+        let _ = limits;
+        None
+    }
+}
+
+/// Tells the parsers that the current thread was spawned with `stack` bytes of stack, as
+/// [`parser_stack`] asked for.
+pub(crate) fn spawned_with(stack: usize) {
+    #[cfg(feature = "yaml")]
+    yaml::stack::spawned_with(stack);
+    #[cfg(not(feature = "yaml"))]
+    let _ = stack;
+}
+
 /// Parses document number `index` of a load into a tree whose top level is a table.
 ///
 /// # Errors

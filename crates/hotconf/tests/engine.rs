@@ -594,6 +594,37 @@ fn the_builders_limits_apply_to_every_document() {
     );
 }
 
+/// The reload worker parses YAML on its own thread: its stack must hold a document nested as
+/// deep as the limits allow (in a debug build, serde-saphyr takes about 45 KiB a level: 128
+/// levels would overflow a default 2 MiB thread stack and abort the process).
+#[test]
+fn the_worker_parses_yaml_as_deep_as_the_limits_allow() {
+    let nested = |depth: usize, value: u32| {
+        let mut text = String::new();
+        for level in 0..depth - 1 {
+            text.push_str(&" ".repeat(level * 2));
+            text.push_str("a:\n");
+        }
+        text.push_str(&" ".repeat((depth - 1) * 2));
+        text.push_str(&format!("leaf: {value}\n"));
+        text
+    };
+    let depth = hotconf::Limits::default().max_depth;
+    let fixture = Fixture::new();
+    fixture.write("deep.yaml", nested(depth, 1));
+    let reloader = Reloader::<Json>::builder()
+        .file(fixture.path("deep.yaml"))
+        .build()
+        .unwrap();
+    fixture.write("deep.yaml", nested(depth, 2));
+    let event = reloader.reload().unwrap();
+    assert_eq!(event.outcome, Outcome::Applied, "{event:?}");
+    fixture.write("deep.yaml", nested(depth + 1, 3));
+    let error = reloader.reload().unwrap_err();
+    assert_eq!(error.problems()[0].kind, ProblemKind::Limit, "{error}");
+    assert_eq!(reloader.current().version(), 2);
+}
+
 #[test]
 fn projection_sees_only_its_part() {
     let fixture = Fixture::new();

@@ -611,9 +611,19 @@ where
         });
         let (requests, inbox) = mpsc::channel();
         let worker = Worker::new(Arc::clone(&shared), inbox, attempt.origins);
-        let thread = std::thread::Builder::new()
-            .name("hotconf-reload".into())
-            .spawn(move || worker.run())
+        // A stack the parsers can use as it is: no hop to a parser thread per document.
+        let stack = crate::format::parser_stack(&self.limits);
+        let mut thread = std::thread::Builder::new().name("hotconf-reload".into());
+        if let Some(stack) = stack {
+            thread = thread.stack_size(stack);
+        }
+        let thread = thread
+            .spawn(move || {
+                if let Some(stack) = stack {
+                    crate::format::spawned_with(stack);
+                }
+                worker.run();
+            })
             .map_err(Error::Thread)?;
         let _ = shared.worker.set(thread.thread().id());
         let reloader = Reloader {

@@ -34,13 +34,22 @@ const STACK_BASE: usize = 1 << 20;
 /// Reservation cap for absurd `max_depth` values; it is virtual memory, touched only as used.
 const STACK_MAX: usize = 1 << 30;
 
-/// Parses on a pooled thread whose stack fits `limits.max_depth` levels: at 45 KiB a
-/// level, the default depth of 128 would overflow a 2 MiB thread stack in debug builds.
-pub(super) fn parse(text: &str, doc: u32, limits: &Limits) -> Result<Node, Problem> {
-    let stack = STACK_PER_LEVEL
+/// The stack a thread needs to parse YAML within `limits`: at 45 KiB a level, the default
+/// depth of 128 would overflow a 2 MiB thread stack in debug builds.
+pub(crate) fn stack_for(limits: &Limits) -> usize {
+    STACK_PER_LEVEL
         .saturating_mul(limits.max_depth)
         .saturating_add(STACK_BASE)
-        .min(STACK_MAX);
+        .min(STACK_MAX)
+}
+
+/// Parses on this thread when it was spawned with a stack that fits `limits.max_depth`
+/// levels (the reload worker is), else on a pooled thread whose stack does.
+pub(super) fn parse(text: &str, doc: u32, limits: &Limits) -> Result<Node, Problem> {
+    let stack = stack_for(limits);
+    if stack::fits(stack) {
+        return parse_here(text, doc, limits);
+    }
     let owned = text.to_owned();
     let limits = *limits;
     stack::run(stack, move || parse_here(&owned, doc, &limits)).unwrap_or_else(|err| {
@@ -587,6 +596,6 @@ fn printable(text: &str) -> String {
 
 mod indent;
 mod range;
-mod stack;
+pub(crate) mod stack;
 #[cfg(test)]
 mod tests;

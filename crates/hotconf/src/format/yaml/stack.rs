@@ -8,6 +8,7 @@
 //! idle threads are kept, the rest end.
 
 use std::any::Any;
+use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc::{self, Sender};
 use std::sync::{Mutex, PoisonError};
@@ -30,6 +31,23 @@ pub(super) struct Pool {
 }
 
 static POOL: Pool = Pool::new("hotconf-yaml");
+
+thread_local! {
+    /// The stack this thread was spawned with, when the thread that spawned it said so
+    /// ([`spawned_with`]); 0 when not known.
+    static STACK: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Records that the current thread was spawned with `stack` bytes of stack: a parse that
+/// fits runs on it, without the hop to a pooled thread. Call it first thing in the thread.
+pub(crate) fn spawned_with(stack: usize) {
+    STACK.set(stack);
+}
+
+/// Whether the current thread was spawned with at least `stack` bytes of stack.
+pub(super) fn fits(stack: usize) -> bool {
+    STACK.get() >= stack
+}
 
 /// Runs `job` on a pooled thread with at least `stack` bytes of stack; returns its
 /// result, or resumes its panic on the calling thread.
@@ -110,6 +128,7 @@ impl Pool {
             .name(self.name.to_owned())
             .stack_size(stack)
             .spawn(move || {
+                spawned_with(stack);
                 for job in inbox {
                     job();
                 }
@@ -136,6 +155,24 @@ mod tests {
 
     fn id() -> ThreadId {
         thread::current().id()
+    }
+
+    #[test]
+    fn a_thread_fits_what_it_was_spawned_with_and_no_more() {
+        let fits = thread::Builder::new()
+            .stack_size(STACK)
+            .spawn(|| {
+                let before = fits(1);
+                spawned_with(STACK);
+                (before, fits(STACK), fits(STACK + 1))
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+        assert_eq!(fits, (false, true, false));
+        // A pooled thread says what it was spawned with.
+        let pool = Pool::new("test-pool");
+        assert!(pool.run(STACK, move || super::fits(STACK)).unwrap());
     }
 
     #[test]
