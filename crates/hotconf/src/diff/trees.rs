@@ -320,6 +320,22 @@ mod tests {
     }
 
     #[test]
+    fn patched_skips_changes_that_do_not_fit_the_base() {
+        let items = |n: i64| {
+            node(Value::Array(
+                (0..n).map(|i| node(Value::Integer(i))).collect(),
+            ))
+        };
+        let at = |index: usize| ConfigPath::root().index(index);
+        let changes = [
+            Change::added(at(5), serde_json::json!(5)),
+            Change::removed(at(3), serde_json::json!(3)),
+        ];
+        let patched = patched(&items(1), &changes, &items(6));
+        assert_eq!(patched.to_diff_json(), serde_json::json!([0]));
+    }
+
+    #[test]
     fn keys_in_another_order_are_no_change() {
         let table = |keys: &[&str]| {
             let entries = keys
