@@ -1,7 +1,14 @@
 //! A directory of config files, and which names in it are litter.
 
+mod cache;
+
+use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use cache::{Cache, Stamp};
 
 use super::file::{describe_io, read_file};
 use super::retry::{self, Failed, RetryPolicy};
@@ -40,6 +47,24 @@ pub(crate) fn is_litter(name: &str) -> bool {
 /// gone since it was listed included (a file genuinely deleted in between costs the
 /// policy's bounded wait, then rejects that reload as before).
 ///
+/// # Incremental reads
+///
+/// A read lists the directory and stats every file, but reads only the files that may have
+/// changed since the last read; the others give the document read then. A file is read
+/// again unless its device, inode, size, `mtime` and `ctime` (in nanoseconds) are all
+/// unchanged *and* no watcher event named it. `ctime` is what catches a tool that restores
+/// `mtime` (`cp -p`, `rsync -t`, `touch -d`): no tool can set it back.
+///
+/// Every file is read again after a kernel event queue overflow (or any other watcher
+/// rescan), on a reload triggered by a signal (`SIGHUP` in `hotconf watch`), on
+/// [`Reloader::reload_full`](crate::Reloader::reload_full) and after
+/// [`Source::invalidate`]. A file whose times lie within a second of the read, or whose
+/// `ctime` has no sub-second part (a filesystem with coarse timestamps, such as ext3 or
+/// FAT), is read on every reload: a second write within one tick of the filesystem's
+/// clock could leave its stamp as it was. On platforms other than Unix every file is read
+/// every time. Clones share what was read (the watcher holds one); a builder method
+/// (`glob`, `sections`, …) starts afresh.
+///
 /// ```
 /// use hotconf::source::Dir;
 ///
@@ -57,6 +82,7 @@ pub struct Dir {
     allow_none: bool,
     sections: bool,
     retry: RetryPolicy,
+    cache: Arc<Cache>,
 }
 
 impl Dir {
@@ -69,6 +95,7 @@ impl Dir {
             allow_none: false,
             sections: false,
             retry: RetryPolicy::default(),
+            cache: Arc::default(),
         }
     }
 
@@ -76,6 +103,7 @@ impl Dir {
     #[must_use]
     pub fn glob(mut self, glob: impl Into<String>) -> Self {
         self.glob = Some(glob.into());
+        self.cache = Arc::default();
         self
     }
 
@@ -83,6 +111,7 @@ impl Dir {
     #[must_use]
     pub fn allow_empty(mut self, allow: bool) -> Self {
         self.allow_empty = allow;
+        self.cache = Arc::default();
         self
     }
 
@@ -92,6 +121,7 @@ impl Dir {
     #[must_use]
     pub fn allow_no_files(mut self, allow: bool) -> Self {
         self.allow_none = allow;
+        self.cache = Arc::default();
         self
     }
 
@@ -101,6 +131,7 @@ impl Dir {
     #[must_use]
     pub fn sections(mut self, sections: bool) -> Self {
         self.sections = sections;
+        self.cache = Arc::default();
         self
     }
 
@@ -108,6 +139,7 @@ impl Dir {
     #[must_use]
     pub fn retry(mut self, policy: RetryPolicy) -> Self {
         self.retry = policy;
+        self.cache = Arc::default();
         self
     }
 
@@ -129,10 +161,42 @@ impl Dir {
 
     /// The selected files as they are now, sorted by name.
     pub fn list(&self) -> Result<Vec<PathBuf>, Problem> {
-        self.scan().map_err(|failed| *failed.problem)
+        self.scan()
+            .map(|files| files.into_iter().map(|(path, _)| path).collect())
+            .map_err(|failed| *failed.problem)
     }
 
-    fn scan(&self) -> Result<Vec<PathBuf>, Failed> {
+    /// How many files this source and its clones have read from disk so far: a reload
+    /// counts only the files it read again (see [Incremental reads](Self#incremental-reads)).
+    ///
+    /// ```
+    /// use hotconf::source::{Dir, Source};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// std::fs::write(dir.path().join("app.toml"), "rpm = 60\n")?;
+    /// let source = Dir::new(dir.path());
+    /// source.read(&Default::default())?;
+    /// assert_eq!(source.files_read(), 1);
+    /// source.invalidate();
+    /// source.read(&Default::default())?;
+    /// assert_eq!(source.files_read(), 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn files_read(&self) -> u64 {
+        self.cache.reads()
+    }
+
+    /// A watcher event named `path`: if it is one of this directory's file names, the next
+    /// read reads that file whatever its stamp says.
+    #[cfg(feature = "watch")]
+    pub(crate) fn named(&self, path: &Path) {
+        if let Some(name) = path.file_name() {
+            self.cache.name(name.to_owned());
+        }
+    }
+
+    /// The selected files with their stamps (taken before they are read), sorted by name.
+    fn scan(&self) -> Result<Vec<(PathBuf, Option<Stamp>)>, Failed> {
         let dir_name = self.path.display().to_string();
         let io_failed = |e: std::io::Error| {
             let message = if e.raw_os_error() == Some(20) {
@@ -152,13 +216,18 @@ impl Dir {
             let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
                 continue;
             };
-            // Follow symlinks: a Kubernetes ConfigMap's files are links into `..data`.
-            let is_dir = fs::metadata(entry.path()).is_ok_and(|m| m.is_dir());
-            if !is_dir && self.selects(&name) {
-                files.push(entry.path());
+            if !self.selects(&name) {
+                continue;
             }
+            // Follow symlinks: a Kubernetes ConfigMap's files are links into `..data`.
+            let metadata = fs::metadata(entry.path());
+            if metadata.as_ref().is_ok_and(fs::Metadata::is_dir) {
+                continue;
+            }
+            let stamp = metadata.ok().as_ref().and_then(Stamp::of);
+            files.push((entry.path(), stamp));
         }
-        files.sort();
+        files.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         Ok(files)
     }
 }
@@ -186,6 +255,37 @@ impl Dir {
 
 impl Source for Dir {
     fn read(&self, limits: &Limits) -> Result<Vec<Document>, Problem> {
+        // Taken before anything is listed: a file whose times lie well before it was not
+        // written during this read (see `cache`).
+        let began = SystemTime::now();
+        let marks = self.cache.begin();
+        let read = self.read_since(limits, began, &marks);
+        if read.is_err() {
+            self.cache.restore(marks);
+        }
+        read
+    }
+
+    fn files(&self) -> Vec<PathBuf> {
+        self.list().unwrap_or_default()
+    }
+
+    fn watch_targets(&self) -> Vec<WatchTarget> {
+        vec![WatchTarget::Dir(self.clone())]
+    }
+
+    fn invalidate(&self) {
+        self.cache.forget();
+    }
+}
+
+impl Dir {
+    fn read_since(
+        &self,
+        limits: &Limits,
+        began: SystemTime,
+        marks: &cache::Marks,
+    ) -> Result<Vec<Document>, Problem> {
         // The directory is configured by name: missing is most likely a swap in progress.
         let files = retry::run(&self.retry, true, std::thread::sleep, || self.scan())
             .map_err(|failed| *failed.problem)?;
@@ -198,34 +298,56 @@ impl Source for Dir {
                 Problem::error(ProblemKind::Io, message).in_file(self.path.display().to_string())
             );
         }
-        files
-            .into_iter()
-            .map(|path| {
-                // Listed a moment ago: missing now is most likely a replacement.
-                let bytes = read_file(&path, limits, &self.retry, true)
-                    .map_err(|failed| *failed.problem)?;
-                let format = Format::from_path(&path).unwrap_or(Format::Yaml);
-                let section = self
-                    .sections
-                    .then(|| {
-                        path.file_stem()
-                            .map(|stem| stem.to_string_lossy().into_owned())
-                    })
-                    .flatten();
-                let mut document = Document::new(Origin::File(path), format, bytes);
-                document.allow_empty = self.allow_empty;
-                document.section = section;
-                Ok(document)
+        let mut documents = Vec::with_capacity(files.len());
+        let mut kept = HashMap::with_capacity(files.len());
+        let mut reads = 0;
+        for (path, stamp) in files {
+            let document = match self.cache.unchanged(marks, &path, stamp) {
+                Some(mut document) => {
+                    // The cache is reset by every builder method; set them anyway, so a
+                    // document always says what this source says.
+                    document.allow_empty = self.allow_empty;
+                    document.section = self.section(&path);
+                    document
+                }
+                None => {
+                    reads += 1;
+                    // Listed a moment ago: missing now is most likely a replacement.
+                    let bytes = read_file(&path, limits, &self.retry, true);
+                    let bytes = match bytes {
+                        Ok(bytes) => bytes,
+                        Err(failed) => {
+                            self.cache.count_reads(reads);
+                            return Err(*failed.problem);
+                        }
+                    };
+                    let format = Format::from_path(&path).unwrap_or(Format::Yaml);
+                    let mut document = Document::new(Origin::File(path.clone()), format, bytes);
+                    document.allow_empty = self.allow_empty;
+                    document.section = self.section(&path);
+                    document
+                }
+            };
+            // The stamp was taken before the bytes were read: if the file changed in
+            // between, the next stamp differs and the file is read again.
+            if let Some(stamp) = stamp.filter(|stamp| stamp.settled(began)) {
+                kept.insert(path, (stamp, document.clone()));
+            }
+            documents.push(document);
+        }
+        self.cache.count_reads(reads);
+        self.cache.keep(kept);
+        Ok(documents)
+    }
+
+    /// The key a file is mounted under, with [`sections`](Self::sections).
+    fn section(&self, path: &Path) -> Option<String> {
+        self.sections
+            .then(|| {
+                path.file_stem()
+                    .map(|stem| stem.to_string_lossy().into_owned())
             })
-            .collect()
-    }
-
-    fn files(&self) -> Vec<PathBuf> {
-        self.list().unwrap_or_default()
-    }
-
-    fn watch_targets(&self) -> Vec<WatchTarget> {
-        vec![WatchTarget::Dir(self.clone())]
+            .flatten()
     }
 }
 
