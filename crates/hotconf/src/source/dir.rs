@@ -2,7 +2,6 @@
 
 mod cache;
 
-use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -162,7 +161,12 @@ impl Dir {
     /// The selected files as they are now, sorted by name.
     pub fn list(&self) -> Result<Vec<PathBuf>, Problem> {
         self.scan()
-            .map(|files| files.into_iter().map(|(path, _)| path).collect())
+            .map(|files| {
+                files
+                    .into_iter()
+                    .map(|(name, _)| self.path.join(name))
+                    .collect()
+            })
             .map_err(|failed| *failed.problem)
     }
 
@@ -195,8 +199,8 @@ impl Dir {
         }
     }
 
-    /// The selected files with their stamps (taken before they are read), sorted by name.
-    fn scan(&self) -> Result<Vec<(PathBuf, Option<Stamp>)>, Failed> {
+    /// The selected files' names with their stamps (taken before they are read), sorted.
+    fn scan(&self) -> Result<Vec<(String, Option<Stamp>)>, Failed> {
         let dir_name = self.path.display().to_string();
         let io_failed = |e: std::io::Error| {
             let message = if e.raw_os_error() == Some(20) {
@@ -213,7 +217,7 @@ impl Dir {
         let mut files = Vec::new();
         for entry in entries {
             let entry = entry.map_err(io_failed)?;
-            let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+            let Ok(name) = entry.file_name().into_string() else {
                 continue;
             };
             if !self.selects(&name) {
@@ -225,8 +229,10 @@ impl Dir {
                 continue;
             }
             let stamp = metadata.ok().as_ref().and_then(Stamp::of);
-            files.push((entry.path(), stamp));
+            files.push((name, stamp));
         }
+        // By name: the order paths sort in (one directory), without comparing them
+        // component by component.
         files.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         Ok(files)
     }
@@ -258,11 +264,14 @@ impl Source for Dir {
         // Taken before anything is listed: a file whose times lie well before it was not
         // written during this read (see `cache`).
         let began = SystemTime::now();
-        let marks = self.cache.begin();
-        let read = self.read_since(limits, began, &marks);
+        let (marks, known) = self.cache.begin();
+        let mut kept = cache::Files::with_capacity(known.len());
+        let mut reads = 0;
+        let read = self.read_since(limits, began, &marks, known, &mut kept, &mut reads);
         if read.is_err() {
             self.cache.restore(marks);
         }
+        self.cache.end(kept, reads);
         read
     }
 
@@ -280,64 +289,76 @@ impl Source for Dir {
 }
 
 impl Dir {
+    /// Reads the files, taking from `known` those unchanged; `kept` receives every file's
+    /// settled stamp and document (on failure, what was known too).
     fn read_since(
         &self,
         limits: &Limits,
         began: SystemTime,
         marks: &cache::Marks,
+        mut known: cache::Files,
+        kept: &mut cache::Files,
+        reads: &mut u64,
     ) -> Result<Vec<Document>, Problem> {
         // The directory is configured by name: missing is most likely a swap in progress.
-        let files = retry::run(&self.retry, true, std::thread::sleep, || self.scan())
-            .map_err(|failed| *failed.problem)?;
+        let files = match retry::run(&self.retry, true, std::thread::sleep, || self.scan()) {
+            Ok(files) => files,
+            Err(failed) => {
+                *kept = known;
+                return Err(*failed.problem);
+            }
+        };
         if files.is_empty() && !self.allow_none {
             let message = format!(
                 "no file matching `{}` in this directory (an empty config would remove every key)",
                 self.glob_text()
             );
+            *kept = known;
             return Err(
                 Problem::error(ProblemKind::Io, message).in_file(self.path.display().to_string())
             );
         }
         let mut documents = Vec::with_capacity(files.len());
-        let mut kept = HashMap::with_capacity(files.len());
-        let mut reads = 0;
-        for (path, stamp) in files {
-            let document = match self.cache.unchanged(marks, &path, stamp) {
-                Some(mut document) => {
-                    // The cache is reset by every builder method; set them anyway, so a
-                    // document always says what this source says.
-                    document.allow_empty = self.allow_empty;
-                    document.section = self.section(&path);
-                    document
-                }
-                None => {
-                    reads += 1;
-                    // Listed a moment ago: missing now is most likely a replacement.
-                    let bytes = read_file(&path, limits, &self.retry, true);
-                    let bytes = match bytes {
-                        Ok(bytes) => bytes,
-                        Err(failed) => {
-                            self.cache.count_reads(reads);
-                            return Err(*failed.problem);
-                        }
-                    };
-                    let format = Format::from_path(&path).unwrap_or(Format::Yaml);
-                    let mut document = Document::new(Origin::File(path.clone()), format, bytes);
-                    document.allow_empty = self.allow_empty;
-                    document.section = self.section(&path);
-                    document
-                }
+        for (name, stamp) in files {
+            // Every builder method starts a new cache: a known document already says
+            // what this source says (section, empty allowed).
+            let unchanged = stamp
+                .filter(|_| marks.may_skip(&name))
+                .and_then(|stamp| known.remove(&name).filter(|(was, _)| *was == stamp));
+            let document = match unchanged {
+                Some((_, document)) => document,
+                None => match self.read_file(&name, limits) {
+                    Ok(document) => {
+                        *reads += 1;
+                        document
+                    }
+                    Err(problem) => {
+                        kept.extend(known);
+                        return Err(problem);
+                    }
+                },
             };
             // The stamp was taken before the bytes were read: if the file changed in
             // between, the next stamp differs and the file is read again.
             if let Some(stamp) = stamp.filter(|stamp| stamp.settled(began)) {
-                kept.insert(path, (stamp, document.clone()));
+                kept.insert(name, (stamp, document.clone()));
             }
             documents.push(document);
         }
-        self.cache.count_reads(reads);
-        self.cache.keep(kept);
         Ok(documents)
+    }
+
+    fn read_file(&self, name: &str, limits: &Limits) -> Result<Document, Problem> {
+        let path = self.path.join(name);
+        // Listed a moment ago: missing now is most likely a replacement.
+        let bytes =
+            read_file(&path, limits, &self.retry, true).map_err(|failed| *failed.problem)?;
+        let format = Format::from_path(&path).unwrap_or(Format::Yaml);
+        let section = self.section(&path);
+        let mut document = Document::new(Origin::File(path), format, bytes);
+        document.allow_empty = self.allow_empty;
+        document.section = section;
+        Ok(document)
     }
 
     /// The key a file is mounted under, with [`sections`](Self::sections).
@@ -362,27 +383,46 @@ pub(crate) fn glob_match(glob: &str, name: &str) -> bool {
             .split(',')
             .any(|alt| glob_match(&format!("{head}{alt}{tail}"), name));
     }
+    // Every name of a directory goes through here on every reload, against every litter
+    // pattern: one `*` and no `?` (most patterns) is a prefix and a suffix, and ASCII
+    // (the usual case) is matched byte by byte, without collecting characters.
+    if !glob.contains('?')
+        && let Some((head, tail)) = glob.split_once('*')
+        && !tail.contains('*')
+    {
+        return name.len() >= head.len() + tail.len()
+            && name.starts_with(head)
+            && name.ends_with(tail);
+    }
+    if glob.is_ascii() && name.is_ascii() {
+        return wildcard(glob.as_bytes(), name.as_bytes(), b'*', b'?');
+    }
     let pattern: Vec<char> = glob.chars().collect();
     let text: Vec<char> = name.chars().collect();
-    // Iterative wildcard matching with one backtrack point.
+    wildcard(&pattern, &text, '*', '?')
+}
+
+/// Iterative wildcard matching with one backtrack point: `star` matches any run, `one`
+/// any single unit.
+fn wildcard<T: Copy + PartialEq>(pattern: &[T], text: &[T], star: T, one: T) -> bool {
     let (mut p, mut t) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
+    let mut backtrack: Option<(usize, usize)> = None;
     while t < text.len() {
-        if p < pattern.len() && (pattern[p] == '?' || pattern[p] == text[t]) {
+        if p < pattern.len() && (pattern[p] == one || pattern[p] == text[t]) {
             p += 1;
             t += 1;
-        } else if p < pattern.len() && pattern[p] == '*' {
-            star = Some((p, t));
+        } else if p < pattern.len() && pattern[p] == star {
+            backtrack = Some((p, t));
             p += 1;
-        } else if let Some((sp, st)) = star {
+        } else if let Some((sp, st)) = backtrack {
             p = sp + 1;
             t = st + 1;
-            star = Some((sp, st + 1));
+            backtrack = Some((sp, st + 1));
         } else {
             return false;
         }
     }
-    pattern[p..].iter().all(|&c| c == '*')
+    pattern[p..].iter().all(|&c| c == star)
 }
 
 #[cfg(test)]
@@ -400,6 +440,17 @@ mod tests {
             ("*", "", true),
             ("#*#", "#notes#", true),
             ("*~", "app.toml~", true),
+            ("?.yaml", "é.yaml", true),
+            ("??.yaml", "é.yaml", false),
+            ("*é*", "café.toml", true),
+            ("*.toml", "café.yaml", false),
+            ("a*b*c", "aXbYc", true),
+            ("a*b*c", "aXbY", false),
+            ("#*#", "#", false),
+            ("#*#", "##", true),
+            ("4913", "4913", true),
+            ("4913", "49130", false),
+            ("*", "é", true),
         ];
         for (glob, name, expected) in cases {
             assert_eq!(glob_match(glob, name), expected, "{glob} vs {name}");

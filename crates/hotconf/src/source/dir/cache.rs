@@ -16,9 +16,8 @@
 //! read on every reload.
 
 use std::collections::{HashMap, HashSet};
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::fs::Metadata;
-use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -97,10 +96,12 @@ impl std::fmt::Debug for Cache {
     }
 }
 
+/// Each file by name: its settled stamp and the document last read from it.
+pub(super) type Files = HashMap<String, (Stamp, Document)>;
+
 #[derive(Default)]
 struct State {
-    /// Each file by the path it was read from: its settled stamp and its document.
-    files: HashMap<PathBuf, (Stamp, Document)>,
+    files: Files,
     /// The file names watcher events named since the last read began.
     named: HashSet<OsString>,
     /// The next read re-reads every file.
@@ -115,6 +116,14 @@ struct State {
 pub(super) struct Marks {
     named: HashSet<OsString>,
     full: bool,
+}
+
+impl Marks {
+    /// Whether the file `name` may be skipped if its stamp is unchanged: no full re-read
+    /// was asked for and no event named it.
+    pub(super) fn may_skip(&self, name: &str) -> bool {
+        !self.full && !self.named.contains(OsStr::new(name))
+    }
 }
 
 impl Cache {
@@ -134,13 +143,15 @@ impl Cache {
         self.state().full = true;
     }
 
-    /// Takes the marks for a read that begins now.
-    pub(super) fn begin(&self) -> Marks {
+    /// Takes the marks and the files for a read that begins now. (A read that runs at the
+    /// same time on a clone finds no files and reads them all.)
+    pub(super) fn begin(&self) -> (Marks, Files) {
         let mut state = self.state();
-        Marks {
+        let marks = Marks {
             named: std::mem::take(&mut state.named),
             full: std::mem::take(&mut state.full),
-        }
+        };
+        (marks, std::mem::take(&mut state.files))
     }
 
     /// A read that failed: its marks stand for the next one.
@@ -150,37 +161,12 @@ impl Cache {
         state.full |= marks.full;
     }
 
-    /// The document read last from `path`, when `stamp` says the file is unchanged and the
-    /// read's marks do not ask for it.
-    pub(super) fn unchanged(
-        &self,
-        marks: &Marks,
-        path: &Path,
-        stamp: Option<Stamp>,
-    ) -> Option<Document> {
-        if marks.full {
-            return None;
-        }
-        if path
-            .file_name()
-            .is_some_and(|name| marks.named.contains(name))
-        {
-            return None;
-        }
-        let stamp = stamp?;
-        let state = self.state();
-        let (known, document) = state.files.get(path)?;
-        (*known == stamp).then(|| document.clone())
-    }
-
-    /// Counts files read from disk.
-    pub(super) fn count_reads(&self, files: u64) {
-        self.state().reads += files;
-    }
-
-    /// Keeps what a successful read found: files no longer listed are forgotten.
-    pub(super) fn keep(&self, files: HashMap<PathBuf, (Stamp, Document)>) {
-        self.state().files = files;
+    /// Keeps what a read found (every entry pairs a stamp with a document read after it
+    /// was taken), and counts the files it read from disk.
+    pub(super) fn end(&self, files: Files, reads: u64) {
+        let mut state = self.state();
+        state.files = files;
+        state.reads += reads;
     }
 
     /// Files read from disk so far.
@@ -230,14 +216,15 @@ mod tests {
         let cache = Cache::default();
         cache.name("a.toml".into());
         cache.forget();
-        let marks = cache.begin();
-        assert!(marks.full && marks.named.contains(&OsString::from("a.toml")));
-        let empty = cache.begin();
-        assert!(!empty.full && empty.named.is_empty());
+        let (marks, _) = cache.begin();
+        assert!(!marks.may_skip("a.toml") && !marks.may_skip("c.toml"));
+        let (empty, _) = cache.begin();
+        assert!(empty.may_skip("a.toml"));
         cache.name("b.toml".into());
         cache.restore(marks);
-        let again = cache.begin();
-        assert!(again.full);
-        assert_eq!(again.named.len(), 2);
+        let (mut again, _) = cache.begin();
+        again.full = false;
+        assert!(!again.may_skip("a.toml") && !again.may_skip("b.toml"));
+        assert!(again.may_skip("c.toml"));
     }
 }
