@@ -375,6 +375,21 @@ impl Dir {
 /// A minimal glob over file names: `*` (any run), `?` (one character) and `{a,b}`
 /// alternatives.
 pub(crate) fn glob_match(glob: &str, name: &str) -> bool {
+    // Every name of a directory goes through here on every reload, against every litter
+    // pattern: a literal first or last character that differs rejects it at once.
+    let literal = |byte: u8| !matches!(byte, b'*' | b'?' | b'{' | b'}' | b',');
+    let (pattern, text) = (glob.as_bytes(), name.as_bytes());
+    for (p, t) in [
+        (pattern.first(), text.first()),
+        (pattern.last(), text.last()),
+    ] {
+        if let (Some(&p), Some(&t)) = (p, t)
+            && literal(p)
+            && p != t
+        {
+            return false;
+        }
+    }
     if let Some(open) = glob.find('{')
         && let Some(close) = glob[open..].find('}').map(|c| open + c)
     {
@@ -383,9 +398,8 @@ pub(crate) fn glob_match(glob: &str, name: &str) -> bool {
             .split(',')
             .any(|alt| glob_match(&format!("{head}{alt}{tail}"), name));
     }
-    // Every name of a directory goes through here on every reload, against every litter
-    // pattern: one `*` and no `?` (most patterns) is a prefix and a suffix, and ASCII
-    // (the usual case) is matched byte by byte, without collecting characters.
+    // One `*` and no `?` (most patterns) is a prefix and a suffix, and ASCII (the usual
+    // case) is matched byte by byte, without collecting characters.
     if !glob.contains('?')
         && let Some((head, tail)) = glob.split_once('*')
         && !tail.contains('*')
@@ -451,6 +465,15 @@ mod tests {
             ("4913", "4913", true),
             ("4913", "49130", false),
             ("*", "é", true),
+            ("{a,b}.toml", "b.toml", true),
+            ("{a,b}.toml", "c.toml", false),
+            ("x{a,b}", "xb", true),
+            ("x{a,b}", "yb", false),
+            ("é*", "éa", true),
+            ("*é", "aè", false),
+            ("a", "", false),
+            ("", "a", false),
+            ("", "", true),
         ];
         for (glob, name, expected) in cases {
             assert_eq!(glob_match(glob, name), expected, "{glob} vs {name}");
