@@ -322,11 +322,14 @@ impl Dir {
         for (name, stamp) in files {
             // Every builder method starts a new cache: a known document already says
             // what this source says (section, empty allowed).
-            let unchanged = stamp
-                .filter(|_| marks.may_skip(&name))
-                .and_then(|stamp| known.remove(&name).filter(|(was, _)| *was == stamp));
+            let unchanged = match (stamp, known.remove(&name)) {
+                (Some(stamp), Some((was, document))) if was == stamp && marks.may_skip(&name) => {
+                    Some(document)
+                }
+                _ => None,
+            };
             let document = match unchanged {
-                Some((_, document)) => document,
+                Some(document) => document,
                 None => match self.read_file(&name, limits) {
                     Ok(document) => {
                         *reads += 1;
@@ -519,6 +522,31 @@ mod tests {
         assert_eq!(names, ["a.toml", "b.yaml", "c.json"]);
         let yaml_only = Dir::new(dir.path()).glob("*.yaml").list().unwrap();
         assert_eq!(yaml_only.len(), 1);
+    }
+
+    #[cfg(all(feature = "toml", feature = "watch"))]
+    #[test]
+    fn dir_reads_a_file_an_event_named_though_its_stamp_is_unchanged() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["a.toml", "b.toml"] {
+            fs::write(dir.path().join(name), "x = 1\n").unwrap();
+        }
+        // Old enough for the stamps to be trusted (see `cache::SETTLE`).
+        std::thread::sleep(cache::SETTLE + std::time::Duration::from_millis(100));
+        let source = Dir::new(dir.path());
+        let limits = Limits::default();
+        source.read(&limits).unwrap();
+        source.read(&limits).unwrap();
+        assert_eq!(
+            source.files_read(),
+            2,
+            "unchanged stamps: nothing is read again"
+        );
+        source.named(&dir.path().join("b.toml"));
+        source.read(&limits).unwrap();
+        assert_eq!(source.files_read(), 3, "the named file is read again");
+        source.read(&limits).unwrap();
+        assert_eq!(source.files_read(), 3, "the mark is used up");
     }
 
     #[cfg(all(feature = "toml", not(feature = "yaml"), not(feature = "json")))]
