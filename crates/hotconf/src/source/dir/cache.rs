@@ -134,6 +134,7 @@ impl Cache {
     }
 
     /// A watcher event named `name`: its file is read by the next read whatever its stamp.
+    #[cfg(feature = "watch")]
     pub(super) fn name(&self, name: OsString) {
         self.state().named.insert(name);
     }
@@ -211,6 +212,7 @@ mod tests {
         assert!(!stamp(0, 0).settled(UNIX_EPOCH - Duration::from_secs(1)));
     }
 
+    #[cfg(feature = "watch")]
     #[test]
     fn a_failed_read_gives_its_marks_back() {
         let cache = Cache::default();
