@@ -3,6 +3,8 @@
 //! is toggled before each reload, as in the "changed" benchmark cases. A fifth argument
 //! `hand` runs the hand-written reloader instead (read + parse), for the same count; `same`
 //! rewrites the same bytes before each reload instead of a changed value.
+//! `profile dir SIZE COUNT` reloads a directory of SIZE small TOML files (`Dir` with
+//! sections) with one file toggled before each reload, as in the directories benchmark.
 //!
 //! ```text
 //! cargo build --release --manifest-path bench/Cargo.toml --example profile
@@ -12,10 +14,16 @@
 use std::{env, fs, hint::black_box};
 
 use hotconf::Reloader;
-use hotconf_bench::data::{self, Config, Fmt};
+use hotconf::source::Dir;
+use hotconf_bench::data::{self, Config, Fmt, Services};
 
 fn main() {
     let args: Vec<String> = env::args().collect();
+    if args.get(1).is_some_and(|s| s == "dir") {
+        let size: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(10_000);
+        let count: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(20);
+        return dir(size, count);
+    }
     let fmt = match args.get(1).map(String::as_str).unwrap_or("toml") {
         "yaml" => Fmt::Yaml,
         "json" => Fmt::Json,
@@ -40,5 +48,23 @@ fn main() {
         } else {
             black_box(reloader.reload().expect("a valid reload"));
         }
+    }
+}
+
+fn dir(size: usize, count: usize) {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    data::write_services(dir.path(), size);
+    let reloader = Reloader::<Services>::builder()
+        .source(Dir::new(dir.path()).sections(true))
+        .build()
+        .expect("hotconf loads the directory");
+    let changed = size / 2;
+    let path = dir
+        .path()
+        .join(format!("{}.toml", data::service_name(changed)));
+    for i in 0..count {
+        let weight = if i % 2 == 0 { 2 } else { 1 };
+        fs::write(&path, data::service_text(changed, weight)).expect("write");
+        black_box(reloader.reload().expect("a valid reload"));
     }
 }

@@ -1,6 +1,6 @@
 //! `hotconf watch`: load a config, watch its files, and print one event per reload attempt
-//! until SIGINT or SIGTERM; SIGHUP forces a reload; `--on-apply` runs a command after each
-//! applied reload.
+//! until SIGINT or SIGTERM; SIGHUP forces a full reload (every file read again);
+//! `--on-apply` runs a command after each applied reload.
 //!
 //! One thread prints, so lines never interleave: it receives the reloader's events, the
 //! signals and the results of `--on-apply` commands on one channel. Commands run one at a
@@ -220,8 +220,9 @@ fn print_loop(
             Input::OnApplyFailed(failure) => {
                 printer.on_apply_failed(args.on_apply.as_deref().unwrap_or_default(), &failure)?;
             }
-            // The attempt is printed like any other, from the event stream.
-            Input::Signal(SIGHUP) => drop(reloader.reload_with(Trigger::Signal)),
+            // The attempt is printed like any other, from the event stream. A signal is an
+            // operator's "read everything again": nothing is skipped as unchanged.
+            Input::Signal(SIGHUP) => drop(reloader.reload_full_with(Trigger::Signal)),
             Input::Signal(_) => return Ok(()),
         }
     }

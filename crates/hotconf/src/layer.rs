@@ -60,18 +60,27 @@ impl Layers {
         // With one document, a cached tree would only ever save a parse that the worker
         // already skips (unchanged bytes stop at the read); the copy would cost every time.
         let cache = cache.filter(|_| documents.len() > 1);
-        let mut kept = Vec::new();
+        let mut known = cache.map(ParseCache::take_all).unwrap_or_default();
+        let mut kept = Vec::with_capacity(if cache.is_some() { documents.len() } else { 0 });
         // Until a document is merged, the root has no location.
         let mut root: Option<Node> = None;
         let mut problems = Vec::new();
         for (index, document) in documents.iter().enumerate() {
-            let index = crate::tree::saturate(index);
+            let at = crate::tree::saturate(index);
             let parsed = match cache {
-                Some(cache) => cache
-                    .take(document, index)
-                    .map_or_else(|| format::parse(document, index, limits), Ok)
-                    .inspect(|tree| kept.push((document.clone(), index, tree.clone()))),
-                None => format::parse(document, index, limits),
+                Some(_) => {
+                    let parsed = known
+                        .take(document, index)
+                        .map_or_else(|| format::parse(document, at, limits), Ok);
+                    kept.push(
+                        parsed
+                            .as_ref()
+                            .ok()
+                            .map(|tree| (document.clone(), tree.clone())),
+                    );
+                    parsed
+                }
+                None => format::parse(document, at, limits),
             };
             let parsed = parsed.map(|tree| match &document.section {
                 Some(section) => {
@@ -493,8 +502,11 @@ mod tests {
     /// Marks the cached tree of `name` so that a load that takes it shows `cached = true`.
     fn mark(cache: &ParseCache, name: &str) {
         let mut trees = cache.trees.lock().unwrap();
-        let (_, _, tree) = trees
-            .get_mut(&crate::source::Origin::Key(name.into()))
+        let origin = crate::source::Origin::Key(name.into());
+        let (_, tree) = trees
+            .iter_mut()
+            .flatten()
+            .find(|(document, _)| document.origin == origin)
             .unwrap();
         let Value::Table(table) = &mut tree.value else {
             panic!("not a table")
@@ -536,8 +548,9 @@ mod tests {
         );
         // Documents no longer read are forgotten.
         load(&cache, vec![a, key("c", "z = 0\n")]);
-        assert!(cache.take(&b2, 0).is_none());
         assert_eq!(cache.len(), 2);
+        let mut known = cache.take_all();
+        assert!(known.take(&b2, 0).is_none() && known.take(&b2, 1).is_none());
     }
 
     #[test]

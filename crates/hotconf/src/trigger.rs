@@ -82,6 +82,9 @@ pub(crate) struct Request {
     pub(crate) watcher: Option<WatcherState>,
     /// Who asked, when known (the admin API's caller).
     pub(crate) by: Option<String>,
+    /// Every source re-reads everything (see [`Source::invalidate`](crate::source::Source::invalidate)):
+    /// nothing a source remembers of earlier reads is trusted.
+    pub(crate) full: bool,
 }
 
 impl Request {
@@ -94,6 +97,7 @@ impl Request {
             health: None,
             watcher: None,
             by: None,
+            full: false,
         }
     }
 }
@@ -198,6 +202,7 @@ impl Pusher {
             health: None,
             watcher: None,
             by: None,
+            full: false,
         })
     }
 
@@ -213,6 +218,7 @@ impl Pusher {
             health: Some((self.source, health)),
             watcher: None,
             by: None,
+            full: false,
         })
     }
 }

@@ -36,7 +36,7 @@ use notify::RecursiveMode;
 
 use crate::error::{Error, Result};
 use crate::event::Trigger;
-use crate::source::WatchTarget;
+use crate::source::{Dir, Source, WatchTarget};
 use crate::trigger::{self, Answer, Mode, TriggerHandle, WatcherState};
 use coalesce::{Batch, Coalescer};
 use scope::{Scope, Stamps};
@@ -394,6 +394,8 @@ impl Driver {
             self.debounce_ms.load(Ordering::SeqCst),
         ));
         let opened = if rescan {
+            // Events may be lost: no file a directory would skip as unchanged is trusted.
+            self.for_each_dir(Source::invalidate);
             self.coalescer.rescan(now)
         } else {
             self.coalescer.event(now)
@@ -409,6 +411,9 @@ impl Driver {
             self.open(Instant::now(), true);
         } else if self.scope.is_relevant(event, &self.ignore) {
             tracing::trace!(target: "hotconf::watch", ?event, "file event");
+            // Marked before the batch's read begins: a file an event named is read again
+            // whatever its stamp says.
+            self.for_each_dir(|dir| event.paths.iter().for_each(|path| dir.named(path)));
             for path in &event.paths {
                 // Only a watched directory's own removal or rename names it: its watch is
                 // gone or follows the old directory, whatever its successor's inode number
@@ -418,6 +423,14 @@ impl Driver {
                 }
             }
             self.open(Instant::now(), false);
+        }
+    }
+
+    fn for_each_dir(&self, mut each: impl FnMut(&Dir)) {
+        for target in &self.targets {
+            if let WatchTarget::Dir(dir) = target {
+                each(dir);
+            }
         }
     }
 

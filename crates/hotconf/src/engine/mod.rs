@@ -470,6 +470,48 @@ where
         })
     }
 
+    /// [`reload`](Self::reload), re-reading every file even where a source would skip it
+    /// as unchanged: a [`Dir`](crate::source::Dir) otherwise reads only the files whose
+    /// inode, size or times changed (see [`Source::invalidate`]). For when something may
+    /// have changed a file behind the stamps' back (a filesystem that lies about times, a
+    /// restored backup with its times forced). A reload triggered by a signal
+    /// ([`Trigger::Signal`], `SIGHUP` in `hotconf watch`) is always a full one.
+    ///
+    /// ```
+    /// use hotconf::{Reloader, source::Dir};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// std::fs::write(dir.path().join("app.toml"), "rpm = 60\n")?;
+    /// let source = Dir::new(dir.path());
+    /// let reloader = Reloader::<serde_json::Value>::builder()
+    ///     .source(source.clone())
+    ///     .build()?;
+    /// assert_eq!(source.files_read(), 1);
+    /// reloader.reload_full()?;
+    /// assert_eq!(source.files_read(), 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`reload`](Self::reload).
+    pub fn reload_full(&self) -> Result<Event> {
+        self.reload_full_with(Trigger::Reload)
+    }
+
+    /// [`reload_full`](Self::reload_full), recording what triggered it.
+    ///
+    /// # Errors
+    ///
+    /// As [`reload`](Self::reload).
+    pub fn reload_full_with(&self, trigger: Trigger) -> Result<Event> {
+        self.ask(trigger, |reply| {
+            let mut request = trigger::Request::reload(trigger, Mode::Always, Some(reply));
+            request.full = true;
+            Request::Sources(request)
+        })
+    }
+
     /// Replaces the effective config with `config`, through the same validation, policy and
     /// components as a reload. It stays in effect until the next reload from the sources,
     /// which wins; use [`save`](Self::save) to make it last.

@@ -217,6 +217,8 @@ where
             }
         }
         Some(Work::Sources {
+            // A signal (SIGHUP) is how an operator says "read everything again".
+            full: request.full || request.trigger == Trigger::Signal,
             trigger: request.trigger,
             mode: request.mode,
             by: request.by,
@@ -303,6 +305,11 @@ where
         let version_before = self.shared.current.load().version();
         let shared = Arc::clone(&self.shared);
         let lock = lock(&shared.lock);
+        if let Work::Sources { full: true, .. } = work {
+            for source in &self.shared.sources {
+                source.invalidate();
+            }
+        }
         // The service's own code runs here too (its Deserialize and Serialize impls, an
         // update's closure): a panic rejects the attempt instead of killing the worker.
         let attempt = catch_unwind(AssertUnwindSafe(|| match work {

@@ -1,48 +1,59 @@
 //! The parse cache: the last load's tree of each document, so that a reload of several
 //! documents parses only those whose bytes changed.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Mutex, PoisonError};
 
 use crate::source::Document;
 use crate::tree::Node;
 
-/// The parsed tree of each document of the last load, by origin: a reload of several
-/// documents parses only those whose bytes changed.
+/// The parsed tree of each document of the last load, by position: a reload of several
+/// documents parses only those whose bytes changed. (A tree's spans name its document's
+/// position: a document that moved is parsed again.)
 #[derive(Default)]
 pub(crate) struct ParseCache {
-    pub(super) trees: Mutex<HashMap<crate::source::Origin, (Document, u32, Node)>>,
+    pub(super) trees: Mutex<Vec<Option<(Document, Node)>>>,
+}
+
+/// The trees a load may take, taken out of the cache whole: one lock per load, not one per
+/// document. (A load that runs at the same time finds none and parses everything.)
+#[derive(Default)]
+pub(super) struct Known(Vec<Option<(Document, Node)>>);
+
+impl Known {
+    /// Takes the tree of `document` at position `index`, when its bytes (and everything
+    /// else the parse depends on) are those parsed last time.
+    pub(super) fn take(&mut self, document: &Document, index: usize) -> Option<Node> {
+        let slot = self.0.get_mut(index)?;
+        if slot.as_ref().is_some_and(|(parsed, _)| parsed == document) {
+            slot.take().map(|(_, tree)| tree)
+        } else {
+            None
+        }
+    }
 }
 
 impl ParseCache {
-    /// Takes the tree of `document` at position `index`, when its bytes (and everything
-    /// else the parse depends on) are those parsed last time.
-    pub(super) fn take(&self, document: &Document, index: u32) -> Option<Node> {
-        let mut trees = self.trees.lock().unwrap_or_else(PoisonError::into_inner);
-        let (parsed, at, _) = trees.get(&document.origin)?;
-        if *at != index || parsed != document {
-            return None;
-        }
-        trees.remove(&document.origin).map(|(_, _, tree)| tree)
+    /// Takes every tree out, for one load.
+    pub(super) fn take_all(&self) -> Known {
+        Known(std::mem::take(&mut *self.lock()))
     }
 
-    /// Keeps exactly these trees: documents no longer read are forgotten.
-    pub(super) fn replace(&self, kept: Vec<(Document, u32, Node)>) {
-        let trees = kept
-            .into_iter()
-            .map(|(document, index, tree)| (document.origin.clone(), (document, index, tree)))
-            .collect();
-        *self.trees.lock().unwrap_or_else(PoisonError::into_inner) = trees;
+    /// Keeps exactly these trees, by position (`None` where a document did not parse):
+    /// documents no longer read are forgotten.
+    pub(super) fn replace(&self, kept: Vec<Option<(Document, Node)>>) {
+        *self.lock() = kept;
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Option<(Document, Node)>>> {
+        // Assigned whole: a panic while holding it cannot leave it half-written.
+        self.trees.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// How many trees are kept.
     #[cfg(all(test, feature = "yaml", feature = "json"))]
     pub(super) fn len(&self) -> usize {
-        self.trees
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len()
+        self.lock().iter().flatten().count()
     }
 }
 

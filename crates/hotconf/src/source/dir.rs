@@ -1,7 +1,13 @@
 //! A directory of config files, and which names in it are litter.
 
+mod cache;
+
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use cache::{Cache, Stamp};
 
 use super::file::{describe_io, read_file};
 use super::retry::{self, Failed, RetryPolicy};
@@ -40,6 +46,24 @@ pub(crate) fn is_litter(name: &str) -> bool {
 /// gone since it was listed included (a file genuinely deleted in between costs the
 /// policy's bounded wait, then rejects that reload as before).
 ///
+/// # Incremental reads
+///
+/// A read lists the directory and stats every file, but reads only the files that may have
+/// changed since the last read; the others give the document read then. A file is read
+/// again unless its device, inode, size, `mtime` and `ctime` (in nanoseconds) are all
+/// unchanged *and* no watcher event named it. `ctime` is what catches a tool that restores
+/// `mtime` (`cp -p`, `rsync -t`, `touch -d`): no tool can set it back.
+///
+/// Every file is read again after a kernel event queue overflow (or any other watcher
+/// rescan), on a reload triggered by a signal (`SIGHUP` in `hotconf watch`), on
+/// [`Reloader::reload_full`](crate::Reloader::reload_full) and after
+/// [`Source::invalidate`]. A file whose times lie within a second of the read, or whose
+/// `ctime` has no sub-second part (a filesystem with coarse timestamps, such as ext3 or
+/// FAT), is read on every reload: a second write within one tick of the filesystem's
+/// clock could leave its stamp as it was. On platforms other than Unix every file is read
+/// every time. Clones share what was read (the watcher holds one); a builder method
+/// (`glob`, `sections`, …) starts afresh.
+///
 /// ```
 /// use hotconf::source::Dir;
 ///
@@ -57,6 +81,7 @@ pub struct Dir {
     allow_none: bool,
     sections: bool,
     retry: RetryPolicy,
+    cache: Arc<Cache>,
 }
 
 impl Dir {
@@ -69,6 +94,7 @@ impl Dir {
             allow_none: false,
             sections: false,
             retry: RetryPolicy::default(),
+            cache: Arc::default(),
         }
     }
 
@@ -76,6 +102,7 @@ impl Dir {
     #[must_use]
     pub fn glob(mut self, glob: impl Into<String>) -> Self {
         self.glob = Some(glob.into());
+        self.cache = Arc::default();
         self
     }
 
@@ -83,6 +110,7 @@ impl Dir {
     #[must_use]
     pub fn allow_empty(mut self, allow: bool) -> Self {
         self.allow_empty = allow;
+        self.cache = Arc::default();
         self
     }
 
@@ -92,6 +120,7 @@ impl Dir {
     #[must_use]
     pub fn allow_no_files(mut self, allow: bool) -> Self {
         self.allow_none = allow;
+        self.cache = Arc::default();
         self
     }
 
@@ -101,6 +130,7 @@ impl Dir {
     #[must_use]
     pub fn sections(mut self, sections: bool) -> Self {
         self.sections = sections;
+        self.cache = Arc::default();
         self
     }
 
@@ -108,6 +138,7 @@ impl Dir {
     #[must_use]
     pub fn retry(mut self, policy: RetryPolicy) -> Self {
         self.retry = policy;
+        self.cache = Arc::default();
         self
     }
 
@@ -129,10 +160,47 @@ impl Dir {
 
     /// The selected files as they are now, sorted by name.
     pub fn list(&self) -> Result<Vec<PathBuf>, Problem> {
-        self.scan().map_err(|failed| *failed.problem)
+        self.scan()
+            .map(|files| {
+                files
+                    .into_iter()
+                    .map(|(name, _)| self.path.join(name))
+                    .collect()
+            })
+            .map_err(|failed| *failed.problem)
     }
 
-    fn scan(&self) -> Result<Vec<PathBuf>, Failed> {
+    /// How many files this source and its clones have read from disk so far: a reload
+    /// counts only the files it read again (see [Incremental reads](Self#incremental-reads)).
+    ///
+    /// ```
+    /// use hotconf::source::{Dir, Source};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// std::fs::write(dir.path().join("app.toml"), "rpm = 60\n")?;
+    /// let source = Dir::new(dir.path());
+    /// source.read(&Default::default())?;
+    /// assert_eq!(source.files_read(), 1);
+    /// source.invalidate();
+    /// source.read(&Default::default())?;
+    /// assert_eq!(source.files_read(), 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn files_read(&self) -> u64 {
+        self.cache.reads()
+    }
+
+    /// A watcher event named `path`: if it is one of this directory's file names, the next
+    /// read reads that file whatever its stamp says.
+    #[cfg(feature = "watch")]
+    pub(crate) fn named(&self, path: &Path) {
+        if let Some(name) = path.file_name() {
+            self.cache.name(name.to_owned());
+        }
+    }
+
+    /// The selected files' names with their stamps (taken before they are read), sorted.
+    fn scan(&self) -> Result<Vec<(String, Option<Stamp>)>, Failed> {
         let dir_name = self.path.display().to_string();
         let io_failed = |e: std::io::Error| {
             let message = if e.raw_os_error() == Some(20) {
@@ -149,16 +217,23 @@ impl Dir {
         let mut files = Vec::new();
         for entry in entries {
             let entry = entry.map_err(io_failed)?;
-            let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+            let Ok(name) = entry.file_name().into_string() else {
                 continue;
             };
-            // Follow symlinks: a Kubernetes ConfigMap's files are links into `..data`.
-            let is_dir = fs::metadata(entry.path()).is_ok_and(|m| m.is_dir());
-            if !is_dir && self.selects(&name) {
-                files.push(entry.path());
+            if !self.selects(&name) {
+                continue;
             }
+            // Follow symlinks: a Kubernetes ConfigMap's files are links into `..data`.
+            let metadata = fs::metadata(entry.path());
+            if metadata.as_ref().is_ok_and(fs::Metadata::is_dir) {
+                continue;
+            }
+            let stamp = metadata.ok().as_ref().and_then(Stamp::of);
+            files.push((name, stamp));
         }
-        files.sort();
+        // By name: the order paths sort in (one directory), without comparing them
+        // component by component.
+        files.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         Ok(files)
     }
 }
@@ -186,38 +261,18 @@ impl Dir {
 
 impl Source for Dir {
     fn read(&self, limits: &Limits) -> Result<Vec<Document>, Problem> {
-        // The directory is configured by name: missing is most likely a swap in progress.
-        let files = retry::run(&self.retry, true, std::thread::sleep, || self.scan())
-            .map_err(|failed| *failed.problem)?;
-        if files.is_empty() && !self.allow_none {
-            let message = format!(
-                "no file matching `{}` in this directory (an empty config would remove every key)",
-                self.glob_text()
-            );
-            return Err(
-                Problem::error(ProblemKind::Io, message).in_file(self.path.display().to_string())
-            );
+        // Taken before anything is listed: a file whose times lie well before it was not
+        // written during this read (see `cache`).
+        let began = SystemTime::now();
+        let (marks, known) = self.cache.begin();
+        let mut kept = cache::Files::with_capacity(known.len());
+        let mut reads = 0;
+        let read = self.read_since(limits, began, &marks, known, &mut kept, &mut reads);
+        if read.is_err() {
+            self.cache.restore(marks);
         }
-        files
-            .into_iter()
-            .map(|path| {
-                // Listed a moment ago: missing now is most likely a replacement.
-                let bytes = read_file(&path, limits, &self.retry, true)
-                    .map_err(|failed| *failed.problem)?;
-                let format = Format::from_path(&path).unwrap_or(Format::Yaml);
-                let section = self
-                    .sections
-                    .then(|| {
-                        path.file_stem()
-                            .map(|stem| stem.to_string_lossy().into_owned())
-                    })
-                    .flatten();
-                let mut document = Document::new(Origin::File(path), format, bytes);
-                document.allow_empty = self.allow_empty;
-                document.section = section;
-                Ok(document)
-            })
-            .collect()
+        self.cache.end(kept, reads);
+        read
     }
 
     fn files(&self) -> Vec<PathBuf> {
@@ -227,11 +282,117 @@ impl Source for Dir {
     fn watch_targets(&self) -> Vec<WatchTarget> {
         vec![WatchTarget::Dir(self.clone())]
     }
+
+    fn invalidate(&self) {
+        self.cache.forget();
+    }
+}
+
+impl Dir {
+    /// Reads the files, taking from `known` those unchanged; `kept` receives every file's
+    /// settled stamp and document (on failure, what was known too).
+    fn read_since(
+        &self,
+        limits: &Limits,
+        began: SystemTime,
+        marks: &cache::Marks,
+        mut known: cache::Files,
+        kept: &mut cache::Files,
+        reads: &mut u64,
+    ) -> Result<Vec<Document>, Problem> {
+        // The directory is configured by name: missing is most likely a swap in progress.
+        let files = match retry::run(&self.retry, true, std::thread::sleep, || self.scan()) {
+            Ok(files) => files,
+            Err(failed) => {
+                *kept = known;
+                return Err(*failed.problem);
+            }
+        };
+        if files.is_empty() && !self.allow_none {
+            let message = format!(
+                "no file matching `{}` in this directory (an empty config would remove every key)",
+                self.glob_text()
+            );
+            *kept = known;
+            return Err(
+                Problem::error(ProblemKind::Io, message).in_file(self.path.display().to_string())
+            );
+        }
+        let mut documents = Vec::with_capacity(files.len());
+        for (name, stamp) in files {
+            // Every builder method starts a new cache: a known document already says
+            // what this source says (section, empty allowed).
+            let unchanged = match (stamp, known.remove(&name)) {
+                (Some(stamp), Some((was, document))) if was == stamp && marks.may_skip(&name) => {
+                    Some(document)
+                }
+                _ => None,
+            };
+            let document = match unchanged {
+                Some(document) => document,
+                None => match self.read_file(&name, limits) {
+                    Ok(document) => {
+                        *reads += 1;
+                        document
+                    }
+                    Err(problem) => {
+                        kept.extend(known);
+                        return Err(problem);
+                    }
+                },
+            };
+            // The stamp was taken before the bytes were read: if the file changed in
+            // between, the next stamp differs and the file is read again.
+            if let Some(stamp) = stamp.filter(|stamp| stamp.settled(began)) {
+                kept.insert(name, (stamp, document.clone()));
+            }
+            documents.push(document);
+        }
+        Ok(documents)
+    }
+
+    fn read_file(&self, name: &str, limits: &Limits) -> Result<Document, Problem> {
+        let path = self.path.join(name);
+        // Listed a moment ago: missing now is most likely a replacement.
+        let bytes =
+            read_file(&path, limits, &self.retry, true).map_err(|failed| *failed.problem)?;
+        let format = Format::from_path(&path).unwrap_or(Format::Yaml);
+        let section = self.section(&path);
+        let mut document = Document::new(Origin::File(path), format, bytes);
+        document.allow_empty = self.allow_empty;
+        document.section = section;
+        Ok(document)
+    }
+
+    /// The key a file is mounted under, with [`sections`](Self::sections).
+    fn section(&self, path: &Path) -> Option<String> {
+        self.sections
+            .then(|| {
+                path.file_stem()
+                    .map(|stem| stem.to_string_lossy().into_owned())
+            })
+            .flatten()
+    }
 }
 
 /// A minimal glob over file names: `*` (any run), `?` (one character) and `{a,b}`
 /// alternatives.
 pub(crate) fn glob_match(glob: &str, name: &str) -> bool {
+    // Every name of a directory goes through here on every reload, against every litter
+    // pattern: a literal first or last character that differs rejects it at once.
+    let literal = |byte: u8| !matches!(byte, b'*' | b'?' | b'{' | b'}' | b',');
+    let (pattern, text) = (glob.as_bytes(), name.as_bytes());
+    for (p, t) in [
+        (pattern.first(), text.first()),
+        (pattern.last(), text.last()),
+    ] {
+        if let (Some(&p), Some(&t)) = (p, t)
+            && literal(p)
+            && p != t
+        {
+            return false;
+        }
+    }
     if let Some(open) = glob.find('{')
         && let Some(close) = glob[open..].find('}').map(|c| open + c)
     {
@@ -240,27 +401,45 @@ pub(crate) fn glob_match(glob: &str, name: &str) -> bool {
             .split(',')
             .any(|alt| glob_match(&format!("{head}{alt}{tail}"), name));
     }
+    // One `*` and no `?` (most patterns) is a prefix and a suffix, and ASCII (the usual
+    // case) is matched byte by byte, without collecting characters.
+    if !glob.contains('?')
+        && let Some((head, tail)) = glob.split_once('*')
+        && !tail.contains('*')
+    {
+        return name.len() >= head.len() + tail.len()
+            && name.starts_with(head)
+            && name.ends_with(tail);
+    }
+    if glob.is_ascii() && name.is_ascii() {
+        return wildcard(glob.as_bytes(), name.as_bytes(), b'*', b'?');
+    }
     let pattern: Vec<char> = glob.chars().collect();
     let text: Vec<char> = name.chars().collect();
-    // Iterative wildcard matching with one backtrack point.
+    wildcard(&pattern, &text, '*', '?')
+}
+
+/// Iterative wildcard matching with one backtrack point: `star` matches any run, `one`
+/// any single unit.
+fn wildcard<T: Copy + PartialEq>(pattern: &[T], text: &[T], star: T, one: T) -> bool {
     let (mut p, mut t) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
+    let mut backtrack: Option<(usize, usize)> = None;
     while t < text.len() {
-        if p < pattern.len() && (pattern[p] == '?' || pattern[p] == text[t]) {
+        if p < pattern.len() && (pattern[p] == one || pattern[p] == text[t]) {
             p += 1;
             t += 1;
-        } else if p < pattern.len() && pattern[p] == '*' {
-            star = Some((p, t));
+        } else if p < pattern.len() && pattern[p] == star {
+            backtrack = Some((p, t));
             p += 1;
-        } else if let Some((sp, st)) = star {
+        } else if let Some((sp, st)) = backtrack {
             p = sp + 1;
             t = st + 1;
-            star = Some((sp, st + 1));
+            backtrack = Some((sp, st + 1));
         } else {
             return false;
         }
     }
-    pattern[p..].iter().all(|&c| c == '*')
+    pattern[p..].iter().all(|&c| c == star)
 }
 
 #[cfg(test)]
@@ -278,6 +457,26 @@ mod tests {
             ("*", "", true),
             ("#*#", "#notes#", true),
             ("*~", "app.toml~", true),
+            ("?.yaml", "é.yaml", true),
+            ("??.yaml", "é.yaml", false),
+            ("*é*", "café.toml", true),
+            ("*.toml", "café.yaml", false),
+            ("a*b*c", "aXbYc", true),
+            ("a*b*c", "aXbY", false),
+            ("#*#", "#", false),
+            ("#*#", "##", true),
+            ("4913", "4913", true),
+            ("4913", "49130", false),
+            ("*", "é", true),
+            ("{a,b}.toml", "b.toml", true),
+            ("{a,b}.toml", "c.toml", false),
+            ("x{a,b}", "xb", true),
+            ("x{a,b}", "yb", false),
+            ("é*", "éa", true),
+            ("*é", "aè", false),
+            ("a", "", false),
+            ("", "a", false),
+            ("", "", true),
         ];
         for (glob, name, expected) in cases {
             assert_eq!(glob_match(glob, name), expected, "{glob} vs {name}");
@@ -323,6 +522,31 @@ mod tests {
         assert_eq!(names, ["a.toml", "b.yaml", "c.json"]);
         let yaml_only = Dir::new(dir.path()).glob("*.yaml").list().unwrap();
         assert_eq!(yaml_only.len(), 1);
+    }
+
+    #[cfg(all(feature = "toml", feature = "watch"))]
+    #[test]
+    fn dir_reads_a_file_an_event_named_though_its_stamp_is_unchanged() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["a.toml", "b.toml"] {
+            fs::write(dir.path().join(name), "x = 1\n").unwrap();
+        }
+        // Old enough for the stamps to be trusted (see `cache::SETTLE`).
+        std::thread::sleep(cache::SETTLE + std::time::Duration::from_millis(100));
+        let source = Dir::new(dir.path());
+        let limits = Limits::default();
+        source.read(&limits).unwrap();
+        source.read(&limits).unwrap();
+        assert_eq!(
+            source.files_read(),
+            2,
+            "unchanged stamps: nothing is read again"
+        );
+        source.named(&dir.path().join("b.toml"));
+        source.read(&limits).unwrap();
+        assert_eq!(source.files_read(), 3, "the named file is read again");
+        source.read(&limits).unwrap();
+        assert_eq!(source.files_read(), 3, "the mark is used up");
     }
 
     #[cfg(all(feature = "toml", not(feature = "yaml"), not(feature = "json")))]

@@ -87,6 +87,15 @@ pub trait Source: fmt::Debug + Send + Sync {
     fn accepted(&self, documents: &[Document]) {
         let _ = documents;
     }
+
+    /// Forgets whatever the source remembers of earlier reads, so that the next
+    /// [`read`](Self::read) reads everything again. A source that skips what it finds
+    /// unchanged (a [`Dir`] skips files whose stamp is unchanged) implements it; the
+    /// reloader calls it before a full reload
+    /// ([`Reloader::reload_full`](crate::Reloader::reload_full), a reload triggered by a
+    /// signal). The default does nothing: a source that keeps nothing reads everything
+    /// every time.
+    fn invalidate(&self) {}
 }
 
 impl<S: Source + ?Sized> Source for Box<S> {
@@ -112,6 +121,10 @@ impl<S: Source + ?Sized> Source for Box<S> {
 
     fn accepted(&self, documents: &[Document]) {
         (**self).accepted(documents);
+    }
+
+    fn invalidate(&self) {
+        (**self).invalidate();
     }
 }
 

@@ -132,3 +132,33 @@ fn unwatch_from_a_callback_on_the_watch_thread_stops_cleanly() {
     reloader.watch().unwrap();
     assert!(reloader.status().watching);
 }
+
+#[test]
+fn a_lost_event_queue_makes_a_dir_read_every_file_again() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["a.toml", "b.toml", "c.toml"] {
+        fs::write(dir.path().join(name), "n = 1\n").unwrap();
+    }
+    // Old enough for the directory to trust the stamps (see `source::dir::cache`).
+    thread::sleep(Duration::from_millis(1_100));
+    let source = crate::source::Dir::new(dir.path()).sections(true);
+    let reloader = Reloader::<Json>::builder()
+        .source(source.clone())
+        .debounce(Duration::from_millis(20))
+        .build()
+        .unwrap();
+    reloader.reload().unwrap();
+    assert_eq!(source.files_read(), 3, "unchanged files are not read again");
+    reloader.watch().unwrap();
+
+    // What notify reports when the kernel's event queue overflowed.
+    let overflow =
+        notify::Event::new(notify::EventKind::Other).set_flag(notify::event::Flag::Rescan);
+    crate::engine::lock(reloader.watching())
+        .as_ref()
+        .unwrap()
+        .sender()
+        .send(Msg::Fs(Ok(overflow)))
+        .unwrap();
+    wait_until("every file is read again", || source.files_read() == 6);
+}

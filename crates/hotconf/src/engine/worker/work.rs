@@ -13,6 +13,8 @@ pub(super) enum Work<T> {
         mode: Mode,
         by: Option<String>,
         replies: Vec<Reply>,
+        /// Every source re-reads everything.
+        full: bool,
     },
     Config {
         change: ConfigChange<T>,
@@ -52,12 +54,14 @@ impl<T> Coalesce for Work<T> {
                     mode,
                     by,
                     replies,
+                    full,
                 },
                 Self::Sources {
                     trigger: later_trigger,
                     mode: later_mode,
                     by: later_by,
                     replies: later_replies,
+                    full: later_full,
                 },
             ) => {
                 // The most insistent request decides; an explicit trigger names the reload
@@ -68,6 +72,8 @@ impl<T> Coalesce for Work<T> {
                     *by = later_by;
                 }
                 replies.extend(later_replies);
+                // One read serves both: it must be as thorough as either asked.
+                *full |= later_full;
                 None
             }
             (_, later) => Some(later),
