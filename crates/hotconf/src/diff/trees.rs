@@ -336,6 +336,25 @@ mod tests {
     }
 
     #[test]
+    fn floats_differ_as_their_views_do() {
+        let float = |f: f64| node(Value::Float(f));
+        let nan = f64::NAN;
+        let (inf, ninf) = (f64::INFINITY, f64::NEG_INFINITY);
+        for (a, b, changed) in [
+            (nan, nan, false),
+            (nan, 1.0, true),
+            (1.0, nan, true),
+            (inf, inf, false),
+            (inf, ninf, true),
+            (0.0, -0.0, false),
+            (1.5, 2.5, true),
+        ] {
+            let changes = diff_trees(&float(a), &float(b));
+            assert_eq!(!changes.is_empty(), changed, "{a} -> {b}");
+        }
+    }
+
+    #[test]
     fn keys_in_another_order_are_no_change() {
         let table = |keys: &[&str]| {
             let entries = keys
