@@ -330,6 +330,7 @@ mod tests {
         let changes = [
             Change::added(at(5), serde_json::json!(5)),
             Change::removed(at(3), serde_json::json!(3)),
+            Change::removed(at(1), serde_json::json!(1)),
         ];
         let patched = patched(&items(1), &changes, &items(6));
         assert_eq!(patched.to_diff_json(), serde_json::json!([0]));
