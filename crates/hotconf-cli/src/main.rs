@@ -47,7 +47,7 @@ enum Command {
     /// Load a config, then watch its files and print one event per reload attempt: loaded
     /// (once every watch is armed), applied, rejected, unchanged, restart_required,
     /// deferred. A logical save gives exactly one event; bytes that did not change give
-    /// none. SIGHUP forces a reload; SIGINT or SIGTERM ends the watch.
+    /// none. SIGHUP forces a full reload; SIGINT or SIGTERM ends the watch.
     ///
     /// With --on-apply, a command that fails or cannot start is reported as an event of its
     /// own, `on-apply failed` (JSON: {"event":"on_apply_failed","version":N,"at":…,
