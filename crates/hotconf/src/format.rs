@@ -21,7 +21,7 @@ use crate::tree::{LineIndex, Node, Span, Table, Value};
 /// A thread spawned with it says so with [`spawned_with`].
 pub(crate) fn parser_stack(limits: &Limits) -> Option<usize> {
     #[cfg(feature = "yaml")]
-    return Some(yaml::stack_for(limits));
+    return Some(yaml::stack::stack_for(limits));
     #[cfg(not(feature = "yaml"))]
     {
         let _ = limits;

@@ -26,27 +26,10 @@ use crate::error::{Problem, ProblemKind};
 use crate::path::{ConfigPath, Segment};
 use crate::tree::{Node, Span, Table, Value};
 
-/// Stack reserved per level of nesting. serde-saphyr recurses through several large frames
-/// per level: about 45 KiB in debug builds and 6 KiB in release builds, measured.
-const STACK_PER_LEVEL: usize = 64 << 10;
-/// Stack for everything but the nesting.
-const STACK_BASE: usize = 1 << 20;
-/// Reservation cap for absurd `max_depth` values; it is virtual memory, touched only as used.
-const STACK_MAX: usize = 1 << 30;
-
-/// The stack a thread needs to parse YAML within `limits`: at 45 KiB a level, the default
-/// depth of 128 would overflow a 2 MiB thread stack in debug builds.
-pub(crate) fn stack_for(limits: &Limits) -> usize {
-    STACK_PER_LEVEL
-        .saturating_mul(limits.max_depth)
-        .saturating_add(STACK_BASE)
-        .min(STACK_MAX)
-}
-
 /// Parses on this thread when it was spawned with a stack that fits `limits.max_depth`
 /// levels (the reload worker is), else on a pooled thread whose stack does.
 pub(super) fn parse(text: &str, doc: u32, limits: &Limits) -> Result<Node, Problem> {
-    let stack = stack_for(limits);
+    let stack = stack::stack_for(limits);
     if stack::fits(stack) {
         return parse_here(text, doc, limits);
     }

@@ -13,6 +13,23 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc::{self, Sender};
 use std::sync::{Mutex, PoisonError};
 
+/// Stack reserved per level of nesting. serde-saphyr recurses through several large frames
+/// per level: about 45 KiB in debug builds and 6 KiB in release builds, measured.
+const STACK_PER_LEVEL: usize = 64 << 10;
+/// Stack for everything but the nesting.
+const STACK_BASE: usize = 1 << 20;
+/// Reservation cap for absurd `max_depth` values; it is virtual memory, touched only as used.
+const STACK_MAX: usize = 1 << 30;
+
+/// The stack a thread needs to parse YAML within `limits`: at 45 KiB a level, the default
+/// depth of 128 would overflow a 2 MiB thread stack in debug builds.
+pub(crate) fn stack_for(limits: &crate::document::Limits) -> usize {
+    STACK_PER_LEVEL
+        .saturating_mul(limits.max_depth)
+        .saturating_add(STACK_BASE)
+        .min(STACK_MAX)
+}
+
 /// Idle threads kept for later jobs; more than this many idle at once end.
 const KEEP_IDLE: usize = 4;
 
