@@ -25,23 +25,23 @@ enum Step<'a> {
     Index(usize),
 }
 
-fn path_of(steps: &[Step<'_>]) -> ConfigPath {
-    steps
-        .iter()
-        .map(|step| match *step {
+impl Step<'_> {
+    fn segment(self) -> Segment {
+        match self {
             Step::Key(key) => Segment::Key(key.to_owned()),
             Step::Index(index) => Segment::Index(index),
-        })
-        .collect()
+        }
+    }
+}
+
+fn path_of(steps: &[Step<'_>]) -> ConfigPath {
+    steps.iter().map(|step| step.segment()).collect()
 }
 
 /// `steps` and one more, as a path.
 fn path_to(steps: &[Step<'_>], last: Step<'_>) -> ConfigPath {
     let mut path = path_of(steps);
-    path.push(match last {
-        Step::Key(key) => Segment::Key(key.to_owned()),
-        Step::Index(index) => Segment::Index(index),
-    });
+    path.push(last.segment());
     path
 }
 

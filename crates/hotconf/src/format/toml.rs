@@ -86,16 +86,20 @@ impl Convert<'_> {
                 }
             }
         }
-        Ok(Node::new(
-            Value::Table(out),
-            Span {
-                doc: self.doc,
-                line,
-                column,
-                start: covered.start,
-                end: covered.end,
-            },
-        ))
+        Ok(self.node(Value::Table(out), (line, column), covered))
+    }
+
+    /// A table or an array located at its start, `(line, column)`, that spans `covered`:
+    /// its own text and that of everything in it.
+    fn node(&self, value: Value, (line, column): (u32, u32), covered: Range<usize>) -> Node {
+        let span = Span {
+            doc: self.doc,
+            line,
+            column,
+            start: covered.start,
+            end: covered.end,
+        };
+        Node::new(value, span)
     }
 
     /// A value; were it a table or an array, it would sit `depth` levels deep.
@@ -121,16 +125,7 @@ impl Convert<'_> {
                         }
                     }
                 }
-                return Ok(Node::new(
-                    Value::Array(items),
-                    Span {
-                        doc: self.doc,
-                        line,
-                        column,
-                        start: covered.start,
-                        end: covered.end,
-                    },
-                ));
+                return Ok(self.node(Value::Array(items), (line, column), covered));
             }
             DeValue::String(s) => Value::String(s.into_owned()),
             DeValue::Boolean(b) => Value::Bool(b),
