@@ -441,4 +441,6 @@ impl fmt::Debug for Layers {
 }
 
 #[cfg(test)]
+// Every case here reads more than one format.
+#[cfg(all(feature = "yaml", feature = "json"))]
 mod tests;
