@@ -432,7 +432,7 @@ mod tests {
             .map(|i| (format!("key{i}"), leaf(Value::String(format!("\"v{i}\"")))))
             .chain([("inf".to_owned(), leaf(Value::Float(f64::INFINITY)))])
             .collect();
-        let tree = leaf(Value::Table(table));
+        let tree = leaf(Value::Table(Box::new(table)));
         let text = tree.to_diff_json().to_string();
         assert!(text.len() > 3 * 8 * 1024);
         assert_eq!(

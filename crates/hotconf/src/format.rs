@@ -14,7 +14,7 @@ mod yaml;
 
 use crate::document::{Document, Format, Limits, Origin};
 use crate::error::{Problem, ProblemKind};
-use crate::tree::{LineIndex, Node, Span, Table, Value};
+use crate::tree::{LineIndex, Node, Span, Value};
 
 /// The stack a thread needs to parse every format within `limits` itself, without moving to
 /// a thread of its own (YAML's recursion needs a large stack); `None`: any thread will do.
@@ -60,7 +60,7 @@ pub(crate) fn parse(document: &Document, index: u32, limits: &Limits) -> Result<
     };
     if is_blank(text, document.format) {
         if document.allow_empty {
-            return Ok(Node::new(Value::Table(Table::default()), root));
+            return Ok(Node::new(Value::Table(Box::default()), root));
         }
         return Err(Problem::error(
             ProblemKind::Empty,

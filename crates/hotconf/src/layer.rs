@@ -87,7 +87,7 @@ impl Layers {
                     let span = tree.span;
                     let mut table = Table::default();
                     table.insert(section.clone(), tree);
-                    Node::new(Value::Table(table), span)
+                    Node::new(Value::Table(Box::new(table)), span)
                 }
                 None => tree,
             });
@@ -101,8 +101,7 @@ impl Layers {
         if let Some(cache) = cache {
             cache.replace(kept);
         }
-        let root =
-            root.unwrap_or_else(|| Node::new(Value::Table(Table::default()), Span::default()));
+        let root = root.unwrap_or_else(|| Node::new(Value::Table(Box::default()), Span::default()));
         if problems.is_empty() {
             tracing::debug!(target: "hotconf", documents = documents.len(), "merged layers");
             Ok(Self { documents, root })
@@ -216,7 +215,7 @@ impl Layers {
         only.insert(name.to_owned(), table.clone());
         let mut view = Layers {
             documents: self.documents.clone(),
-            root: Node::new(Value::Table(only), self.root.span),
+            root: Node::new(Value::Table(Box::new(only)), self.root.span),
         };
         view.take_settings(name)
     }

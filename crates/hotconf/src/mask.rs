@@ -50,7 +50,7 @@ impl Secrets {
         }
         match &node.value {
             Value::Table(table) => {
-                for (key, child) in table {
+                for (key, child) in table.iter() {
                     path.push(Segment::Key(key.clone()));
                     self.walk(child, path, bytes, lines);
                     path.pop();

@@ -42,7 +42,7 @@ fn node(value: Value) -> Node {
 fn one(key: &str, value: Value) -> Value {
     let mut table = Table::default();
     table.insert(key.to_owned(), node(value));
-    Value::Table(table)
+    Value::Table(Box::new(table))
 }
 
 struct Serializer;
@@ -282,7 +282,7 @@ struct Map {
 
 impl Map {
     fn done(self) -> Value {
-        let table = Value::Table(self.table);
+        let table = Value::Table(Box::new(self.table));
         match self.variant {
             Some(variant) => one(variant, table),
             None => table,

@@ -221,7 +221,7 @@ pub(crate) fn read(table: &Node, name: &str) -> Result<FileSettings, Vec<Problem
     };
     let mut settings = FileSettings::default();
     let mut problems = Vec::new();
-    for (key, node) in entries {
+    for (key, node) in entries.iter() {
         match (key.as_str(), &node.value) {
             ("enabled", Value::Bool(enabled)) => settings.enabled = Some(*enabled),
             ("enabled", other) => problems.push(
@@ -340,7 +340,7 @@ mod tests {
         for (key, value) in entries {
             table.insert((*key).to_owned(), node(value.clone()));
         }
-        node(Value::Table(table))
+        node(Value::Table(Box::new(table)))
     }
 
     fn paths(problems: &[Problem]) -> Vec<String> {
@@ -468,13 +468,13 @@ mod tests {
         let mut entries = Table::default();
         entries.insert("debounce_ms".into(), at(2, Value::Integer(50)));
         entries.insert("watch_paths".into(), at(1, Value::Array(Vec::new())));
-        let table = Node::new(Value::Table(entries.clone()), Span::default());
+        let table = Node::new(Value::Table(Box::new(entries.clone())), Span::default());
         assert_eq!(holders(&table), (2, Some(1)));
         entries.insert("enabled".into(), at(1, Value::Bool(false)));
-        let table = Node::new(Value::Table(entries), Span::default());
+        let table = Node::new(Value::Table(Box::new(entries)), Span::default());
         assert_eq!(holders(&table), (1, Some(1)));
         let empty = Node::new(
-            Value::Table(Table::default()),
+            Value::Table(Box::default()),
             Span {
                 doc: 3,
                 ..Span::default()

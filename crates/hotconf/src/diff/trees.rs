@@ -245,8 +245,9 @@ mod tests {
             prop_oneof![
                 prop::collection::vec(inner.clone(), 0..4)
                     .prop_map(|items| node(Value::Array(items))),
-                prop::collection::vec((key(), inner), 0..4)
-                    .prop_map(|entries| node(Value::Table(entries.into_iter().collect()))),
+                prop::collection::vec((key(), inner), 0..4).prop_map(|entries| node(Value::Table(
+                    Box::new(entries.into_iter().collect())
+                ))),
             ]
         })
     }
@@ -277,7 +278,10 @@ mod tests {
                         if reverse {
                             new.reverse();
                         }
-                        (node(Value::Table(old)), node(Value::Table(new)))
+                        (
+                            node(Value::Table(Box::new(old))),
+                            node(Value::Table(Box::new(new))),
+                        )
                     }),
                 (prop::collection::vec(inner, 0..4), 0usize..4, 0usize..4).prop_map(
                     |(items, old_len, new_len)| {
@@ -361,7 +365,7 @@ mod tests {
             let entries = keys
                 .iter()
                 .map(|k| ((*k).to_owned(), node(Value::Integer(k.len() as i64))));
-            node(Value::Table(entries.collect()))
+            node(Value::Table(Box::new(entries.collect())))
         };
         assert!(diff_trees(&table(&["a", "bb"]), &table(&["bb", "a"])).is_empty());
         let changes = diff_trees(&table(&["a", "bb"]), &table(&["bb", "ccc"]));

@@ -11,7 +11,7 @@ use crate::tree::{Node, Span, Table, Value};
 pub(super) fn parse(text: &str, doc: u32, prefix: &str, separator: &str) -> Result<Node, Problem> {
     let lead = format!("{prefix}{separator}");
     let mut root = Node::new(
-        Value::Table(Table::default()),
+        Value::Table(Box::default()),
         Span {
             doc,
             line: 1,
@@ -63,7 +63,7 @@ pub(super) fn parse(text: &str, doc: u32, prefix: &str, separator: &str) -> Resu
         for key in keys.into_iter().rev() {
             let mut table = Table::default();
             table.insert(key, overlay);
-            overlay = Node::new(Value::Table(table), span);
+            overlay = Node::new(Value::Table(Box::new(table)), span);
         }
         root.merge(overlay);
     }
@@ -96,11 +96,11 @@ fn from_json(json: serde_json::Value, span: Span) -> Node {
         },
         J::String(s) => Value::String(s),
         J::Array(items) => Value::Array(items.into_iter().map(|j| from_json(j, span)).collect()),
-        J::Object(map) => Value::Table(
+        J::Object(map) => Value::Table(Box::new(
             map.into_iter()
                 .map(|(k, j)| (k, from_json(j, span)))
                 .collect(),
-        ),
+        )),
     };
     Node::new(value, span)
 }

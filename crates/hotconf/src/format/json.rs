@@ -96,7 +96,7 @@ impl Parser<'_> {
         let mut table = Table::default();
         self.skip_whitespace();
         if self.eat(b'}') {
-            return Ok(Value::Table(table));
+            return Ok(Value::Table(Box::new(table)));
         }
         loop {
             if self.bytes.get(self.pos) != Some(&b'"') {
@@ -145,7 +145,7 @@ impl Parser<'_> {
             }
             self.skip_whitespace();
             if self.eat(b'}') {
-                return Ok(Value::Table(table));
+                return Ok(Value::Table(Box::new(table)));
             }
             if !self.eat(b',') {
                 return Err(self.unexpected("',' or '}' after an object entry"));

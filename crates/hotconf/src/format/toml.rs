@@ -86,7 +86,7 @@ impl Convert<'_> {
                 }
             }
         }
-        Ok(self.node(Value::Table(out), (line, column), covered))
+        Ok(self.node(Value::Table(Box::new(out)), (line, column), covered))
     }
 
     /// A table or an array located at its start, `(line, column)`, that spans `covered`:

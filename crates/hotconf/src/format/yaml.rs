@@ -418,7 +418,7 @@ impl<'de> Visitor<'de> for YamlVisitor {
             }
         }
         leave();
-        Ok(Yaml(Value::Table(table)))
+        Ok(Yaml(Value::Table(Box::new(table))))
     }
 }
 
