@@ -5,7 +5,7 @@ use std::fs;
 use std::hash::{DefaultHasher, Hasher};
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
@@ -28,6 +28,11 @@ pub const HOTCONF: &str = "hotconf `reload()`";
 pub const HOTSWAP: &str = "hotswap-config 0.2.2 `reload()`";
 /// See [`HAND`].
 pub const FLOOR: &str = "read + hash (the same-bytes floor)";
+/// See [`HAND`]: the hand-written reloader run by a thread that the caller wakes and waits
+/// for, as a `reload()` call is served by hotconf's reload worker (1 KB only).
+pub const HAND_ON_WORKER: &str = "hand-written, on a worker thread";
+/// See [`HAND`]: [`FLOOR`] run by a worker thread (1 KB only).
+pub const FLOOR_ON_WORKER: &str = "read + hash, on a worker thread";
 
 /// Every reload group: for each format and size, "changed" then "same bytes".
 pub fn run(settings: &Settings, root: &Path, rt: &tokio::runtime::Runtime) -> Vec<Group> {
@@ -99,6 +104,50 @@ fn per_write<'a>(name: &str, mut writer: Writer<'a>, mut op: impl FnMut(&Path) +
     })
 }
 
+/// What the worker thread of [`on_worker`] does with the file.
+#[derive(Clone, Copy)]
+enum Work {
+    /// Read, parse and store, as [`HAND`].
+    Reload,
+    /// Read and hash, as [`FLOOR`].
+    ReadAndHash,
+}
+
+/// A case whose work runs on a thread of its own: each iteration sends the path to the
+/// thread and waits for its answer, one round trip between two threads, as a `reload()`
+/// call makes to hotconf's reload worker. The thread ends with the case.
+fn on_worker<'a>(
+    name: &str,
+    writer: Writer<'a>,
+    fmt: Fmt,
+    initial: &Config,
+    work: Work,
+) -> Case<'a> {
+    let (jobs, inbox) = mpsc::channel::<PathBuf>();
+    let (answer, answers) = mpsc::channel::<()>();
+    let swap = ArcSwap::from_pointee(initial.clone());
+    std::thread::spawn(move || {
+        while let Ok(path) = inbox.recv() {
+            let bytes = fs::read(&path).expect("read");
+            match work {
+                Work::Reload => swap.store(Arc::new(fmt.parse(&bytes))),
+                Work::ReadAndHash => {
+                    let mut hasher = DefaultHasher::new();
+                    hasher.write(&bytes);
+                    black_box(hasher.finish());
+                }
+            }
+            if answer.send(()).is_err() {
+                break;
+            }
+        }
+    });
+    per_write(name, writer, move |path| {
+        jobs.send(path.to_owned()).expect("the worker thread runs");
+        answers.recv().expect("the worker thread answers");
+    })
+}
+
 #[allow(clippy::too_many_arguments)]
 fn group(
     settings: &Settings,
@@ -162,8 +211,15 @@ fn group(
             rt.block_on(config.reload()).expect("a valid reload");
         })
     };
+    // The cost of being served by a thread matters where the work is small.
+    let small = a.len() < 10_000;
     if changed {
-        runner::compare(settings, title, 0, vec![hand, skip, hotconf, hotswap])
+        let mut cases = vec![hand, skip, hotconf, hotswap];
+        if small {
+            let w = writer("hand-worker");
+            cases.push(on_worker(HAND_ON_WORKER, w, fmt, &initial, Work::Reload));
+        }
+        runner::compare(settings, title, 0, cases)
     } else {
         let floor = per_write(FLOOR, writer("floor"), |path| {
             let bytes = fs::read(path).expect("read");
@@ -171,11 +227,17 @@ fn group(
             hasher.write(&bytes);
             black_box(hasher.finish());
         });
-        runner::compare(
-            settings,
-            title,
-            0,
-            vec![floor, hand, skip, hotconf, hotswap],
-        )
+        let mut cases = vec![floor, hand, skip, hotconf, hotswap];
+        if small {
+            let w = writer("floor-worker");
+            cases.push(on_worker(
+                FLOOR_ON_WORKER,
+                w,
+                fmt,
+                &initial,
+                Work::ReadAndHash,
+            ));
+        }
+        runner::compare(settings, title, 0, cases)
     }
 }

@@ -69,26 +69,28 @@ pub fn write(out: &Path, results: &Results) {
 fn reload_tables(groups: &[Group]) -> String {
     let mut s = String::new();
     s.push_str("One value changed (ratio to the hand-written reloader):\n\n");
-    s.push_str("| file | hand-written | hand-written, skips equal bytes | hotconf `reload()` | hotswap-config 0.2.2 `reload()` |\n|---|---:|---:|---:|---:|\n");
+    s.push_str("| file | hand-written | hand-written, skips equal bytes | hand-written, on a worker thread | hotconf `reload()` | hotswap-config 0.2.2 `reload()` |\n|---|---:|---:|---:|---:|---:|\n");
     for g in groups.iter().filter(|g| g.title.ends_with("changed")) {
         let _ = writeln!(
             s,
-            "| {} | {} | {} | **{}** | {} |",
+            "| {} | {} | {} | {} | **{}** | {} |",
             label(&g.title),
             cell(g.row(reload::HAND)),
             cell(g.row(reload::SKIP)),
+            cell(g.row(reload::HAND_ON_WORKER)),
             cell(g.row(reload::HOTCONF)),
             cell(g.row(reload::HOTSWAP)),
         );
     }
     s.push_str("\nSame bytes rewritten (ratio to a read plus a hash of the file):\n\n");
-    s.push_str("| file | read + hash | hand-written | hand-written, skips equal bytes | hotconf `reload()` | hotswap-config 0.2.2 `reload()` |\n|---|---:|---:|---:|---:|---:|\n");
+    s.push_str("| file | read + hash | read + hash, on a worker thread | hand-written | hand-written, skips equal bytes | hotconf `reload()` | hotswap-config 0.2.2 `reload()` |\n|---|---:|---:|---:|---:|---:|---:|\n");
     for g in groups.iter().filter(|g| g.title.ends_with("same bytes")) {
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | **{}** | {} |",
+            "| {} | {} | {} | {} | {} | **{}** | {} |",
             label(&g.title),
             cell(g.row(reload::FLOOR)),
+            cell(g.row(reload::FLOOR_ON_WORKER)),
             cell(g.row(reload::HAND)),
             cell(g.row(reload::SKIP)),
             cell(g.row(reload::HOTCONF)),
