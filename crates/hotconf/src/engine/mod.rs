@@ -21,6 +21,7 @@ mod intent;
 mod observe;
 pub(crate) mod pipeline;
 mod replay;
+mod shared;
 mod status;
 mod transaction;
 mod validator;
@@ -30,13 +31,11 @@ mod worker;
 
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::{self, Sender};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
-use std::thread::{JoinHandle, ThreadId};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
 
-use arc_swap::ArcSwap;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -47,230 +46,25 @@ pub use intent::{Intent, IntentRecord};
 pub use observe::{Observer, ObserverHealth, Update};
 pub use status::{LocalOverride, SourceStatus, Status};
 
-use crate::document::Limits;
 use crate::error::{Error, Result};
 use crate::event::{Event, Outcome, Trigger};
 use crate::path::Pattern;
 use crate::plan::Plan;
-use crate::policy::{Fingerprint, Policy};
-use crate::settings::{self, FileSettings, Settings};
 use crate::snapshot::{Handle, Snapshot};
-use crate::source::{Document, Format, Source};
 use crate::trigger::{self, Answer, Mode, TriggerHandle};
 use crate::validate::Validate;
 #[cfg(feature = "watch")]
-use crate::watch::{WatchOptions, Watching};
-use history::History;
-use observe::{Exit, Subscriber};
-use pipeline::{Effective, Input, Stages};
-use status::Live;
-use transaction::Parts;
-use validator::{Schema, Validator};
+use crate::watch::Watching;
+use observe::Subscriber;
+use pipeline::Input;
 use worker::{ConfigChange, Request};
+
+pub(crate) use shared::Shared;
 
 pub(crate) fn lock<S>(mutex: &Mutex<S>) -> MutexGuard<'_, S> {
     // Every lock here guards data that is assigned whole, after the last fallible step: a
     // panic while holding it cannot leave it half-written, so a poisoned lock is consistent.
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// What the façade, the worker and the pipeline share.
-pub(crate) struct Shared<T> {
-    current: Arc<ArcSwap<Snapshot<T>>>,
-    /// The effective config: what the next attempt is diffed against.
-    effective: ArcSwap<Effective>,
-    /// The reload lock: held by the worker for one attempt, never while events go out.
-    lock: Mutex<()>,
-    history: Mutex<History<T>>,
-    live: Mutex<Live>,
-    holds: AtomicUsize,
-    /// The last documents each pushing source pushed; `None` for sources that are read.
-    pushed: Mutex<Vec<Option<Vec<Document>>>>,
-    /// The trees of the last attempt's documents: a reload parses only what changed.
-    parsed: crate::layer::ParseCache,
-    exit: Exit<T>,
-    sources: Vec<Box<dyn Source>>,
-    limits: Limits,
-    policy: Policy,
-    schema: Option<Arc<Schema>>,
-    validator: Validator<T>,
-    parts: Parts<T>,
-    max_hold: Duration,
-    save_to: Option<(PathBuf, Format)>,
-    #[cfg(feature = "watch")]
-    watch_options: WatchOptions,
-    loaded: Event,
-    worker: OnceLock<ThreadId>,
-    /// The config's name: the `config` label of its metrics.
-    name: String,
-    /// The hash of the effective config (see [`Event::hash`]).
-    hash: AtomicU64,
-    /// Whether the watcher's reloads run.
-    enabled: AtomicBool,
-    fingerprint: Option<Fingerprint>,
-    intent: Option<Arc<dyn Intent>>,
-    /// The name of the settings table; `None` when the config keeps that key.
-    settings_table: Option<String>,
-    /// What the builder set, weighed against the file's settings.
-    settings_base: settings::Base,
-    /// What the settings table of the last successful attempt says, and the effective
-    /// settings it gives.
-    settings: Mutex<(FileSettings, Settings)>,
-    /// Whether the settings table lets the watcher reload (the runtime flag is `enabled`).
-    file_enabled: AtomicBool,
-    /// The effective debounce in milliseconds: the watcher reads it when a window opens.
-    debounce_ms: Arc<AtomicU64>,
-    /// The files the settings table's `watch_paths` layered in the last successful attempt.
-    extra_files: Mutex<Vec<PathBuf>>,
-    /// Tells the running watcher what to watch now.
-    #[cfg(feature = "watch")]
-    retarget: Mutex<Option<crate::watch::Retarget>>,
-}
-
-impl<T> Shared<T> {
-    fn stages(&self) -> Stages<'_, T> {
-        Stages {
-            limits: &self.limits,
-            policy: &self.policy,
-            schema: self.schema.as_ref(),
-            validator: Some(&self.validator),
-            fingerprint: self.fingerprint.as_ref(),
-            settings: self.settings_table.as_deref(),
-            parsed: Some(&self.parsed),
-        }
-    }
-
-    /// Puts the settings a successful attempt read into effect, logging what changed.
-    fn apply_settings(&self, file: FileSettings) {
-        let new = settings::resolve(&self.settings_base, &file);
-        let mut current = lock(&self.settings);
-        let old = &current.1;
-        if old.enabled != new.enabled {
-            tracing::info!(target: "hotconf", old = old.enabled.value, new = new.enabled.value, from = %new.enabled.from, file = new.file.as_deref().unwrap_or("-"), "reloader setting enabled: {} → {}", old.enabled.value, new.enabled.value);
-        }
-        if old.debounce_ms != new.debounce_ms {
-            tracing::info!(target: "hotconf", old = old.debounce_ms.value, new = new.debounce_ms.value, from = %new.debounce_ms.from, file = new.file.as_deref().unwrap_or("-"), "reloader setting debounce_ms: {} → {}", old.debounce_ms.value, new.debounce_ms.value);
-        }
-        self.debounce_ms
-            .store(new.debounce_ms.value, Ordering::SeqCst);
-        self.file_enabled.store(new.enabled.value, Ordering::SeqCst);
-        *current = (file, new);
-    }
-
-    /// Reads the one document `origin` (the settings table's file), without the others; a
-    /// pushing source's last push stands for its read. `None` when no source has it now.
-    fn read_one(
-        &self,
-        origin: &crate::source::Origin,
-    ) -> Option<std::result::Result<Document, crate::error::Problems>> {
-        let pushed = lock(&self.pushed);
-        let path = origin.path();
-        for (source, pushed) in self.sources.iter().zip(pushed.iter()) {
-            let documents = match pushed {
-                Some(docs) => docs.clone(),
-                None if path.is_some_and(|p| source.files().iter().any(|f| f == p)) => {
-                    match source.read(&self.limits) {
-                        Ok(docs) => docs,
-                        Err(problem) => return Some(Err(problem.into())),
-                    }
-                }
-                None => continue,
-            };
-            if let Some(document) = documents.into_iter().find(|d| &d.origin == origin) {
-                return Some(Ok(document));
-            }
-        }
-        None
-    }
-
-    /// Reads the sources; a pushing source's last push stands for its read.
-    fn read(&self) -> std::result::Result<Vec<Document>, crate::error::Problems> {
-        let pushed = lock(&self.pushed);
-        let mut documents = Vec::new();
-        let mut problems = Vec::new();
-        for (source, pushed) in self.sources.iter().zip(pushed.iter()) {
-            match pushed {
-                Some(docs) => documents.extend(docs.iter().cloned()),
-                None => match source.read(&self.limits) {
-                    Ok(docs) => documents.extend(docs),
-                    Err(problem) => problems.push(problem),
-                },
-            }
-        }
-        if problems.is_empty() {
-            Ok(documents)
-        } else {
-            Err(crate::error::Problems(problems))
-        }
-    }
-
-    /// Tells every source which documents the reloader now runs (see
-    /// [`Source::accepted`]). The config is already in effect: a source that panics here
-    /// is logged, and neither turns the outcome into a rejection nor keeps the other
-    /// sources from hearing it.
-    fn accepted(&self, documents: &[Document]) {
-        for source in &self.sources {
-            let call = std::panic::AssertUnwindSafe(|| source.accepted(documents));
-            if let Err(panic) = std::panic::catch_unwind(call) {
-                let message = crate::component::panic_message(panic.as_ref());
-                tracing::error!(target: "hotconf", source = ?source, %message, "a source panicked in accepted()");
-            }
-        }
-    }
-
-    /// Reads the sources, then the files their settings table lists in `watch_paths`,
-    /// each right after the file holding the table: the documents, and the extra files.
-    fn read_all(&self) -> std::result::Result<crate::layer::Read, crate::error::Problems> {
-        crate::layer::with_extras(
-            self.read()?,
-            self.settings_table.as_deref(),
-            &self.limits,
-            Some(&self.parsed),
-        )
-    }
-
-    /// What the watcher watches: every source's targets and the extra files.
-    #[cfg(feature = "watch")]
-    fn watch_targets(&self) -> Vec<crate::source::WatchTarget> {
-        self.sources
-            .iter()
-            .flat_map(|source| source.watch_targets())
-            .chain(
-                lock(&self.extra_files)
-                    .iter()
-                    .cloned()
-                    .map(crate::source::WatchTarget::File),
-            )
-            .collect()
-    }
-
-    /// Records the extra files a successful attempt layered; a running watcher watches
-    /// them from now on.
-    fn set_extra_files(&self, extras: Vec<PathBuf>) {
-        let mut current = lock(&self.extra_files);
-        if *current == extras {
-            return;
-        }
-        tracing::info!(target: "hotconf", old = ?*current, new = ?extras, "extra config files from the settings' watch_paths");
-        *current = extras;
-        drop(current);
-        #[cfg(feature = "watch")]
-        if let Some(retarget) = lock(&self.retarget).as_ref() {
-            retarget(self.watch_targets());
-        }
-    }
-
-    fn source_files(&self) -> Vec<String> {
-        self.sources
-            .iter()
-            .flat_map(|s| s.files())
-            .map(|p| p.display().to_string())
-            .collect()
-    }
-
-    fn on_worker(&self) -> bool {
-        self.worker.get() == Some(&std::thread::current().id())
-    }
 }
 
 /// The owner of the worker: the last [`Reloader`] clone to go stops it.
@@ -472,7 +266,8 @@ where
 
     /// [`reload`](Self::reload), re-reading every file even where a source would skip it
     /// as unchanged: a [`Dir`](crate::source::Dir) otherwise reads only the files whose
-    /// inode, size or times changed (see [`Source::invalidate`]). For when something may
+    /// inode, size or times changed (see
+    /// [`Source::invalidate`](crate::source::Source::invalidate)). For when something may
     /// have changed a file behind the stamps' back (a filesystem that lies about times, a
     /// restored backup with its times forced). A reload triggered by a signal
     /// ([`Trigger::Signal`], `SIGHUP` in `hotconf watch`) is always a full one.
