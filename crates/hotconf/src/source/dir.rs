@@ -223,8 +223,12 @@ impl Dir {
             if !self.selects(&name) {
                 continue;
             }
-            // Follow symlinks: a Kubernetes ConfigMap's files are links into `..data`.
-            let metadata = fs::metadata(entry.path());
+            // Follow symlinks: a Kubernetes ConfigMap's files are links into `..data`. Any
+            // other entry is stat'ed through the directory's handle, with no path built.
+            let metadata = match entry.file_type() {
+                Ok(kind) if !kind.is_symlink() => entry.metadata(),
+                _ => fs::metadata(entry.path()),
+            };
             if metadata.as_ref().is_ok_and(fs::Metadata::is_dir) {
                 continue;
             }
@@ -522,6 +526,39 @@ mod tests {
         assert_eq!(names, ["a.toml", "b.yaml", "c.json"]);
         let yaml_only = Dir::new(dir.path()).glob("*.yaml").list().unwrap();
         assert_eq!(yaml_only.len(), 1);
+    }
+
+    #[cfg(all(unix, feature = "toml"))]
+    #[test]
+    fn dir_follows_symlinked_files_and_skips_symlinked_directories() {
+        use std::os::unix::fs::symlink;
+        // A Kubernetes ConfigMap volume: `..data` links to a hidden directory of the files,
+        // and each file name links through it.
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("..2026_12_02");
+        fs::create_dir(&data).unwrap();
+        fs::write(data.join("a.toml"), "x = 1\n").unwrap();
+        fs::write(data.join("b.toml"), "y = 2\n").unwrap();
+        symlink("..2026_12_02", dir.path().join("..data")).unwrap();
+        symlink("..data/a.toml", dir.path().join("a.toml")).unwrap();
+        symlink("..data/b.toml", dir.path().join("b.toml")).unwrap();
+        // A link to a directory is not a config file, whatever its name.
+        fs::create_dir(dir.path().join("elsewhere")).unwrap();
+        symlink("elsewhere", dir.path().join("c.toml")).unwrap();
+        // A dangling link is listed: reading it is what reports it.
+        symlink("gone.toml", dir.path().join("d.toml")).unwrap();
+        let source = Dir::new(dir.path());
+        let names: Vec<_> = source
+            .list()
+            .unwrap()
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["a.toml", "b.toml", "d.toml"]);
+        fs::remove_file(dir.path().join("d.toml")).unwrap();
+        let documents = source.read(&Limits::default()).unwrap();
+        let texts: Vec<&[u8]> = documents.iter().map(|d| &d.bytes[..]).collect();
+        assert_eq!(texts, [&b"x = 1\n"[..], b"y = 2\n"]);
     }
 
     #[cfg(all(feature = "toml", feature = "watch"))]
