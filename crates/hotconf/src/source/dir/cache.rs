@@ -190,6 +190,31 @@ mod tests {
         }
     }
 
+    #[cfg(unix)]
+    #[test]
+    fn a_stamp_holds_the_files_times_in_nanoseconds() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.toml");
+        std::fs::write(&path, "x = 1\n").unwrap();
+        let written = UNIX_EPOCH + Duration::new(1_700_000_000, 123_456_789);
+        let file = std::fs::File::options().write(true).open(&path).unwrap();
+        file.set_times(std::fs::FileTimes::new().set_modified(written))
+            .unwrap();
+        let metadata = std::fs::metadata(&path).unwrap();
+        match Stamp::of(&metadata) {
+            Some(stamp) => {
+                assert_eq!(stamp.mtime, 1_700_000_000_123_456_789);
+                let ctime = i128::from(metadata.ctime()) * 1_000_000_000
+                    + i128::from(metadata.ctime_nsec());
+                assert_eq!(stamp.ctime, ctime);
+                assert_eq!((stamp.ino, stamp.size), (metadata.ino(), 6));
+            }
+            // Only a filesystem with whole-second times gives no stamp.
+            None => assert_eq!(metadata.ctime_nsec(), 0),
+        }
+    }
+
     #[test]
     fn only_times_well_before_the_read_are_trusted() {
         let began = UNIX_EPOCH + Duration::from_secs(100);
