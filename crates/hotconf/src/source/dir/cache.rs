@@ -216,6 +216,29 @@ mod tests {
     }
 
     #[test]
+    fn a_failed_read_gives_its_full_reread_back() {
+        let cache = Cache::default();
+        let (marks, _) = cache.begin();
+        assert!(marks.may_skip("a.toml"));
+        cache.forget();
+        let (marks, _) = cache.begin();
+        assert!(!marks.may_skip("a.toml"));
+        // The read failed: the next one still reads every file, and only that one does.
+        cache.restore(marks);
+        let (marks, _) = cache.begin();
+        assert!(!marks.may_skip("a.toml"));
+        let (marks, _) = cache.begin();
+        assert!(marks.may_skip("a.toml"));
+    }
+
+    #[test]
+    fn debug_shows_counts_not_files() {
+        let cache = Cache::default();
+        cache.end(Files::default(), 3);
+        assert_eq!(format!("{cache:?}"), "Cache { files: 0, reads: 3, .. }");
+    }
+
+    #[test]
     fn only_times_well_before_the_read_are_trusted() {
         let began = UNIX_EPOCH + Duration::from_secs(100);
         let second = 1_000_000_000;
