@@ -484,6 +484,21 @@ mod tests {
             ]
         );
         assert!(FileChange::between(&after, &after).is_empty());
+        // As many documents, none of the same name: not the same list.
+        let renamed = [file("e", 1), file("f", 6)];
+        let changes: Vec<(String, FileChangeKind, Option<String>)> =
+            FileChange::between(&before[..2], &renamed)
+                .into_iter()
+                .map(|c| (c.file, c.kind, c.from))
+                .collect();
+        assert_eq!(
+            changes,
+            [
+                ("e".into(), FileChangeKind::Renamed, Some("a".into())),
+                ("f".into(), FileChangeKind::Created, None),
+                ("b".into(), FileChangeKind::Removed, None),
+            ]
+        );
     }
 
     #[test]
