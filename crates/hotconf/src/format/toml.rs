@@ -1,190 +1,162 @@
-//! TOML 1.1 (which accepts 1.0 documents) through the `toml` crate's spanned document tree.
+//! TOML 1.1 (which accepts 1.0 documents), parsed straight into the located tree.
 //!
-//! The crate rejects duplicate keys and bounds its own recursion (80 levels of arrays, inline
-//! tables and dotted keys, unless its `unbounded` feature is on); the conversion below checks
-//! `Limits::max_depth` before each level, so it is bounded either way.
+//! `toml_parser`, the lexer and push parser of the `toml` crate, reads the grammar and
+//! reports events; [`build::Builder`] receives them and builds the [`Node`] tree as they
+//! come, with the `toml` crate's rules and messages: a table is defined once, headers and
+//! dotted keys do not extend each other's tables, inline tables and arrays written with `[…]`
+//! are closed, keys and strings are decoded (escapes checked) and dates parsed. It also checks
+//! that integers fit `i64` and floats are finite, and `Limits::max_depth` before each level.
+//!
+//! The text is lexed a slice at a time: tokens up to the end of a line outside any bracket
+//! (strings and comments are single tokens) go to the parser, into one reused buffer, so the
+//! memory beyond the tree stays small: the tokens of a few lines, not of the document. A line
+//! end outside brackets is always between expressions, so each slice parses as it would in
+//! the whole document, with spans counted from the start of the text.
+//!
+//! Nesting is bounded as in the `toml` crate (80 levels of arrays and inline tables, 80 dots
+//! in a key) and by `Limits::max_depth`, whichever is less.
 
+mod build;
+mod tables;
+
+use std::cell::Cell;
 use std::ops::Range;
 
-use toml::Spanned;
-use toml::de::{DeString, DeTable, DeValue};
+use toml_parser::lexer::{Lexer, Token, TokenKind};
+use toml_parser::parser::{RecursionGuard, ValidateWhitespace, parse_document};
+use toml_parser::{ErrorSink, Expected, ParseError, Source};
 
 use crate::document::Limits;
 use crate::error::{Problem, ProblemKind};
-use crate::path::Segment;
-use crate::tree::{LineIndex, Node, Span, Table, Value};
+use crate::tree::{LineIndex, Node};
+
+/// The `toml` crate's bound on arrays and inline tables in one another.
+const NESTING: u32 = 80;
+/// The `toml` crate's bound on the parts of a dotted key.
+const KEY_PARTS: usize = 80;
+/// Tokens the parser is given at a time, at least (up to the next line end outside brackets).
+const SLICE: usize = 1024;
 
 pub(super) fn parse(text: &str, doc: u32, limits: &Limits) -> Result<Node, Problem> {
-    let mut index = LineIndex::new(text);
-    let root = DeTable::parse(text).map_err(|err| from_toml_error(&err, text, &mut index))?;
-    let mut convert = Convert {
-        text,
-        index,
-        doc,
-        limits,
-        trail: Vec::new(),
+    let source = Source::new(text);
+    let failed = Cell::new(false);
+    let mut sink = Sink {
+        first: None,
+        failed: &failed,
     };
-    let span = root.span();
-    convert
-        .table(root.into_inner(), span, 1)
-        .map_err(|mut problem| {
-            if !convert.trail.is_empty() {
-                // The trail is innermost first.
-                problem.path = Some(convert.trail.drain(..).rev().collect());
+    let mut builder = build::Builder::new(text, doc, limits, &failed);
+    {
+        let mut whitespace = ValidateWhitespace::new(&mut builder, source);
+        let mut guard = RecursionGuard::new(&mut whitespace, NESTING);
+        let mut lexer = source.lex();
+        // About 2 tokens in 7 bytes (the lexer's own estimate), up to a slice's worth.
+        let mut tokens = Vec::with_capacity((text.len() / 7 * 2 + 16).min(SLICE + 64));
+        let mut brackets = 0;
+        let mut more = true;
+        while more && !failed.get() {
+            tokens.clear();
+            more = next_slice(&mut lexer, &mut tokens, &mut brackets);
+            parse_document(&tokens, &mut guard, &mut sink);
+        }
+    }
+    // Ours came first if we have one: we record none after the parser's.
+    if let Some(problem) = builder.take_problem() {
+        return Err(problem);
+    }
+    if let Some(error) = sink.first {
+        return Err(builder.problem(&error));
+    }
+    Ok(builder.finish())
+}
+
+/// Moves tokens from the lexer into `tokens` up to the first line end outside brackets once
+/// there are `SLICE` of them, or to the end of the text; `false` at the end. `brackets`
+/// counts the `[` and `{` not yet closed.
+fn next_slice(lexer: &mut Lexer<'_>, tokens: &mut Vec<Token>, brackets: &mut usize) -> bool {
+    for token in lexer.by_ref() {
+        tokens.push(token);
+        match token.kind() {
+            TokenKind::LeftSquareBracket | TokenKind::LeftCurlyBracket => *brackets += 1,
+            // One too many closes: the parser reports it.
+            TokenKind::RightSquareBracket | TokenKind::RightCurlyBracket => {
+                *brackets = brackets.saturating_sub(1);
             }
-            problem
-        })
+            TokenKind::Newline if *brackets == 0 && tokens.len() >= SLICE => return true,
+            TokenKind::Eof => return false,
+            _ => {}
+        }
+    }
+    false
 }
 
-/// Turns the crate's tree into ours: byte spans into lines and columns, raw numbers into
-/// checked ones.
-///
-/// The crate's spans are byte ranges: a scalar's whole token (quotes and `"""` included), an
-/// inline table's or array's brackets and all between, a `[table]`'s or `[[array]]` item's
-/// header alone, a dotted key's table the key alone, and the root `0..0`. A table's or
-/// array's range here is the smallest one that holds its own span, its keys and its values'
-/// ranges: a `[table]` runs from its header to its last value, the root from its first key.
-/// A table written in parts (`[a.b]` before `[a]`) gets the hull of the parts, which takes in
-/// whatever was written between them.
-struct Convert<'a> {
-    text: &'a str,
-    /// Tables and arrays are located before their contents, so that the index moves forward.
-    index: LineIndex<'a>,
-    doc: u32,
-    limits: &'a Limits,
-    /// Path segments from a failing value up to the root, collected while the error unwinds.
-    trail: Vec<Segment>,
+/// Keeps the parser's first error and tells the builder that one came.
+struct Sink<'c> {
+    first: Option<ParseError>,
+    failed: &'c Cell<bool>,
 }
 
-impl Convert<'_> {
-    /// The table the crate located at `own`, which sits `depth` levels deep (the root is 1).
-    fn table(
-        &mut self,
-        table: DeTable<'_>,
-        own: Range<usize>,
-        depth: usize,
-    ) -> Result<Node, Problem> {
-        self.check_depth(own.start, depth)?;
-        let (line, column) = self.index.locate(own.start);
-        let mut covered = own.clone();
-        let mut entries: Vec<(Spanned<DeString<'_>>, Spanned<DeValue<'_>>)> =
-            table.into_iter().collect();
-        // The crate keeps keys sorted by name; the config keeps the order they were written.
-        entries.sort_by_key(|(key, _)| key.span().start);
-        let mut out = Table::with_capacity_and_hasher(entries.len(), Default::default());
-        for (key, value) in entries {
-            covered = hull(covered, key.span());
-            let key = key.into_inner().into_owned();
-            match self.value(value, depth + 1) {
-                Ok(node) => {
-                    covered = hull(covered, node.span.range());
-                    out.insert(key, node);
-                }
-                Err(problem) => {
-                    self.trail.push(Segment::Key(key));
-                    return Err(problem);
-                }
+impl ErrorSink for Sink<'_> {
+    fn report_error(&mut self, error: ParseError) {
+        if self.first.is_none() {
+            self.first = Some(error);
+        }
+        self.failed.set(true);
+    }
+}
+
+/// An error of the `toml` crate's kind as a problem: the crate's short message (as its
+/// `Error::message` words it), a name for the duplicate key, and the nesting bounds as limits.
+fn problem(error: &ParseError, text: &str, index: &mut LineIndex<'_>) -> Problem {
+    let span = error.unexpected();
+    let written = span
+        .and_then(|span| text.get(span.start()..span.end()))
+        .unwrap_or_default();
+    let message = message(error);
+    let (kind, message) = match message.as_str() {
+        "duplicate key" if !written.is_empty() => {
+            (ProblemKind::Syntax, format!("duplicate key `{written}`"))
+        }
+        "recursion limit" => (ProblemKind::Limit, TOO_DEEP.to_owned()),
+        m if m.starts_with("cannot recurse further") => (ProblemKind::Limit, TOO_DEEP.to_owned()),
+        _ => (ProblemKind::Syntax, message),
+    };
+    let (line, column) = span.map_or((1, 1), |span| index.locate(span.start()));
+    Problem::error(kind, message).at_location(String::new(), line, column)
+}
+
+/// The message the `toml` crate makes of a parser error: what is wrong, then what was
+/// expected.
+fn message(error: &ParseError) -> String {
+    let mut message = error.description().to_owned();
+    if let Some(expected) = error.expected() {
+        message.push_str(", expected ");
+        if expected.is_empty() {
+            message.push_str("nothing");
+        }
+        for (i, expected) in expected.iter().enumerate() {
+            if i != 0 {
+                message.push_str(", ");
+            }
+            match expected {
+                Expected::Literal(literal) => message.push_str(&literal_name(literal)),
+                Expected::Description(description) => message.push_str(description),
+                _ => message.push_str("etc"),
             }
         }
-        Ok(self.node(Value::Table(out), (line, column), covered))
     }
+    message
+}
 
-    /// A table or an array located at its start, `(line, column)`, that spans `covered`:
-    /// its own text and that of everything in it.
-    fn node(&self, value: Value, (line, column): (u32, u32), covered: Range<usize>) -> Node {
-        let span = Span {
-            doc: self.doc,
-            line,
-            column,
-            start: covered.start,
-            end: covered.end,
-        };
-        Node::new(value, span)
-    }
-
-    /// A value; were it a table or an array, it would sit `depth` levels deep.
-    fn value(&mut self, value: Spanned<DeValue<'_>>, depth: usize) -> Result<Node, Problem> {
-        let span = value.span();
-        let mut covered = span.clone();
-        let value = match value.into_inner() {
-            DeValue::Table(table) => return self.table(table, span, depth),
-            DeValue::Array(array) => {
-                self.check_depth(span.start, depth)?;
-                let (line, column) = self.index.locate(span.start);
-                let mut items = Vec::with_capacity(array.len());
-                for item in array {
-                    match self.value(item, depth + 1) {
-                        Ok(node) => {
-                            // The items of an array of tables sit below its first header.
-                            covered = hull(covered, node.span.range());
-                            items.push(node);
-                        }
-                        Err(problem) => {
-                            self.trail.push(Segment::Index(items.len()));
-                            return Err(problem);
-                        }
-                    }
-                }
-                return Ok(self.node(Value::Array(items), (line, column), covered));
-            }
-            DeValue::String(s) => Value::String(s.into_owned()),
-            DeValue::Boolean(b) => Value::Bool(b),
-            // The canonical text (`T` between date and time), as the crate's serde gives it.
-            DeValue::Datetime(datetime) => Value::String(datetime.to_string()),
-            DeValue::Integer(integer) => {
-                match i64::from_str_radix(integer.as_str(), integer.radix()) {
-                    Ok(i) => Value::Integer(i),
-                    Err(_) => {
-                        return Err(self.error(
-                            format!(
-                                "integer `{}` does not fit in 64 bits (TOML integers are signed \
-                                 64-bit)",
-                                self.source(&span)
-                            ),
-                            span.start,
-                        ));
-                    }
-                }
-            }
-            DeValue::Float(float) => match float.as_str().parse::<f64>() {
-                // TOML writes infinity and NaN as `inf` and `nan`, signed or not; a number
-                // too large for f64 (`1e500`) would also read as infinity, but it is a
-                // mistake rather than a wish.
-                Ok(f) if f.is_finite() || is_non_finite_word(float.as_str()) => Value::Float(f),
-                _ => {
-                    return Err(self.error(
-                        format!(
-                            "float `{}` is out of range for a 64-bit float",
-                            self.source(&span)
-                        ),
-                        span.start,
-                    ));
-                }
-            },
-        };
-        Ok(Node::new(
-            value,
-            self.index.span(self.doc, span.start, covered),
-        ))
-    }
-
-    fn check_depth(&mut self, start: usize, depth: usize) -> Result<(), Problem> {
-        if depth > self.limits.max_depth {
-            let (line, column) = self.index.locate(start);
-            return Err(super::depth_problem(self.limits).at_location(String::new(), line, column));
-        }
-        Ok(())
-    }
-
-    fn source(&self, span: &std::ops::Range<usize>) -> &str {
-        self.text.get(span.clone()).unwrap_or_default()
-    }
-
-    fn error(&mut self, message: String, offset: usize) -> Problem {
-        let (line, column) = self.index.locate(offset);
-        Problem::error(ProblemKind::Syntax, message).at_location(String::new(), line, column)
+fn literal_name(literal: &str) -> String {
+    match literal {
+        "\n" => "newline".to_owned(),
+        "`" => "'`'".to_owned(),
+        s if s.chars().all(|c| c.is_ascii_control()) => format!("`{}`", s.escape_debug()),
+        s => format!("`{s}`"),
     }
 }
+
+const TOO_DEEP: &str = "nesting deeper than the TOML parser allows (80 levels)";
 
 /// The smallest range that holds both; an empty range (the root's `0..0`) holds nothing.
 fn hull(a: Range<usize>, b: Range<usize>) -> Range<usize> {
@@ -197,34 +169,9 @@ fn hull(a: Range<usize>, b: Range<usize>) -> Range<usize> {
     }
 }
 
-/// Whether a float's text is TOML's `inf` or `nan`, with or without a sign.
-fn is_non_finite_word(text: &str) -> bool {
-    matches!(text.trim_start_matches(['+', '-']), "inf" | "nan")
-}
-
-/// The crate's error as a problem: its short message (the long form repeats the location and
-/// draws a snippet), a name for the duplicate key, and the depth guard as a limit.
-fn from_toml_error(err: &toml::de::Error, text: &str, index: &mut LineIndex<'_>) -> Problem {
-    let span = err.span();
-    let written = span
-        .clone()
-        .and_then(|span| text.get(span))
-        .unwrap_or_default();
-    let message = err.message();
-    let (kind, message) = match message {
-        "duplicate key" if !written.is_empty() => {
-            (ProblemKind::Syntax, format!("duplicate key `{written}`"))
-        }
-        // The crate's guard on nesting (80 levels), in keys and in values.
-        "recursion limit" => (ProblemKind::Limit, TOO_DEEP.to_owned()),
-        m if m.starts_with("cannot recurse further") => (ProblemKind::Limit, TOO_DEEP.to_owned()),
-        _ => (ProblemKind::Syntax, message.to_owned()),
-    };
-    let (line, column) = span.map_or((1, 1), |span| index.locate(span.start));
-    Problem::error(kind, message).at_location(String::new(), line, column)
-}
-
-const TOO_DEEP: &str = "nesting deeper than the TOML parser allows (80 levels)";
-
+#[cfg(test)]
+mod differential;
+#[cfg(test)]
+mod oracle;
 #[cfg(test)]
 mod tests;

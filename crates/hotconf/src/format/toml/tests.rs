@@ -1,6 +1,7 @@
 use serde_json::json;
 
 use super::*;
+use crate::tree::Value;
 
 /// A bad document: its text, the problem's kind, line and column, a fragment of its
 /// message, and its path.
