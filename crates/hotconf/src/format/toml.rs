@@ -15,6 +15,18 @@
 //!
 //! Nesting is bounded as in the `toml` crate (80 levels of arrays and inline tables, 80 dots
 //! in a key) and by `Limits::max_depth`, whichever is less.
+//!
+//! Spans are byte ranges of the text. A scalar's is its token (quotes and `"""` included), an
+//! inline table's or array's its brackets and all between. A table's is the smallest range
+//! that holds its own text, its keys and its values' ranges: a `[table]` runs from its header
+//! to its last value, a dotted key's table from the key, the root from its first key; a table
+//! written in parts (`[a.b]` before `[a]`) gets the hull of the parts, which takes in whatever
+//! was written between them. A table is located (line and column) at its own header (the one
+//! that defines it), or at the key that implies it; an array of tables at its first header.
+//!
+//! When a document has several mistakes, the first one in the text is reported; the `toml`
+//! crate reports mistakes of the grammar before those of values and tables (it reads the whole
+//! document before it decodes any of it).
 
 mod build;
 mod tables;
@@ -70,8 +82,8 @@ pub(super) fn parse(text: &str, doc: u32, limits: &Limits) -> Result<Node, Probl
 }
 
 /// Moves tokens from the lexer into `tokens` up to the first line end outside brackets once
-/// there are `SLICE` of them, or to the end of the text; `false` at the end. `brackets`
-/// counts the `[` and `{` not yet closed.
+/// there are `SLICE` of them, or to the end of the text (its `Eof` token included); `false`
+/// at the end. `brackets` counts the `[` and `{` not yet closed.
 fn next_slice(lexer: &mut Lexer<'_>, tokens: &mut Vec<Token>, brackets: &mut usize) -> bool {
     for token in lexer.by_ref() {
         tokens.push(token);
@@ -82,10 +94,10 @@ fn next_slice(lexer: &mut Lexer<'_>, tokens: &mut Vec<Token>, brackets: &mut usi
                 *brackets = brackets.saturating_sub(1);
             }
             TokenKind::Newline if *brackets == 0 && tokens.len() >= SLICE => return true,
-            TokenKind::Eof => return false,
             _ => {}
         }
     }
+    // The lexer ends with an `Eof` token.
     false
 }
 
@@ -113,9 +125,8 @@ fn problem(error: &ParseError, text: &str, index: &mut LineIndex<'_>) -> Problem
         .unwrap_or_default();
     let message = message(error);
     let (kind, message) = match message.as_str() {
-        "duplicate key" if !written.is_empty() => {
-            (ProblemKind::Syntax, format!("duplicate key `{written}`"))
-        }
+        // Always at the key written again.
+        "duplicate key" => (ProblemKind::Syntax, format!("duplicate key `{written}`")),
         "recursion limit" => (ProblemKind::Limit, TOO_DEEP.to_owned()),
         m if m.starts_with("cannot recurse further") => (ProblemKind::Limit, TOO_DEEP.to_owned()),
         _ => (ProblemKind::Syntax, message),
@@ -147,11 +158,11 @@ fn message(error: &ParseError) -> String {
     message
 }
 
+/// How the crate names an expected literal: the parser expects no other control character
+/// than a line end.
 fn literal_name(literal: &str) -> String {
     match literal {
         "\n" => "newline".to_owned(),
-        "`" => "'`'".to_owned(),
-        s if s.chars().all(|c| c.is_ascii_control()) => format!("`{}`", s.escape_debug()),
         s => format!("`{s}`"),
     }
 }

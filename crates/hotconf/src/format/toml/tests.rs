@@ -307,3 +307,37 @@ fn max_depth_is_checked_before_each_level() {
     }
     assert_eq!(parse("a = [[1]]\n[x.y]\n", 0, &limits).unwrap().depth(), 3);
 }
+
+#[test]
+fn the_parser_is_given_slices_that_end_at_line_ends_outside_brackets() {
+    let line = "[t]\nx = [1,\n  2] # ]\ny = { a = [3] }\ns = \"\"\"\n[\n\"\"\"\n";
+    let text = line.repeat(200);
+    let mut lexer = Source::new(&text).lex();
+    let mut tokens = Vec::new();
+    let mut brackets = 0;
+    let mut slices = Vec::new();
+    loop {
+        tokens.clear();
+        let more = next_slice(&mut lexer, &mut tokens, &mut brackets);
+        let ends = tokens.last().map(Token::kind);
+        slices.push((tokens.len(), ends, brackets));
+        if !more {
+            break;
+        }
+    }
+    let (last, middle) = slices.split_last().unwrap();
+    assert!(middle.len() > 2, "{slices:?}");
+    // At least a slice's worth, then to the end of the repetition at most.
+    let per_line = Source::new(line).lex().count() - 1;
+    for &(len, ends, brackets) in middle {
+        assert!((SLICE..SLICE + per_line).contains(&len), "{slices:?}");
+        assert_eq!(
+            (ends, brackets),
+            (Some(TokenKind::Newline), 0),
+            "{slices:?}"
+        );
+    }
+    assert_eq!((last.1, last.2), (Some(TokenKind::Eof), 0), "{slices:?}");
+    let total: usize = slices.iter().map(|slice| slice.0).sum();
+    assert_eq!(total, Source::new(&text).lex().count());
+}
