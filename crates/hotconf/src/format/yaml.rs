@@ -73,9 +73,9 @@ fn printable(text: &str) -> String {
 
 mod budget;
 mod build;
-mod indent;
 #[cfg(test)]
-mod oracle;
+mod corpus;
+mod indent;
 mod range;
 mod scalar;
 pub(crate) mod stack;
