@@ -248,3 +248,71 @@ pub(super) fn nodes_problem(limits: &Limits) -> Problem {
         ),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::document::Limits;
+    use crate::error::{Problem, ProblemKind};
+
+    fn parse(text: &str, max_nodes: usize) -> Result<(), Problem> {
+        let limits = Limits {
+            max_nodes,
+            ..Limits::default()
+        };
+        super::super::parse(text, 0, &limits).map(drop)
+    }
+
+    fn refused(text: &str, max_nodes: usize) -> (ProblemKind, Option<u32>, Option<u32>, String) {
+        let problem = parse(text, max_nodes).unwrap_err();
+        let path = problem.path.map(|p| p.to_string()).unwrap_or_default();
+        (problem.kind, problem.line, problem.column, path)
+    }
+
+    #[test]
+    fn events_count_stream_and_document_markers_too() {
+        // Four values, but thirteen events by the end of the mapping: more than three per
+        // value, counting the stream and document starts, as serde-saphyr did.
+        let text = "a: []\nb: []\nc: []\n";
+        assert!(parse(text, 5).is_ok());
+        assert_eq!(
+            refused(text, 4),
+            (ProblemKind::Limit, Some(4), Some(1), String::new())
+        );
+    }
+
+    #[test]
+    fn what_is_read_inside_an_anchor_is_recorded_once_per_open_anchor() {
+        // Six values, but the sequence's start and five items each anchored themselves,
+        // so recorded twice, make eleven recorded events at the fifth item.
+        let anchored = "&r [&a 1, &b 2, &c 3, &d 4, &e 5]\n";
+        assert_eq!(
+            refused(anchored, 10),
+            (ProblemKind::Limit, Some(1), Some(32), String::new())
+        );
+        assert!(parse("&r [1, 2, 3, 4, 5]\n", 10).is_ok());
+    }
+
+    #[test]
+    fn an_alias_adds_the_values_of_its_anchor_but_not_its_keys() {
+        // a, its two values, the copy of all three under b, and the root: seven values.
+        let text = "a: &a {x: 1, y: 2}\nb: *a\n";
+        assert!(parse(text, 7).is_ok());
+        let problem = parse(text, 6).unwrap_err();
+        assert_eq!((problem.line, problem.column), (Some(2), Some(4)));
+        assert!(
+            problem.message.starts_with("more than 6 values"),
+            "{problem}"
+        );
+    }
+
+    #[test]
+    fn each_alias_is_counted_where_it_is_used() {
+        // The sequence, `x`, and its two copies: four values.
+        let text = "[&a x, *a, *a]\n";
+        assert!(parse(text, 4).is_ok());
+        assert_eq!(
+            refused(text, 3),
+            (ProblemKind::Limit, Some(1), Some(12), "[2]".to_owned())
+        );
+    }
+}

@@ -565,3 +565,17 @@ impl AtPath for Problem {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tag_costs_its_resolved_handle_and_suffix() {
+        // `!!str` resolves to `tag:yaml.org,2002:` and `str`, as serde-saphyr counted it.
+        let core = ParserTag::new("tag:yaml.org,2002:", "str");
+        assert_eq!(tag_len(Some(&core)), 21);
+        assert_eq!(tag_len(Some(&ParserTag::new("!", "local"))), 6);
+        assert_eq!(tag_len(None), 0);
+    }
+}
