@@ -1,5 +1,5 @@
 //! YAML 1.2 §7.4: a flow collection written in a block collection continues on lines
-//! indented more than that block collection. serde-saphyr accepts less (yaml-test-suite
+//! indented more than that block collection. The parser accepts less (yaml-test-suite
 //! 9C9N, `flow: [a,\nb]`), so the ranges of the parsed tree are checked here.
 
 use crate::error::{Problem, ProblemKind};

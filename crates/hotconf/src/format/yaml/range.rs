@@ -1,6 +1,6 @@
 //! The byte range of each YAML value.
 //!
-//! serde-saphyr gives each node the byte range of the parser event that starts it, which is
+//! The parser gives each node the byte range of the event that starts it, which is
 //! the whole value only for a scalar:
 //!
 //! - a plain or quoted scalar: its text, quotes included, which is what we keep;
@@ -9,7 +9,7 @@
 //!   (`|`, `>-`, `|2+`…) and end it at its last non-blank character;
 //! - an alias (`*name`): the alias, whatever it stands for; we keep it, and so do the values
 //!   it brings in (the entries of an aliased mapping, those of a merge key `<<: *name`),
-//!   which serde-saphyr locates at the alias too;
+//!   which [`super::build`] locates at the alias too;
 //! - a flow collection: its `{` or `[` alone; we end it past its closing bracket;
 //! - a block mapping: an empty range at its first key; we end it with its last value;
 //! - a block sequence: an empty range at its first item's content; we start it at the `-`
@@ -34,7 +34,7 @@ pub(super) fn cover(node: &mut Node, text: &str) {
     let (start, end) = (node.span.start, node.span.end);
     let is_array = matches!(node.value, Value::Array(_));
     // The children written in the collection; a child located before it (none is, as
-    // serde-saphyr locates what an alias brings in at the alias) would not widen it.
+    // what an alias brings in is located at the alias) would not widen it.
     let mut own: Option<(usize, usize)> = None;
     let mut cover_child = |child: &mut Node| {
         let written_here = child.span.start >= start && child.span.end > 0;

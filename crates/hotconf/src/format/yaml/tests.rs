@@ -3,6 +3,7 @@
 use serde_json::json;
 
 use super::*;
+use crate::tree::Value;
 
 /// A bad document: its text, the problem's kind, line and column, a fragment of its
 /// message, and its path.
@@ -364,10 +365,10 @@ fn values_are_counted_against_the_node_limit() {
         problem.message.starts_with("more than 10 values"),
         "{problem:?}"
     );
-    // The root, the sequence and eight items fit: the ninth item is one too many. It is
-    // reported at the nearest key, as positions of values are known only once built.
+    // The root, the sequence and eight items fit: the ninth item is one too many, and is
+    // where the problem is reported.
     assert_eq!(problem.path.map(|p| p.to_string()).as_deref(), Some("a[8]"));
-    assert_eq!((problem.line, problem.column), (Some(1), Some(1)));
+    assert_eq!((problem.line, problem.column), (Some(1), Some(29)));
     assert!(parse("a: [1, 2, 3]\n", 0, &limits).is_ok());
 }
 
