@@ -176,11 +176,12 @@ pub(crate) struct Span {
     pub line: u32,
     /// 1-based column in characters; 0 when not known.
     pub column: u32,
-    /// Byte offset in [`Document::bytes`] where the value starts.
-    pub start: usize,
+    /// Byte offset in [`Document::bytes`] where the value starts. Offsets are 32 bits, to
+    /// keep every node of a tree small; one past 4 GiB is stored as `u32::MAX`.
+    pub start: u32,
     /// Byte offset in [`Document::bytes`] just past the value's end; `0` with `start` when
     /// not known.
-    pub end: usize,
+    pub end: u32,
 }
 
 impl Span {
@@ -190,7 +191,12 @@ impl Span {
         allow(dead_code, reason = "the TOML and YAML parsers measure with it")
     )]
     pub fn range(&self) -> Range<usize> {
-        self.start..self.end
+        self.start as usize..self.end as usize
+    }
+
+    /// A byte offset as a span keeps it.
+    pub fn offset(at: usize) -> u32 {
+        u32::try_from(at).unwrap_or(u32::MAX)
     }
 
     /// Whether the byte range is known: `false` for `0..0`.
@@ -205,9 +211,12 @@ impl Span {
         if !self.has_range() {
             return self.line..=self.line;
         }
-        let start = self.start.min(bytes.len());
+        let start = (self.start as usize).min(bytes.len());
         // The last byte of the value; an empty range covers the line it sits on.
-        let last = self.end.min(bytes.len()).saturating_sub(1).max(start);
+        let last = (self.end as usize)
+            .min(bytes.len())
+            .saturating_sub(1)
+            .max(start);
         let breaks = |range: Range<usize>| bytes[range].iter().filter(|&&b| b == b'\n').count();
         let first = breaks(0..start) + 1;
         let last = first + breaks(start..last);
@@ -315,8 +324,8 @@ mod tests {
             doc: 0,
             line: 9,
             column: 9,
-            start,
-            end,
+            start: Span::offset(start),
+            end: Span::offset(end),
         }
     }
 
@@ -336,7 +345,7 @@ mod tests {
         ] {
             let span = span(start, end);
             assert_eq!(
-                String::from_utf8_lossy(&bytes[span.start..span.end.min(bytes.len())]),
+                String::from_utf8_lossy(&bytes[start..end.min(bytes.len())]),
                 written
             );
             assert_eq!(span.lines(bytes), expected, "{start}..{end}");

@@ -113,8 +113,9 @@ fn shift(node: &mut Node, by: usize) {
         return;
     }
     if node.span.has_range() {
-        node.span.start += by;
-        node.span.end += by;
+        let by = Span::offset(by);
+        node.span.start = node.span.start.saturating_add(by);
+        node.span.end = node.span.end.saturating_add(by);
     }
     match &mut node.value {
         Value::Table(table) => table.values_mut().for_each(|child| shift(child, by)),

@@ -255,8 +255,8 @@ impl<'a> LineIndex<'a> {
             doc,
             line,
             column,
-            start: range.start,
-            end: range.end,
+            start: Span::offset(range.start),
+            end: Span::offset(range.end),
         }
     }
 }
@@ -274,7 +274,7 @@ mod tests {
         // A config of 100,000 values is 100,000 nodes: a table inline in `Value` (its map,
         // index and hasher) would make every scalar pay for it.
         assert_eq!(std::mem::size_of::<Value>(), 32);
-        assert_eq!(std::mem::size_of::<Node>(), 64);
+        assert_eq!(std::mem::size_of::<Node>(), 56);
     }
 
     fn table(entries: Vec<(&str, Node)>) -> Node {

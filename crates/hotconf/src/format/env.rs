@@ -17,7 +17,7 @@ pub(super) fn parse(text: &str, doc: u32, prefix: &str, separator: &str) -> Resu
             line: 1,
             column: 1,
             start: 0,
-            end: text.trim_end().len(),
+            end: Span::offset(text.trim_end().len()),
         },
     );
     let mut line_start = 0;
@@ -33,14 +33,14 @@ pub(super) fn parse(text: &str, doc: u32, prefix: &str, separator: &str) -> Resu
             doc,
             line: crate::tree::saturate(i + 1),
             column: 1,
-            start,
-            end: start + line.len(),
+            start: Span::offset(start),
+            end: Span::offset(start + line.len()),
         };
         let Some((name, raw)) = line.split_once('=') else {
             continue;
         };
         let value_span = Span {
-            start: start + name.len() + 1,
+            start: Span::offset(start + name.len() + 1),
             ..span
         };
         let Some(rest) = name.strip_prefix(&lead) else {

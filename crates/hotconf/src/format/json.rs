@@ -84,8 +84,8 @@ impl Parser<'_> {
             column,
             // Every value ends where the parser stands after it: past the closing quote,
             // bracket or brace, or the last character of a number or literal.
-            start,
-            end: self.pos,
+            start: Span::offset(start),
+            end: Span::offset(self.pos),
         };
         Ok(Node::new(value, span))
     }
@@ -114,7 +114,7 @@ impl Parser<'_> {
                 let message = format!(
                     "duplicate key `{}` (first set on line {})",
                     ConfigPath::root().key(key.as_str()),
-                    self.key_line(first.span.start)
+                    self.key_line(first.span.range().start)
                 );
                 self.trail.push(Segment::Key(key));
                 return Err(Problem::error(ProblemKind::Syntax, message).at_location(

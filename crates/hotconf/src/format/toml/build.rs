@@ -346,7 +346,7 @@ impl<'a> Builder<'a> {
                         return self.inline_too_deep(start, &parts, part);
                     }
                     let at = self.index.locate(part.span.start);
-                    let range = part.span.start..node.span.end;
+                    let range = part.span.start..node.span.range().end;
                     let made =
                         Node::new(Value::Table(Box::default()), located(self.doc, at, range));
                     table.insert_full(part.name.clone().into_owned(), made).0
@@ -357,9 +357,10 @@ impl<'a> Builder<'a> {
             };
             // Only tables made by dotted keys take more of them: the others are written
             // `{…}`.
-            let dotted = self.text.as_bytes().get(child.span.start) != Some(&b'{');
+            let dotted = self.text.as_bytes().get(child.span.range().start) != Some(&b'{');
             if !matches!(child.value, Value::Table(_)) {
-                let what = super::tables::type_name(&child.value, child.span.start, self.text);
+                let what =
+                    super::tables::type_name(&child.value, child.span.range().start, self.text);
                 let error = ParseError::new(format!(
                     "cannot extend value of type {what} with a dotted key"
                 ))

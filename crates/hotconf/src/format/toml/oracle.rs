@@ -93,8 +93,8 @@ impl Convert<'_> {
             doc: self.doc,
             line,
             column,
-            start: covered.start,
-            end: covered.end,
+            start: Span::offset(covered.start),
+            end: Span::offset(covered.end),
         };
         Node::new(value, span)
     }

@@ -379,8 +379,8 @@ pub(super) fn located(doc: u32, (line, column): (u32, u32), range: Range<usize>)
         doc,
         line,
         column,
-        start: range.start,
-        end: range.end,
+        start: Span::offset(range.start),
+        end: Span::offset(range.end),
     }
 }
 
@@ -408,7 +408,7 @@ fn cannot_extend(table: &Table, slot: usize, part: &Part<'_>, text: &str) -> Par
         .map_or("value", |(_, node)| match &node.value {
             // Only inline tables are closed tables in an open one.
             Value::Table(_) => "inline table",
-            other => type_name(other, node.span.start, text),
+            other => type_name(other, node.span.range().start, text),
         });
     ParseError::new(format!(
         "cannot extend value of type {what} with a dotted key"

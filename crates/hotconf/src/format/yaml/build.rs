@@ -436,8 +436,8 @@ impl Builder<'_> {
             doc: self.doc,
             line: u32::try_from(marks.start.line()).unwrap_or(u32::MAX),
             column: u32::try_from(marks.start.col().saturating_add(1)).unwrap_or(u32::MAX),
-            start,
-            end,
+            start: Span::offset(start),
+            end: Span::offset(end),
         }
     }
 

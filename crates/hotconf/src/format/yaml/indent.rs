@@ -14,7 +14,8 @@ fn walk(node: &Node, parent_indent: Option<usize>, bytes: &[u8]) -> Option<Probl
     if !matches!(node.value, Value::Array(_) | Value::Table(_)) {
         return None;
     }
-    let flow = node.span.has_range() && matches!(bytes.get(node.span.start), Some(b'[' | b'{'));
+    let flow =
+        node.span.has_range() && matches!(bytes.get(node.span.range().start), Some(b'[' | b'{'));
     if flow {
         // Everything inside a flow collection is flow: its own lines are all there is.
         return parent_indent.and_then(|indent| check(node, indent, bytes));

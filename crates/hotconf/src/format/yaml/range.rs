@@ -25,33 +25,33 @@
 //! word after a flow collection's last value (`{a: 1, it's}`, the key of an empty value)
 //! could hide the closing bracket, when the range ends with the last value instead.
 
-use crate::tree::{Node, Value};
+use crate::tree::{Node, Span, Value};
 
 /// Sets the range of `node` and of everything in it from the event ranges they were built
 /// with; `text` is the text that was parsed.
 pub(super) fn cover(node: &mut Node, text: &str) {
     let bytes = text.as_bytes();
-    let (start, end) = (node.span.start, node.span.end);
+    let std::ops::Range { start, end } = node.span.range();
     let is_array = matches!(node.value, Value::Array(_));
     // The children written in the collection; a child located before it (none is, as
     // what an alias brings in is located at the alias) would not widen it.
     let mut own: Option<(usize, usize)> = None;
     let mut cover_child = |child: &mut Node| {
-        let written_here = child.span.start >= start && child.span.end > 0;
+        let written_here = child.span.range().start >= start && child.span.has_range();
         cover(child, text);
-        if written_here && child.span.end <= text.len() {
-            own = Some(
-                own.map_or((child.span.start, child.span.end), |(first, last)| {
-                    (first.min(child.span.start), last.max(child.span.end))
-                }),
-            );
+        let range = child.span.range();
+        if written_here && range.end <= text.len() {
+            own = Some(own.map_or((range.start, range.end), |(first, last)| {
+                (first.min(range.start), last.max(range.end))
+            }));
         }
     };
     match &mut node.value {
         Value::Table(table) => table.values_mut().for_each(&mut cover_child),
         Value::Array(items) => items.iter_mut().for_each(&mut cover_child),
         _ => {
-            (node.span.start, node.span.end) = scalar(text, start, end);
+            let (start, end) = scalar(text, start, end);
+            (node.span.start, node.span.end) = (Span::offset(start), Span::offset(end));
             return;
         }
     }
@@ -63,18 +63,18 @@ pub(super) fn cover(node: &mut Node, text: &str) {
         Some(b'*') => {}
         Some(b'{' | b'[') => {
             let from = own.map_or(end, |(_, last)| last.max(end));
-            node.span.end = flow_end(bytes, from).unwrap_or(from);
+            node.span.end = Span::offset(flow_end(bytes, from).unwrap_or(from));
         }
         _ => {
             let Some((first, last)) = own else {
                 return;
             };
-            node.span.end = last.max(end);
-            node.span.start = if is_array {
+            node.span.end = Span::offset(last.max(end));
+            node.span.start = Span::offset(if is_array {
                 dash_before(bytes, first)
             } else {
                 first.min(start)
-            };
+            });
         }
     }
 }
