@@ -336,7 +336,14 @@ fn a_full_disk_never_blocks_a_reload_and_shows_in_the_status() {
         .key_file(key_in(dir.path()))
         .build()
         .unwrap();
-    let reloader = fixture.builder().audit(log).build().unwrap();
+    // A name of its own: the recorder is the process's, and the other tests that write to
+    // /dev/full, running at the same time, count their failures under theirs.
+    let reloader = fixture
+        .builder()
+        .name("full-disk")
+        .audit(log)
+        .build()
+        .unwrap();
     for rpm in [61, 62, 63] {
         fixture.write(&format!("rpm = {rpm}\n"));
         assert_eq!(reloader.reload().unwrap().outcome, Outcome::Applied);
@@ -359,7 +366,7 @@ fn a_full_disk_never_blocks_a_reload_and_shows_in_the_status() {
         let text = recorder.render();
         assert!(
             text.lines()
-                .any(|line| line == r#"hotconf_audit_write_failures_total{config="config"} 4"#),
+                .any(|line| line == r#"hotconf_audit_write_failures_total{config="full-disk"} 4"#),
             "{text}"
         );
     }
