@@ -174,7 +174,7 @@
 //!
 //! | feature | default | what it adds | dependencies |
 //! |---|---|---|---|
-//! | `toml` | on | TOML documents; [`Reloader::save`] keeps a TOML file's comments and layout | toml, toml_edit |
+//! | `toml` | on | TOML documents; [`Reloader::save`] keeps a TOML file's comments and layout | toml, toml_parser, toml_edit |
 //! | `yaml` | on | YAML documents | serde-saphyr |
 //! | `json` | on | JSON documents, and [`ReloaderBuilder::defaults_value`] (the value is layered as JSON) | none: our own parser |
 //! | `watch` | on | [`Reloader::watch`], [`Reloader::watch_polling`], [`Reloader::unwatch`], [`ReloaderBuilder::debounce`] and [`ReloaderBuilder::ignore`] | notify |
