@@ -244,7 +244,7 @@ mod tests {
         );
     }
 
-    #[cfg(feature = "yaml")]
+    #[cfg(all(feature = "toml", feature = "yaml"))]
     #[test]
     fn invalid_utf8_and_binary_are_located_syntax_errors() {
         let problem = parse(

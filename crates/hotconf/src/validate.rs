@@ -182,7 +182,7 @@ pub(crate) fn run<T: Validate>(config: &T, layers: Option<&Layers>) -> Problems 
 mod tests {
     use super::*;
 
-    #[cfg(feature = "yaml")]
+    #[cfg(all(feature = "toml", feature = "yaml"))]
     #[test]
     fn problems_are_located_at_the_value_that_set_them() {
         use crate::Limits;
