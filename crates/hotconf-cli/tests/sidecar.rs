@@ -74,11 +74,26 @@ impl Sidecar {
         serde_json::from_str(&line).unwrap()
     }
 
-    /// The admin address, printed on standard error before `loaded`.
+    /// The admin address, printed on standard error before `loaded`. Standard error is
+    /// collected by a thread of its own, which may not have read it yet when the event
+    /// arrives: wait for it, with a deadline.
     fn admin(&self) -> String {
-        let text = self.stderr.lock().unwrap().clone();
-        let start = text.find("http://").expect("the admin address is printed") + 7;
-        text[start..].split('/').next().unwrap().to_owned()
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            let text = self.stderr.lock().unwrap().clone();
+            if let Some(at) = text.find("http://") {
+                let rest = &text[at + 7..];
+                // The whole address: up to the path's slash, which ends the line's URL.
+                if let Some((address, _)) = rest.split_once('/') {
+                    return address.to_owned();
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no admin address on stderr within {DEADLINE:?}:\n{text}"
+            );
+            thread::sleep(Duration::from_millis(5));
+        }
     }
 }
 
