@@ -148,12 +148,11 @@ impl Open {
         }
     }
 
-    /// Whether the child at `position` is an array of tables, and its length.
-    fn items(&self, position: usize) -> Option<usize> {
-        match &self.children.get(position)?.shape {
-            Shape::Table(_) => None,
-            Shape::Tables { items, .. } => Some(items.len()),
-        }
+    /// Whether the child at `position` is an array of tables.
+    fn is_array_of_tables(&self, position: usize) -> bool {
+        self.children
+            .get(position)
+            .is_some_and(|child| matches!(child.shape, Shape::Tables { .. }))
     }
 
     /// Adds a closed value under the last part of a key.
@@ -288,7 +287,7 @@ impl Open {
                 };
                 self.add_child(last, shape)
             }
-            Entry::Child(position) if self.items(position).is_some() => position,
+            Entry::Child(position) if self.is_array_of_tables(position) => position,
             _ => return Err(Refusal::Parse(duplicate(&last.span))),
         };
         let Shape::Tables { items, .. } = &mut self.children[position].shape else {

@@ -210,6 +210,14 @@ fn bad_documents_are_located() {
             "integer `9223372036854775808` does not fit in 64 bits",
             Some("big"),
         ),
+        // Through the last item of an array of tables and a table below it.
+        (
+            "[[s]]\nn = 1\n[[s]]\nn = 2\n[s.tls]\nport = 9223372036854775808\n".into(),
+            ProblemKind::Syntax,
+            (6, 8),
+            "does not fit in 64 bits",
+            Some("s[1].tls.port"),
+        ),
         (
             "[t]\nh = 0xffff_ffff_ffff_ffff\n".into(),
             ProblemKind::Syntax,
