@@ -295,6 +295,8 @@ fn max_depth_is_checked_before_each_level() {
     for (text, (line, column), path) in [
         ("a = [[[1]]]\n", (1, 7), "a[0][0]"),
         ("a = [[1]]\n[x.y.z]\nq = 1\n", (2, 1), "x.y.z"),
+        // Too deep on the way to the header's table, at the part that is.
+        ("[x.y.z.w]\nq = 1\n", (1, 6), "x.y.z"),
         ("t = { u = { v = {} } }\n", (1, 17), "t.u.v"),
     ] {
         let problem = parse(text, 0, &limits).unwrap_err();
