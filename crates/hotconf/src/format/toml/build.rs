@@ -318,7 +318,14 @@ impl<'a> Builder<'a> {
                 item,
             } => {
                 let mut path = self.path_of(positions, &parts[..prefix.min(parts.len())]);
-                path.extend(item.map(Segment::Index));
+                if let Some(item) = item {
+                    // The path names an array of tables by its last item so far; the item
+                    // refused is the one being added.
+                    match path.last_mut() {
+                        Some(Segment::Index(last)) => *last = item,
+                        _ => path.push(Segment::Index(item)),
+                    }
+                }
                 self.fail_too_deep(start, path);
             }
         }

@@ -148,13 +148,6 @@ impl Open {
         }
     }
 
-    /// Whether the child at `position` is an array of tables.
-    fn is_array_of_tables(&self, position: usize) -> bool {
-        self.children
-            .get(position)
-            .is_some_and(|child| matches!(child.shape, Shape::Tables { .. }))
-    }
-
     /// Adds a closed value under the last part of a key.
     pub(super) fn add_value(&mut self, part: Part<'_>, node: Node) -> Result<(), ParseError> {
         use indexmap::map::Entry as MapEntry;
@@ -287,9 +280,10 @@ impl Open {
                 };
                 self.add_child(last, shape)
             }
-            Entry::Child(position) if self.is_array_of_tables(position) => position,
-            _ => return Err(Refusal::Parse(duplicate(&last.span))),
+            Entry::Child(position) => position,
+            Entry::Closed(_) => return Err(Refusal::Parse(duplicate(&last.span))),
         };
+        // A table of that name, not an array of tables, is a key defined twice.
         let Shape::Tables { items, .. } = &mut self.children[position].shape else {
             return Err(Refusal::Parse(duplicate(&last.span)));
         };

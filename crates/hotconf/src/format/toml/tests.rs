@@ -297,6 +297,10 @@ fn max_depth_is_checked_before_each_level() {
         ("a = [[1]]\n[x.y.z]\nq = 1\n", (2, 1), "x.y.z"),
         // Too deep on the way to the header's table, at the part that is.
         ("[x.y.z.w]\nq = 1\n", (1, 6), "x.y.z"),
+        // An array of tables at the limit: its item would be one level deeper.
+        ("[[a.b]]\nq = 1\n", (1, 1), "a.b[0]"),
+        // An array of tables past the limit itself.
+        ("[[a.b.c]]\nq = 1\n", (1, 1), "a.b.c"),
         ("t = { u = { v = {} } }\n", (1, 17), "t.u.v"),
     ] {
         let problem = parse(text, 0, &limits).unwrap_err();
@@ -316,6 +320,7 @@ fn max_depth_is_checked_before_each_level() {
         );
     }
     assert_eq!(parse("a = [[1]]\n[x.y]\n", 0, &limits).unwrap().depth(), 3);
+    assert_eq!(parse("[[a]]\nq = 1\n", 0, &limits).unwrap().depth(), 3);
 }
 
 #[test]
