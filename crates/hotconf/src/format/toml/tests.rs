@@ -301,6 +301,8 @@ fn max_depth_is_checked_before_each_level() {
         ("[[a.b]]\nq = 1\n", (1, 1), "a.b[0]"),
         // An array of tables past the limit itself.
         ("[[a.b.c]]\nq = 1\n", (1, 1), "a.b.c"),
+        // A table under an item of an array of tables sits below the item.
+        ("[[a]]\n[a.b]\nq = 1\n", (2, 1), "a[0].b"),
         ("t = { u = { v = {} } }\n", (1, 17), "t.u.v"),
     ] {
         let problem = parse(text, 0, &limits).unwrap_err();
