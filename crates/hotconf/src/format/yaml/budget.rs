@@ -126,7 +126,7 @@ impl Budget {
         if anchored {
             self.anchors += 1;
             if self.anchors > MAX_ANCHORS {
-                return Err(cap(format!("Anchors {{ anchors: {} }}", self.anchors)));
+                return Err(cap(format!("more than {MAX_ANCHORS} anchors")));
             }
         }
         Ok(())
@@ -135,10 +135,7 @@ impl Budget {
     pub(super) fn merge_key(&mut self) -> Result<(), Breach> {
         self.merge_keys += 1;
         if self.merge_keys > MAX_MERGE_KEYS {
-            return Err(cap(format!(
-                "MergeKeys {{ merge_keys: {} }}",
-                self.merge_keys
-            )));
+            return Err(cap(format!("more than {MAX_MERGE_KEYS} merge keys")));
         }
         Ok(())
     }
@@ -158,7 +155,7 @@ impl Budget {
         self.check_events()?;
         self.aliases += 1;
         if self.aliases > MAX_ALIASES {
-            return Err(cap(format!("Aliases {{ aliases: {} }}", self.aliases)));
+            return Err(cap(format!("more than {MAX_ALIASES} aliases")));
         }
         self.replayed = self.replayed.saturating_add(cost.events);
         self.events = self.events.saturating_add(cost.events);
@@ -190,7 +187,7 @@ impl Budget {
             && (self.anchors == 0 || self.aliases > RATIO.saturating_mul(self.anchors))
         {
             return Err(cap(format!(
-                "AliasAnchorRatio {{ aliases: {}, anchors: {} }}",
+                "{} aliases of {} anchors, more than {RATIO} per anchor",
                 self.aliases, self.anchors
             )));
         }
@@ -208,8 +205,8 @@ impl Budget {
         self.bytes = self.bytes.saturating_add(bytes);
         if self.bytes > MAX_SCALAR_BYTES {
             return Err(cap(format!(
-                "ScalarBytes {{ total_scalar_bytes: {} }}",
-                self.bytes
+                "more than {} MiB of scalar text",
+                MAX_SCALAR_BYTES >> 20
             )));
         }
         Ok(())
@@ -232,7 +229,7 @@ impl Breach {
             ),
             Breach::Other(described) => Problem::error(
                 ProblemKind::Limit,
-                format!("the YAML document is too large or too complex ({described})"),
+                format!("the YAML document is too large or too complex: {described}"),
             ),
         }
     }
@@ -266,6 +263,20 @@ mod tests {
         let problem = parse(text, max_nodes).unwrap_err();
         let path = problem.path.map(|p| p.to_string()).unwrap_or_default();
         (problem.kind, problem.line, problem.column, path)
+    }
+
+    #[test]
+    fn many_aliases_of_few_anchors_are_refused_in_words() {
+        let aliases = |n: usize| format!("a: &a 1\nl: [{}]\n", vec!["*a"; n].join(", "));
+        // Up to ten aliases per anchor, or fewer than a hundred in all, pass.
+        assert!(parse(&aliases(99), 10_000).is_ok());
+        let problem = parse(&aliases(100), 10_000).unwrap_err();
+        assert_eq!(problem.kind, ProblemKind::Limit);
+        assert_eq!(
+            problem.message,
+            "the YAML document is too large or too complex: 100 aliases of 1 anchors, \
+             more than 10 per anchor"
+        );
     }
 
     #[test]
