@@ -11,7 +11,9 @@ use crate::path::ConfigPath;
 /// Rules a config must satisfy before it is applied.
 ///
 /// The default implementation accepts everything, so a type with no rules can simply
-/// `impl Validate for MyConfig {}`.
+/// `impl Validate for MyConfig {}`. A reloader notices a config type that keeps the default:
+/// with no JSON Schema either, its reloads skip the validation thread (and its timeout)
+/// altogether, as there is nothing to run there.
 ///
 /// ```
 /// use hotconf::{Report, Validate};
@@ -37,7 +39,7 @@ use crate::path::ConfigPath;
 pub trait Validate {
     /// Reports every problem with `self` into `report`.
     fn validate(&self, report: &mut Report) {
-        let _ = report;
+        report.default_rules_ran(self);
     }
 }
 
@@ -50,6 +52,12 @@ impl Validate for serde_json::Value {}
 pub struct Report {
     entries: Vec<(ConfigPath, Severity, String)>,
     prefix: ConfigPath,
+    /// The config whose rules this report collects, as its address and type name, when
+    /// [`run`] made the report.
+    root: Option<(usize, &'static str)>,
+    /// The default [`Validate::validate`] ran on the root config itself: its type has no
+    /// rules of its own.
+    root_has_no_rules: bool,
 }
 
 impl Report {
@@ -95,6 +103,14 @@ impl Report {
         self.prefix = join(&outer, path);
         part.validate(self);
         self.prefix = outer;
+    }
+
+    /// Called by the default [`Validate::validate`]. A part's default rules (`self.limits`,
+    /// even at the root's address) are told apart from the root's by the type name.
+    fn default_rules_ran<V: ?Sized>(&mut self, part: &V) {
+        if self.root == Some(identity(part)) {
+            self.root_has_no_rules = true;
+        }
     }
 
     fn push(&mut self, path: &str, severity: Severity, message: String) {
@@ -168,13 +184,37 @@ fn join(prefix: &ConfigPath, path: &str) -> ConfigPath {
     joined
 }
 
+fn identity<V: ?Sized>(value: &V) -> (usize, &'static str) {
+    (
+        std::ptr::from_ref(value).cast::<()>() as usize,
+        std::any::type_name::<V>(),
+    )
+}
+
+/// What running a config's rules found.
+#[derive(Debug, Default)]
+pub(crate) struct Ran {
+    /// Every problem, located through the layers when the config came from them.
+    pub(crate) problems: Problems,
+    /// The config's type keeps the default [`Validate::validate`]: no config of this type can
+    /// have a problem, so its rules need not run again.
+    pub(crate) no_rules: bool,
+}
+
 /// Runs `T`'s rules, with problems located through `layers` when the config came from them.
-pub(crate) fn run<T: Validate>(config: &T, layers: Option<&Layers>) -> Problems {
-    let mut report = Report::new();
+pub(crate) fn run<T: Validate>(config: &T, layers: Option<&Layers>) -> Ran {
+    let mut report = Report {
+        root: Some(identity(config)),
+        ..Report::default()
+    };
     config.validate(&mut report);
-    match layers {
+    let problems = match layers {
         Some(layers) => report.located(layers),
         None => report.problems(),
+    };
+    Ran {
+        problems,
+        no_rules: report.root_has_no_rules && report.is_empty(),
     }
 }
 
@@ -208,6 +248,81 @@ mod tests {
             (second.line, second.column, second.severity),
             (Some(2), Some(7), Severity::Warning)
         );
+    }
+
+    /// No rules of its own.
+    struct Plain {
+        limits: Limits,
+    }
+    impl Validate for Plain {}
+
+    /// Also none; the first field of `Ruled`, so both sit at one address.
+    struct Limits {
+        rpm: u32,
+    }
+    impl Validate for Limits {}
+
+    /// Rules of its own, which call the default rules of a part at the same address.
+    struct Ruled(Limits);
+    impl Validate for Ruled {
+        fn validate(&self, report: &mut Report) {
+            self.0.validate(report);
+            if self.0.rpm == 0 {
+                report.error("rpm", "must be greater than 0");
+            }
+        }
+    }
+
+    /// Rules of its own that nest a part with none.
+    struct Nesting {
+        plain: Plain,
+    }
+    impl Validate for Nesting {
+        fn validate(&self, report: &mut Report) {
+            report.nested("plain", &self.plain);
+        }
+    }
+
+    #[test]
+    fn a_type_that_keeps_the_default_rules_has_none() {
+        let plain = Plain {
+            limits: Limits { rpm: 0 },
+        };
+        let ran = run(&plain, None);
+        assert!(ran.no_rules);
+        assert!(ran.problems.0.is_empty());
+        assert!(run(&plain.limits, None).no_rules);
+        assert!(run(&serde_json::json!({"a": 1}), None).no_rules);
+    }
+
+    #[test]
+    fn a_type_with_rules_has_them_even_when_a_part_has_none() {
+        // Passing this time does not make the rules go away: the next config may break them.
+        let passing = run(&Ruled(Limits { rpm: 5 }), None);
+        assert!(passing.problems.0.is_empty());
+        assert!(!passing.no_rules);
+        let failing = run(&Ruled(Limits { rpm: 0 }), None);
+        assert_eq!(failing.problems.0.len(), 1);
+        assert!(!failing.no_rules);
+        let nesting = Nesting {
+            plain: Plain {
+                limits: Limits { rpm: 1 },
+            },
+        };
+        assert!(!run(&nesting, None).no_rules);
+        // A part's default rules seen on their own are still no rules.
+        assert!(run(&nesting.plain, None).no_rules);
+    }
+
+    #[test]
+    fn a_report_made_by_hand_knows_no_root() {
+        let mut report = Report::new();
+        Plain {
+            limits: Limits { rpm: 0 },
+        }
+        .validate(&mut report);
+        assert!(!report.root_has_no_rules);
+        assert!(report.is_empty());
     }
 
     #[test]

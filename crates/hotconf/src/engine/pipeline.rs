@@ -362,8 +362,8 @@ where
             .check(config, layers.cloned())
             .map_err(Problems::from),
         None => {
-            let problems = checks(stages.schema.map(|s| &**s), &config, layers.map(|l| &**l));
-            Ok((config, problems))
+            let ran = checks(stages.schema.map(|s| &**s), &config, layers.map(|l| &**l));
+            Ok((config, ran.problems))
         }
     }
 }

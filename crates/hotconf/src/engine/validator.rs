@@ -5,8 +5,13 @@
 //! still running, every later attempt is rejected at once ("validation of attempt N still
 //! running"), so a stuck rule costs one thread, never a pile of them, and never wedges the
 //! reload worker.
+//!
+//! A config type that keeps the default [`Validate`] has no rules: once a validation has
+//! shown that, and with no schema, [`Validator::check`] answers at once on the caller's
+//! thread, with no round trip to the validation thread.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -16,7 +21,7 @@ use serde::Serialize;
 use crate::component::panic_message;
 use crate::error::{Problem, ProblemKind, Problems};
 use crate::layer::Layers;
-use crate::validate::{self, Validate};
+use crate::validate::{self, Ran, Validate};
 
 #[cfg(feature = "json-schema")]
 pub(crate) type Schema = crate::schema::Schema;
@@ -30,10 +35,11 @@ pub(crate) fn checks<T: Serialize + Validate>(
     schema: Option<&Schema>,
     config: &T,
     layers: Option<&Layers>,
-) -> Problems {
+) -> Ran {
     let mut problems = schema_problems(schema, config, layers);
-    problems.0.extend(validate::run(config, layers).0);
-    problems
+    let ran = validate::run(config, layers);
+    problems.0.extend(ran.problems.0);
+    Ran { problems, ..ran }
 }
 
 #[cfg(feature = "json-schema")]
@@ -69,7 +75,7 @@ fn schema_problems<T>(schema: Option<&Schema>, _config: &T, _layers: Option<&Lay
 struct Job<T> {
     config: T,
     layers: Option<Arc<Layers>>,
-    reply: SyncSender<(T, Problems)>,
+    reply: SyncSender<(T, Ran)>,
 }
 
 /// The validation thread's mailbox.
@@ -80,6 +86,10 @@ pub(crate) struct Validator<T> {
     running: Arc<Mutex<Option<u64>>>,
     attempts: Mutex<u64>,
     timeout: Duration,
+    /// No schema, and a validation has shown that `T` keeps the default rules: there is
+    /// nothing to run.
+    nothing_to_run: AtomicBool,
+    has_schema: bool,
 }
 
 fn lock<S>(mutex: &Mutex<S>) -> MutexGuard<'_, S> {
@@ -100,6 +110,7 @@ where
         let (jobs, inbox) = mpsc::channel();
         let running = Arc::new(Mutex::new(None));
         let done = Arc::clone(&running);
+        let has_schema = schema.is_some();
         std::thread::Builder::new()
             .name("hotconf-validate".into())
             .spawn(move || serve(&inbox, schema.as_deref(), &done))?;
@@ -108,6 +119,8 @@ where
             running,
             attempts: Mutex::new(0),
             timeout,
+            nothing_to_run: AtomicBool::new(false),
+            has_schema,
         })
     }
 
@@ -123,6 +136,9 @@ where
         config: T,
         layers: Option<Arc<Layers>>,
     ) -> Result<(T, Problems), Problem> {
+        if self.nothing_to_run.load(Ordering::Acquire) {
+            return Ok((config, Problems::default()));
+        }
         let jobs = lock(&self.jobs);
         let attempt = {
             let mut attempts = lock(&self.attempts);
@@ -154,13 +170,17 @@ where
                 "the validation thread is gone",
             ));
         }
-        answer.recv_timeout(self.timeout).map_err(|_| {
+        let (config, ran) = answer.recv_timeout(self.timeout).map_err(|_| {
             tracing::error!(target: "hotconf", attempt, timeout_ms = self.timeout.as_millis() as u64, "validation timed out");
             Problem::error(
                 ProblemKind::Timeout,
                 format!("validation timed out after {} ms", self.timeout.as_millis()),
             )
-        })
+        })?;
+        if ran.no_rules && !self.has_schema {
+            self.nothing_to_run.store(true, Ordering::Release);
+        }
+        Ok((config, ran.problems))
     }
 }
 
@@ -174,15 +194,16 @@ fn serve<T: Serialize + Validate>(
         let checked = catch_unwind(AssertUnwindSafe(|| {
             checks(schema, &job.config, job.layers.as_deref())
         }));
-        let problems = checked.unwrap_or_else(|panic| {
-            Problems::from(Problem::error(
+        let ran = checked.unwrap_or_else(|panic| Ran {
+            problems: Problems::from(Problem::error(
                 ProblemKind::Validation,
                 format!("validation panicked: {}", panic_message(panic.as_ref())),
-            ))
+            )),
+            no_rules: false,
         });
         *lock(running) = None;
         // The caller may have given up (timeout): the result is dropped with the job.
-        let _ = job.reply.send((job.config, problems));
+        let _ = job.reply.send((job.config, ran));
     }
 }
 
@@ -198,7 +219,6 @@ impl<T> std::fmt::Debug for Validator<T> {
 mod tests {
     use super::*;
     use crate::Report;
-    use std::sync::atomic::{AtomicBool, Ordering};
 
     #[derive(Debug, Serialize)]
     struct Slow {
@@ -248,6 +268,64 @@ mod tests {
         };
         assert_eq!(config.rpm, 0);
         assert_eq!(problems.0[0].message, "must be greater than 0");
+    }
+
+    fn attempts<T>(validator: &Validator<T>) -> u64 {
+        *lock(&validator.attempts)
+    }
+
+    #[test]
+    fn a_type_without_rules_is_validated_once_then_never_sent_again() {
+        let validator =
+            Validator::<serde_json::Value>::start(None, Duration::from_secs(10)).unwrap();
+        let (config, problems) = validator.check(serde_json::json!({"a": 1}), None).unwrap();
+        assert_eq!(config, serde_json::json!({"a": 1}));
+        assert!(problems.0.is_empty());
+        assert_eq!(attempts(&validator), 1);
+        // Answered here: the thread sees no second attempt.
+        let (config, problems) = validator.check(serde_json::json!({"a": 2}), None).unwrap();
+        assert_eq!(config, serde_json::json!({"a": 2}));
+        assert!(problems.0.is_empty());
+        assert_eq!(attempts(&validator), 1);
+    }
+
+    #[test]
+    fn a_type_with_rules_is_always_sent() {
+        let validator = Validator::start(None, Duration::from_secs(10)).unwrap();
+        let release = Arc::new(AtomicBool::new(true));
+        let slow = |rpm| Slow {
+            release: Arc::clone(&release),
+            rpm,
+        };
+        assert!(validator.check(slow(1), None).unwrap().1.0.is_empty());
+        let (_, problems) = validator.check(slow(0), None).unwrap();
+        assert_eq!(problems.0[0].message, "must be greater than 0");
+        assert_eq!(attempts(&validator), 2);
+    }
+
+    #[cfg(feature = "json-schema")]
+    #[test]
+    fn a_schema_is_always_checked_even_without_rules() {
+        let schema = crate::schema::Schema::from_json(
+            &serde_json::json!({"properties": {"a": {"type": "integer"}}}),
+        )
+        .unwrap();
+        let validator =
+            Validator::<serde_json::Value>::start(Some(Arc::new(schema)), Duration::from_secs(10))
+                .unwrap();
+        assert!(
+            validator
+                .check(serde_json::json!({"a": 1}), None)
+                .unwrap()
+                .1
+                .0
+                .is_empty()
+        );
+        let (_, problems) = validator
+            .check(serde_json::json!({"a": "x"}), None)
+            .unwrap();
+        assert_eq!(problems.0.len(), 1);
+        assert_eq!(attempts(&validator), 2);
     }
 
     #[test]
