@@ -22,10 +22,12 @@ pub(crate) use cache::ParseCache;
 
 /// The documents of one load and their merged tree: later documents override earlier
 /// ones, tables merge key by key, anything else is replaced whole.
-#[derive(Clone)]
 pub(crate) struct Layers {
     documents: Vec<Document>,
     root: Node,
+    /// Set when the merge took trees lent by a [`ParseCache`]: the lease to give them
+    /// back under.
+    lease: Option<u64>,
 }
 
 impl Layers {
@@ -51,7 +53,9 @@ impl Layers {
 
     /// Like [`from_documents`](Self::from_documents), taking the tree of a document whose
     /// bytes were parsed last time from `cache` instead of parsing it again, and leaving
-    /// this call's trees there for the next.
+    /// this call's trees there for the next. Trees lent to the merge go back to the cache
+    /// when the layers are handed to [`give_back`](Self::give_back) (or at once, when the
+    /// load fails).
     pub(crate) fn from_documents_cached(
         documents: Vec<Document>,
         limits: &Limits,
@@ -61,27 +65,34 @@ impl Layers {
         // already skips (unchanged bytes stop at the read); the copy would cost every time.
         let cache = cache.filter(|_| documents.len() > 1);
         let mut known = cache.map(ParseCache::take_all).unwrap_or_default();
-        let mut kept = Vec::with_capacity(if cache.is_some() { documents.len() } else { 0 });
+        let trees: Vec<Result<Node, Problem>> = documents
+            .iter()
+            .enumerate()
+            .map(|(index, document)| {
+                known.take(document, index).map_or_else(
+                    || format::parse(document, crate::tree::saturate(index), limits),
+                    Ok,
+                )
+            })
+            .collect();
+        let lease = cache.map(|cache| {
+            let lent = lendable(&documents, &trees);
+            cache.replace(
+                documents
+                    .iter()
+                    .zip(&trees)
+                    .zip(lent)
+                    .map(|((document, tree), lent)| {
+                        let tree = tree.as_ref().ok()?;
+                        Some((document.clone(), (!lent).then(|| tree.clone())))
+                    })
+                    .collect(),
+            )
+        });
         // Until a document is merged, the root has no location.
         let mut root: Option<Node> = None;
         let mut problems = Vec::new();
-        for (index, document) in documents.iter().enumerate() {
-            let at = crate::tree::saturate(index);
-            let parsed = match cache {
-                Some(_) => {
-                    let parsed = known
-                        .take(document, index)
-                        .map_or_else(|| format::parse(document, at, limits), Ok);
-                    kept.push(
-                        parsed
-                            .as_ref()
-                            .ok()
-                            .map(|tree| (document.clone(), tree.clone())),
-                    );
-                    parsed
-                }
-                None => format::parse(document, at, limits),
-            };
+        for (document, parsed) in documents.iter().zip(trees) {
             let parsed = parsed.map(|tree| match &document.section {
                 Some(section) => {
                     let span = tree.span;
@@ -98,15 +109,28 @@ impl Layers {
                 (Err(problem), _) => problems.push(problem),
             }
         }
-        if let Some(cache) = cache {
-            cache.replace(kept);
-        }
         let root = root.unwrap_or_else(|| Node::new(Value::Table(Box::default()), Span::default()));
+        let layers = Self {
+            documents,
+            root,
+            lease,
+        };
         if problems.is_empty() {
-            tracing::debug!(target: "hotconf", documents = documents.len(), "merged layers");
-            Ok(Self { documents, root })
+            tracing::debug!(target: "hotconf", documents = layers.documents.len(), "merged layers");
+            Ok(layers)
         } else {
+            // The good documents' trees stay cached for the load that follows the fix.
+            layers.give_back(cache);
             Err(Problems(problems))
+        }
+    }
+
+    /// Ends a load from [`from_documents_cached`](Self::from_documents_cached): the trees
+    /// its merge was lent go back to `cache`, so the next load neither parses nor copies
+    /// them. Layers that were lent nothing (or another cache) are simply dropped.
+    pub(crate) fn give_back(self, cache: Option<&ParseCache>) {
+        if let (Some(cache), Some(lease)) = (cache, self.lease) {
+            cache.give_back(lease, &self.documents, self.root);
         }
     }
 
@@ -216,6 +240,7 @@ impl Layers {
         let mut view = Layers {
             documents: self.documents.clone(),
             root: Node::new(Value::Table(Box::new(only)), self.root.span),
+            lease: None,
         };
         view.take_settings(name)
     }
@@ -249,6 +274,41 @@ impl Layers {
         }
         problem.at_path(path.clone())
     }
+}
+
+/// Which documents' trees the merge may take without a copy: those mounted under a section
+/// that no other document writes (as a section or a top-level key), so that the tree ends
+/// up, untouched, as the merged root's entry under that name.
+fn lendable(documents: &[Document], trees: &[Result<Node, Problem>]) -> Vec<bool> {
+    let mut writers: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for (document, tree) in documents.iter().zip(trees) {
+        match (&document.section, tree) {
+            (Some(section), _) => *writers.entry(section).or_default() += 1,
+            (
+                None,
+                Ok(Node {
+                    value: Value::Table(table),
+                    ..
+                }),
+            ) => {
+                for key in table.keys() {
+                    *writers.entry(key).or_default() += 1;
+                }
+            }
+            // A scalar root replaces whatever was merged before it, and is replaced by
+            // whatever comes after: it never changes a section's tree.
+            (None, _) => {}
+        }
+    }
+    documents
+        .iter()
+        .map(|document| {
+            document
+                .section
+                .as_deref()
+                .is_some_and(|section| writers.get(section) == Some(&1))
+        })
+        .collect()
 }
 
 fn restore(
@@ -328,6 +388,10 @@ pub(crate) fn with_extras(
     }
     if extras.is_empty() {
         return Ok(Read::new(documents, Vec::new(), parsed));
+    }
+    // The pipeline parses the documents again with the extra files among them.
+    if let Some(layers) = parsed {
+        layers.give_back(cache);
     }
     let mut read = Vec::new();
     let mut problems = Vec::new();

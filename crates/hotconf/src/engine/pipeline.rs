@@ -153,7 +153,13 @@ where
     let mut load = |mut layers: Layers| {
         let found = take_settings(stages, &mut layers);
         let config = layers.deserialize::<T>();
-        let found = both(found, config.as_ref().map(|_| ()))?;
+        let found = match both(found, config.as_ref().map(|_| ())) {
+            Ok(found) => found,
+            Err(problems) => {
+                layers.give_back(stages.parsed);
+                return Err(problems);
+            }
+        };
         if stages.settings.is_some() {
             settings = Some(found.unwrap_or_default());
         }
@@ -195,13 +201,19 @@ where
         settings: None,
     };
     attempt.result = loaded.and_then(|(config, layers)| {
-        plan(
+        let planned = plan(
             stages,
             base,
             config,
             layers.as_ref(),
             &mut attempt.classified,
-        )
+        );
+        // Unless a validation that overran still holds them, the layers are done with: the
+        // cached trees they were lent go back.
+        if let Some(layers) = layers.and_then(|layers| Arc::try_unwrap(layers).ok()) {
+            layers.give_back(stages.parsed);
+        }
+        planned
     });
     redact(stages.policy.secrets(), stages.fingerprint, &mut attempt);
     if attempt.result.is_ok() {

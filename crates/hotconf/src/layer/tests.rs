@@ -57,23 +57,35 @@ fn key(name: &str, text: &str) -> Document {
 
 /// Marks the cached tree of `name` so that a load that takes it shows `cached = true`.
 fn mark(cache: &ParseCache, name: &str) {
-    let mut trees = cache.trees.lock().unwrap();
+    let mut state = cache.state.lock().unwrap();
     let origin = crate::source::Origin::Key(name.into());
-    let (_, tree) = trees
+    let (_, tree) = state
+        .entries
         .iter_mut()
         .flatten()
         .find(|(document, _)| document.origin == origin)
         .unwrap();
+    let tree = tree.as_mut().expect("a kept tree, not a lent one");
     let Value::Table(table) = &mut tree.value else {
         panic!("not a table")
     };
     table.insert("cached".into(), Node::new(Value::Bool(true), tree.span));
 }
 
+/// A document mounted under `section`, as [`Dir::sections`] reads them.
+fn mounted(name: &str, section: &str, text: &str) -> Document {
+    Document {
+        section: Some(section.into()),
+        ..key(name, text)
+    }
+}
+
+/// A whole load: the layers' JSON, after the lent trees went back.
 fn load(cache: &ParseCache, documents: Vec<Document>) -> serde_json::Value {
-    Layers::from_documents_cached(documents, &Limits::default(), Some(cache))
-        .unwrap()
-        .to_json()
+    let layers = Layers::from_documents_cached(documents, &Limits::default(), Some(cache)).unwrap();
+    let json = layers.to_json();
+    layers.give_back(Some(cache));
+    json
 }
 
 #[test]
@@ -132,6 +144,130 @@ fn a_failed_parse_keeps_the_good_documents_trees() {
     assert_eq!(
         load(&cache, vec![a, key("b", "y = 4\n")]),
         serde_json::json!({"x": 1, "cached": true, "y": 4})
+    );
+}
+
+#[test]
+fn a_section_of_its_own_is_lent_to_the_merge_and_given_back() {
+    let cache = ParseCache::default();
+    let limits = Limits::default();
+    let a = mounted("a", "a", "x = 1\n");
+    let b = mounted("b", "b", "y = 2\n");
+    let layers =
+        Layers::from_documents_cached(vec![a.clone(), b.clone()], &limits, Some(&cache)).unwrap();
+    // Lent, not copied: nothing is kept until the load is done with the layers.
+    assert_eq!(cache.len(), 0);
+    layers.give_back(Some(&cache));
+    assert_eq!(cache.len(), 2);
+    mark(&cache, "a");
+    mark(&cache, "b");
+    // b changed: a comes back from the cache, b is parsed.
+    let b2 = mounted("b", "b", "y = 3\n");
+    let layers =
+        Layers::from_documents_cached(vec![a.clone(), b2.clone()], &limits, Some(&cache)).unwrap();
+    assert_eq!(
+        layers.to_json(),
+        serde_json::json!({"a": {"x": 1, "cached": true}, "b": {"y": 3}})
+    );
+    // Layers that are dropped instead give nothing back: those trees are parsed again.
+    drop(layers);
+    assert_eq!(cache.len(), 0);
+    assert_eq!(
+        load(&cache, vec![a, b2]),
+        serde_json::json!({"a": {"x": 1}, "b": {"y": 3}})
+    );
+}
+
+#[test]
+fn a_section_another_document_writes_is_copied_not_lent() {
+    let cache = ParseCache::default();
+    let limits = Limits::default();
+    // `a` is written by two mounted documents, `b` by a document's top-level key; `c` is
+    // only `c`'s.
+    let documents = vec![
+        mounted("a1", "a", "x = 1\n"),
+        mounted("a2", "a", "y = 2\n"),
+        key("top", "[b]\nz = 0\n"),
+        mounted("b", "b", "w = 3\n"),
+        mounted("c", "c", "v = 4\n"),
+    ];
+    let layers = Layers::from_documents_cached(documents.clone(), &limits, Some(&cache)).unwrap();
+    assert_eq!(cache.len(), 4, "every tree but c's is copied");
+    assert_eq!(
+        layers.to_json(),
+        serde_json::json!({"a": {"x": 1, "y": 2}, "b": {"z": 0, "w": 3}, "c": {"v": 4}})
+    );
+    layers.give_back(Some(&cache));
+    assert_eq!(cache.len(), 5);
+    for name in ["a1", "a2", "top", "b", "c"] {
+        mark(&cache, name);
+    }
+    // Every tree came back as it was parsed, not as merged: a1's has no `y`.
+    let layers = Layers::from_documents_cached(documents, &limits, Some(&cache)).unwrap();
+    assert_eq!(
+        layers.to_json(),
+        serde_json::json!({
+            "a": {"x": 1, "cached": true, "y": 2},
+            "cached": true,
+            "b": {"z": 0, "cached": true, "w": 3},
+            "c": {"v": 4, "cached": true},
+        })
+    );
+}
+
+#[test]
+fn only_the_last_load_gives_its_trees_back() {
+    let cache = ParseCache::default();
+    let limits = Limits::default();
+    let documents = vec![mounted("a", "a", "x = 1\n"), mounted("b", "b", "y = 2\n")];
+    let earlier = Layers::from_documents_cached(documents.clone(), &limits, Some(&cache)).unwrap();
+    let later = Layers::from_documents_cached(documents, &limits, Some(&cache)).unwrap();
+    earlier.give_back(Some(&cache));
+    assert_eq!(
+        cache.len(),
+        0,
+        "an earlier load's layers took the later load's place"
+    );
+    later.give_back(Some(&cache));
+    assert_eq!(cache.len(), 2);
+}
+
+#[test]
+fn a_tree_taken_out_of_the_root_is_parsed_again() {
+    let cache = ParseCache::default();
+    let limits = Limits::default();
+    let documents = vec![
+        mounted("a", "a", "x = 1\n"),
+        mounted("settings", "hot_reload", "debounce_ms = 50\n"),
+    ];
+    let mut layers =
+        Layers::from_documents_cached(documents.clone(), &limits, Some(&cache)).unwrap();
+    assert!(layers.take_settings("hot_reload").unwrap().is_some());
+    layers.give_back(Some(&cache));
+    assert_eq!(cache.len(), 1);
+    let mut layers = Layers::from_documents_cached(documents, &limits, Some(&cache)).unwrap();
+    let found = layers.take_settings("hot_reload").unwrap().unwrap();
+    assert_eq!(found.debounce_ms, Some(50));
+}
+
+#[test]
+fn a_failed_load_gives_the_good_sections_back() {
+    let cache = ParseCache::default();
+    let limits = Limits::default();
+    let a = mounted("a", "a", "x = 1\n");
+    load(&cache, vec![a.clone(), mounted("b", "b", "y = 2\n")]);
+    assert_eq!(cache.len(), 2);
+    mark(&cache, "a");
+    let broken = Layers::from_documents_cached(
+        vec![a.clone(), mounted("b", "b", "y = \n")],
+        &limits,
+        Some(&cache),
+    );
+    assert!(broken.is_err());
+    assert_eq!(cache.len(), 1);
+    assert_eq!(
+        load(&cache, vec![a, mounted("b", "b", "y = 4\n")]),
+        serde_json::json!({"a": {"x": 1, "cached": true}, "b": {"y": 4}})
     );
 }
 
