@@ -154,31 +154,6 @@ impl Node {
     }
 }
 
-/// A tree's diff JSON view ([`Node::to_diff_json`]) to serialize, without building it:
-/// serialized by `serde_json`, it writes exactly the text of that view.
-pub(crate) struct DiffJson<'a>(pub(crate) &'a Node);
-
-impl serde::Serialize for DiffJson<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        match &self.0.value {
-            Value::Null => serializer.serialize_unit(),
-            Value::Bool(b) => serializer.serialize_bool(*b),
-            Value::Integer(i) => serializer.serialize_i64(*i),
-            Value::Unsigned(u) => serializer.serialize_u64(*u),
-            Value::Float(f) if f.is_nan() => serializer.serialize_str("nan"),
-            Value::Float(f) if f.is_infinite() => {
-                serializer.serialize_str(if f.is_sign_positive() { "inf" } else { "-inf" })
-            }
-            Value::Float(f) => serializer.serialize_f64(*f),
-            Value::String(s) => serializer.serialize_str(s),
-            Value::Array(items) => serializer.collect_seq(items.iter().map(DiffJson)),
-            Value::Table(table) => {
-                serializer.collect_map(table.iter().map(|(key, node)| (key, DiffJson(node))))
-            }
-        }
-    }
-}
-
 /// Maps byte offsets of a text to 1-based lines and character columns.
 ///
 /// Parsers locate values in about the order they were written, so the index remembers where

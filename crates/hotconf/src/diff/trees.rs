@@ -206,7 +206,7 @@ mod tests {
 
     use super::*;
     use crate::diff::diff;
-    use crate::tree::{DiffJson, Span};
+    use crate::tree::Span;
 
     fn node(value: Value) -> Node {
         Node::new(value, Span::default())
@@ -314,12 +314,6 @@ mod tests {
             let changes = diff_trees(&a, &b);
             let patched = patched(&a, &changes, &b);
             prop_assert_eq!(patched.to_diff_json(), b.to_diff_json());
-        }
-
-        #[test]
-        fn the_view_serializes_to_the_text_of_the_json_view(a in tree()) {
-            let text = serde_json::to_string(&DiffJson(&a)).unwrap();
-            prop_assert_eq!(text, a.to_diff_json().to_string());
         }
     }
 
