@@ -418,3 +418,85 @@ fn depth_up_to_the_limit_is_accepted() {
     );
     assert_eq!(parse(&text, 0, &limits).unwrap().depth(), limits.max_depth);
 }
+
+/// A number of keys past which a table's storage has grown several times.
+const WIDE: usize = 16;
+
+/// An object of `n` keys `k0`, `k1`, …, one per line, then `tail` before the closing brace.
+fn keys(n: usize, tail: &str) -> String {
+    let entries: Vec<String> = (0..n).map(|i| format!("\"k{i}\": {i}")).collect();
+    format!("{{\n{}{tail}\n}}", entries.join(",\n"))
+}
+
+#[test]
+fn objects_large_and_small_keep_every_key_in_order() {
+    for n in [0, 1, WIDE, WIDE + 1, 4 * WIDE + 3] {
+        let tree = ok(&keys(n, ""));
+        let expected: serde_json::Map<String, serde_json::Value> =
+            (0..n).map(|i| (format!("k{i}"), json!(i))).collect();
+        assert_eq!(
+            tree.to_json(),
+            serde_json::Value::Object(expected),
+            "{n} keys"
+        );
+        if n > 0 {
+            let last = format!("k{}", n - 1);
+            let column = u32::try_from(format!("\"{last}\": ").len()).unwrap() + 1;
+            positions(
+                &tree,
+                &[(last.as_str(), (u32::try_from(n).unwrap() + 1, column))],
+            );
+        }
+    }
+}
+
+#[test]
+fn nested_values_do_not_mix_with_their_parents() {
+    // The same key at two levels is no duplicate, and arrays and objects nested in each
+    // other each keep exactly their own items and entries.
+    let tree = ok(
+        "{\"a\": {\"a\": [1, {\"a\": [], \"b\": [[2], 3]}, [4, 5]]}, \"b\": [{}, {\"a\": 6}], \"c\": 7}",
+    );
+    assert_eq!(
+        tree.to_json(),
+        json!({"a": {"a": [1, {"a": [], "b": [[2], 3]}, [4, 5]]}, "b": [{}, {"a": 6}], "c": 7})
+    );
+    let wide = format!("{{\"outer\": {}, \"k1\": 0}}", keys(2 * WIDE, ""));
+    assert_eq!(ok(&wide).to_json()["k1"], json!(0));
+}
+
+#[test]
+fn a_duplicate_is_found_in_objects_of_every_size() {
+    let n = WIDE;
+    let line = |i: usize| u32::try_from(i).unwrap() + 2;
+    // A duplicate early, at the end of a mid-sized object, and far into a large one.
+    for (count, again) in [(3, 1), (n, 0), (n + 1, 0), (n + 1, n), (4 * n, 2 * n + 1)] {
+        let text = keys(count, &format!(",\n\"k{again}\": 9"));
+        let problem = parse(&text, 0, &Limits::default()).unwrap_err();
+        assert_eq!(
+            problem.message,
+            format!(
+                "duplicate key `k{again}` (first set on line {})",
+                line(again)
+            ),
+            "{count} keys"
+        );
+        assert_eq!(
+            (problem.line, problem.column),
+            (Some(line(count)), Some(1)),
+            "{count} keys"
+        );
+        assert_eq!(
+            problem.path.map(|p| p.to_string()),
+            Some(format!("k{again}"))
+        );
+    }
+}
+
+#[test]
+fn a_problem_deep_in_a_large_array_names_its_index() {
+    let items: Vec<String> = (0..40).map(|i| format!("[{i}]")).collect();
+    let text = format!("{{\"a\": [{}, [1, x]]}}", items.join(", "));
+    let problem = parse(&text, 0, &Limits::default()).unwrap_err();
+    assert_eq!(problem.path.map(|p| p.to_string()), Some("a[40][1]".into()));
+}
