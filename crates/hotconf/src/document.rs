@@ -100,7 +100,12 @@ impl Origin {
 impl fmt::Display for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::File(path) => write!(f, "{}", path.display()),
+            // Every event names every file: a path that is UTF-8 (nearly all) is written
+            // as it is, without `Path::display`'s character-by-character lossy pass.
+            Self::File(path) => match path.to_str() {
+                Some(text) => f.write_str(text),
+                None => write!(f, "{}", path.display()),
+            },
             Self::Key(key) => f.write_str(key),
             Self::Env { prefix, separator } => write!(f, "<env {prefix}{separator}*>"),
             Self::Defaults => f.write_str("<defaults>"),
@@ -312,6 +317,21 @@ impl Default for Limits {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_origin_reads_as_its_path_key_or_kind() {
+        let file = Origin::File(PathBuf::from("conf.d/é/app.toml"));
+        assert_eq!(file.to_string(), "conf.d/é/app.toml");
+        assert_eq!(Origin::Key("/svc/app".into()).to_string(), "/svc/app");
+        assert_eq!(Origin::Defaults.to_string(), "<defaults>");
+        #[cfg(unix)]
+        {
+            use std::os::unix::ffi::OsStrExt;
+            let bytes = std::ffi::OsStr::from_bytes(b"conf/a\xffb.toml");
+            let lossy = Origin::File(PathBuf::from(bytes));
+            assert_eq!(lossy.to_string(), "conf/a\u{fffd}b.toml");
+        }
+    }
 
     #[test]
     fn revision_changes_with_content() {
