@@ -280,7 +280,8 @@ impl Layers {
 /// that no other document writes (as a section or a top-level key), so that the tree ends
 /// up, untouched, as the merged root's entry under that name.
 fn lendable(documents: &[Document], trees: &[Result<Node, Problem>]) -> Vec<bool> {
-    let mut writers: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    let mut writers: std::collections::HashMap<&str, usize, foldhash::fast::RandomState> =
+        std::collections::HashMap::default();
     for (document, tree) in documents.iter().zip(trees) {
         match (&document.section, tree) {
             (Some(section), _) => *writers.entry(section).or_default() += 1,
