@@ -190,10 +190,18 @@ fn serve<T: Serialize + Validate>(
     running: &Mutex<Option<u64>>,
 ) {
     // Ends when the validator is dropped.
-    while let Ok(job) = inbox.recv() {
+    while let Ok(Job {
+        config,
+        layers,
+        reply,
+    }) = inbox.recv()
+    {
         let checked = catch_unwind(AssertUnwindSafe(|| {
-            checks(schema, &job.config, job.layers.as_deref())
+            checks(schema, &config, layers.as_deref())
         }));
+        // Let go of the layers before answering: the caller then holds the only reference,
+        // and gives the trees they were lent back to the parse cache.
+        drop(layers);
         let ran = checked.unwrap_or_else(|panic| Ran {
             problems: Problems::from(Problem::error(
                 ProblemKind::Validation,
@@ -203,7 +211,7 @@ fn serve<T: Serialize + Validate>(
         });
         *lock(running) = None;
         // The caller may have given up (timeout): the result is dropped with the job.
-        let _ = job.reply.send((job.config, ran));
+        let _ = reply.send((config, ran));
     }
 }
 
@@ -326,6 +334,31 @@ mod tests {
             .unwrap();
         assert_eq!(problems.0.len(), 1);
         assert_eq!(attempts(&validator), 2);
+    }
+
+    #[cfg(feature = "toml")]
+    #[test]
+    fn the_layers_are_let_go_before_the_answer() {
+        use crate::source::{Defaults, Format};
+        let layers = Arc::new(
+            Layers::load(
+                &[Defaults::text(Format::Toml, "rpm = 1\n")],
+                &crate::Limits::default(),
+            )
+            .unwrap(),
+        );
+        let release = Arc::new(AtomicBool::new(true));
+        let validator = Validator::start(None, Duration::from_secs(10)).unwrap();
+        // Many times: a reference dropped after the answer is seen only when it loses the race.
+        for rpm in (0..50).map(|i| i % 2) {
+            let slow = Slow {
+                release: Arc::clone(&release),
+                rpm,
+            };
+            validator.check(slow, Some(Arc::clone(&layers))).unwrap();
+            // No wait: the thread dropped its reference before it answered.
+            assert_eq!(Arc::strong_count(&layers), 1);
+        }
     }
 
     #[test]
