@@ -304,6 +304,8 @@ fn max_depth_is_checked_before_each_level() {
         // A table under an item of an array of tables sits below the item.
         ("[[a]]\n[a.b]\nq = 1\n", (2, 1), "a[0].b"),
         ("t = { u = { v = {} } }\n", (1, 17), "t.u.v"),
+        // A dotted key inside an inline table: each part is a level.
+        ("t = { u.v.w = 1 }\n", (1, 9), "t.u.v"),
     ] {
         let problem = parse(text, 0, &limits).unwrap_err();
         assert_eq!(problem.kind, ProblemKind::Limit, "{text:?}");
@@ -323,6 +325,7 @@ fn max_depth_is_checked_before_each_level() {
     }
     assert_eq!(parse("a = [[1]]\n[x.y]\n", 0, &limits).unwrap().depth(), 3);
     assert_eq!(parse("[[a]]\nq = 1\n", 0, &limits).unwrap().depth(), 3);
+    assert_eq!(parse("t = { u.v = 1 }\n", 0, &limits).unwrap().depth(), 3);
 }
 
 #[test]
