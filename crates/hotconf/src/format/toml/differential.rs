@@ -225,6 +225,30 @@ const FIRST_MISTAKE_FIRST: &[(&str, &str, (u32, u32))] = &[
 ];
 
 #[test]
+fn the_crate_agrees_at_the_bound_on_dotted_keys() {
+    let limits = Limits::default();
+    for parts in [80, 81, 82] {
+        let key = vec!["k"; parts].join(".");
+        agree(&format!("{key} = 1\n"));
+        agree(&format!("[{key}]\n"));
+        // Inside an inline table the same keys pass or fail, and ours is located at the key
+        // (the crate says 1:1).
+        for (text, at) in [
+            (format!("x = {{ {key} = 1 }}\n"), (1, 7)),
+            (format!("x = 1\ny = {{ a = 1, {key} = 1 }}\n"), (2, 14)),
+        ] {
+            let ours = parse(&text, 1, &limits);
+            let theirs = oracle::parse(&text, 1, &limits);
+            assert_eq!(ours.is_ok(), theirs.is_ok(), "{parts} parts: {ours:?}");
+            if let Err(problem) = ours {
+                assert_eq!(problem.kind, ProblemKind::Limit);
+                assert_eq!((problem.line, problem.column), (Some(at.0), Some(at.1)));
+            }
+        }
+    }
+}
+
+#[test]
 fn the_first_mistake_in_the_text_is_reported() {
     for (text, message, (line, column)) in FIRST_MISTAKE_FIRST {
         let limits = Limits::default();
