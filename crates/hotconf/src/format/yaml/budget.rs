@@ -279,6 +279,59 @@ mod tests {
         );
     }
 
+    /// The problem's message when `text` is refused, `None` when it parses; no bound on
+    /// values, so only the caps answer.
+    fn capped(text: &str) -> Option<String> {
+        parse(text, 100_000_000).err().map(|problem| {
+            assert_eq!(problem.kind, ProblemKind::Limit, "{problem}");
+            problem.message
+        })
+    }
+
+    fn too_complex(what: &str) -> Option<String> {
+        Some(format!(
+            "the YAML document is too large or too complex: more than {what}"
+        ))
+    }
+
+    #[test]
+    fn anchors_aliases_and_merge_keys_are_capped_at_serde_saphyrs_numbers() {
+        let anchors = |n: usize| {
+            let items: Vec<String> = (0..n).map(|i| format!("&a{i} 0")).collect();
+            format!("l: [{}]\n", items.join(","))
+        };
+        assert_eq!(capped(&anchors(super::MAX_ANCHORS)), None);
+        assert_eq!(
+            capped(&anchors(super::MAX_ANCHORS + 1)),
+            too_complex("50000 anchors")
+        );
+        // Ten aliases per anchor at most, so that only the cap on aliases answers.
+        let aliases = |n: usize| {
+            let anchored = n / super::RATIO;
+            let anchors: Vec<String> = (0..anchored).map(|i| format!("&a{i} 0")).collect();
+            let aliases: Vec<String> = (0..n).map(|i| format!("*a{}", i % anchored)).collect();
+            format!("a: [{}]\nl: [{}]\n", anchors.join(","), aliases.join(","))
+        };
+        assert_eq!(capped(&aliases(super::MAX_ALIASES)), None);
+        assert_eq!(
+            capped(&aliases(super::MAX_ALIASES + 1)),
+            too_complex("50000 aliases")
+        );
+        let merges = |n: usize| {
+            let anchored = n / super::RATIO;
+            let anchors: Vec<String> = (0..anchored).map(|i| format!("&b{i} {{x: 0}}")).collect();
+            let merges: Vec<String> = (0..n)
+                .map(|i| format!("{{<<: *b{}}}", i % anchored))
+                .collect();
+            format!("a: [{}]\nl: [{}]\n", anchors.join(","), merges.join(","))
+        };
+        assert_eq!(capped(&merges(super::MAX_MERGE_KEYS)), None);
+        assert_eq!(
+            capped(&merges(super::MAX_MERGE_KEYS + 1)),
+            too_complex("10000 merge keys")
+        );
+    }
+
     #[test]
     fn events_count_stream_and_document_markers_too() {
         // Four values, but thirteen events by the end of the mapping: more than three per
