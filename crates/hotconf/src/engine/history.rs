@@ -79,11 +79,17 @@ impl<T> History<T> {
         }
     }
 
-    pub(crate) fn push(&mut self, record: Record<T>) {
-        if self.records.len() == self.limit {
-            self.records.pop_front();
-        }
+    /// Adds `record`; returns the oldest one when it falls out, for the caller to drop
+    /// when the time it takes is not in anyone's way (a whole config and its tree).
+    #[must_use = "dropping the record that fell out frees a whole config"]
+    pub(crate) fn push(&mut self, record: Record<T>) -> Option<Record<T>> {
+        let fell_out = if self.records.len() == self.limit {
+            self.records.pop_front()
+        } else {
+            None
+        };
         self.records.push_back(record);
+        fell_out
     }
 
     pub(crate) fn get(&self, version: u64) -> Option<&Record<T>> {
@@ -118,9 +124,10 @@ mod tests {
     #[test]
     fn keeps_the_last_records_oldest_first() {
         let mut history = History::new(2);
-        for version in 1..=3 {
-            history.push(record(version));
-        }
+        let fell_out: Vec<Option<u64>> = (1..=3)
+            .map(|version| history.push(record(version)).map(|r| r.snapshot.version()))
+            .collect();
+        assert_eq!(fell_out, [None, None, Some(1)]);
         let versions: Vec<u64> = history
             .records()
             .iter()

@@ -140,12 +140,31 @@ pub(crate) struct Attempt<T> {
 }
 
 /// Runs every stage on `input` against the effective config `base` (`None` for a first
-/// load, where nothing is held back).
+/// load, where nothing is held back). The trees the parse cache lent go back before it
+/// returns.
 pub(crate) fn run<T>(
     stages: &Stages<'_, T>,
     base: Option<&Effective>,
     input: Input<T>,
 ) -> Attempt<T>
+where
+    T: DeserializeOwned + Serialize + Validate + Send + 'static,
+{
+    let (attempt, spent) = run_leaving(stages, base, input);
+    if let Some(layers) = spent {
+        layers.give_back(stages.parsed);
+    }
+    attempt
+}
+
+/// [`run`], leaving the layers of an attempt that got past the load to the caller, to give
+/// back with [`Layers::give_back`]: the reload worker does it once its callers have their
+/// answer, so freeing the merged tree is not in their wait.
+pub(crate) fn run_leaving<T>(
+    stages: &Stages<'_, T>,
+    base: Option<&Effective>,
+    input: Input<T>,
+) -> (Attempt<T>, Option<Layers>)
 where
     T: DeserializeOwned + Serialize + Validate + Send + 'static,
 {
@@ -200,6 +219,7 @@ where
         result: Err(Problems::default()),
         settings: None,
     };
+    let mut spent = None;
     attempt.result = loaded.and_then(|(config, layers)| {
         let planned = plan(
             stages,
@@ -209,17 +229,15 @@ where
             &mut attempt.classified,
         );
         // Unless a validation that overran still holds them, the layers are done with: the
-        // cached trees they were lent go back.
-        if let Some(layers) = layers.and_then(|layers| Arc::try_unwrap(layers).ok()) {
-            layers.give_back(stages.parsed);
-        }
+        // cached trees they were lent can go back.
+        spent = layers.and_then(|layers| Arc::try_unwrap(layers).ok());
         planned
     });
     redact(stages.policy.secrets(), stages.fingerprint, &mut attempt);
     if attempt.result.is_ok() {
         attempt.settings = settings;
     }
-    attempt
+    (attempt, spent)
 }
 
 /// The documents' origins for events, and with their revisions.

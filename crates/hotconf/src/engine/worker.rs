@@ -20,6 +20,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::gate::{Admit, Coalesce, Gate};
+use super::history::Record;
 use super::observe::Applied;
 use super::pipeline::{self, Input};
 use super::replay::Clean;
@@ -28,12 +29,15 @@ use super::{Shared, lock};
 use crate::component::panic_message;
 use crate::error::{Problem, ProblemKind, Problems};
 use crate::event::{Event, FileChange, Outcome, Trigger};
+use crate::layer::{Layers, ParseCache};
 use crate::source::{Document, Origin};
 use crate::trigger::{self, Answer, Mode, Rejection, Reply};
 use crate::validate::Validate;
 use work::Work;
 
 mod paused;
+#[cfg(all(test, feature = "json"))]
+mod tests;
 mod transact;
 mod work;
 
@@ -104,6 +108,27 @@ pub(crate) struct Worker<T> {
     /// The last attempt on the sources, when it was not rejected and the effective config
     /// has not moved since: an explicit reload of the same bytes repeats its outcome.
     clean: Option<Clean>,
+    /// What the last attempt is done with, settled once its callers have their answer.
+    leftovers: Leftovers<T>,
+}
+
+/// What an attempt is done with, but which takes time to free: the history record it
+/// pushed out (a whole config and its tree) and its layers (the merged tree, and the trees
+/// lent by the parse cache). The worker settles them after answering, so that time is
+/// not in any caller's wait.
+struct Leftovers<T> {
+    record: Option<Record<T>>,
+    layers: Option<Layers>,
+}
+
+impl<T> Leftovers<T> {
+    /// Gives the lent trees back to `cache` and frees the rest.
+    fn settle(&mut self, cache: &ParseCache) {
+        if let Some(layers) = self.layers.take() {
+            layers.give_back(Some(cache));
+        }
+        self.record = None;
+    }
 }
 
 impl<T> Worker<T>
@@ -125,6 +150,10 @@ where
             origins,
             settings_seen: None,
             clean: None,
+            leftovers: Leftovers {
+                record: None,
+                layers: None,
+            },
         }
     }
 
@@ -356,6 +385,7 @@ where
             AnswerKind::Event => Answer::Done(event.map(Ok)),
         };
         answer_all(replies, &answer);
+        self.leftovers.settle(&self.shared.parsed);
     }
 
     fn event(&self, outcome: Outcome, trigger: Trigger) -> Event {
@@ -416,7 +446,9 @@ where
         let extras = std::mem::take(&mut read.extras);
         // Arc-backed: a cheap copy, for `Source::accepted` once the outcome is known.
         let documents = read.documents.clone();
-        let attempt = pipeline::run(&self.shared.stages(), Some(&*base), Input::from(read));
+        let (attempt, spent) =
+            pipeline::run_leaving(&self.shared.stages(), Some(&*base), Input::from(read));
+        self.leftovers.layers = spent;
         let mut finished = match attempt.result {
             Err(_) if mode == Mode::Settling => return unsettled(),
             Err(problems) => self.reject(trigger, attempt.files, problems),

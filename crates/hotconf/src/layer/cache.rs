@@ -93,8 +93,8 @@ impl ParseCache {
     }
 
     /// How many trees are kept (lent ones not counted).
-    #[cfg(all(test, feature = "yaml", feature = "json"))]
-    pub(super) fn len(&self) -> usize {
+    #[cfg(all(test, feature = "json"))]
+    pub(crate) fn len(&self) -> usize {
         self.lock()
             .entries
             .iter()

@@ -142,7 +142,8 @@ where
         loaded.warnings.extend(prepared.commit());
         let effective = Arc::new(planned.effective);
         let mut history = History::new(self.history_limit);
-        history.push(Record {
+        // The first record: nothing falls out.
+        let _ = history.push(Record {
             snapshot: Arc::clone(&snapshot),
             trigger: Trigger::Load,
             outcome: Outcome::Loaded,

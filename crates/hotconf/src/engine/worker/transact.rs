@@ -128,7 +128,7 @@ where
         event.changes = changes.to_vec();
         event.hmac_changes = hmac_changes;
         event.pending = pending;
-        lock(&shared.history).push(Record {
+        self.leftovers.record = lock(&shared.history).push(Record {
             snapshot: Arc::clone(&new),
             trigger,
             outcome: Outcome::Applied,
