@@ -93,19 +93,13 @@ impl Layers {
         let mut root: Option<Node> = None;
         let mut problems = Vec::new();
         for (document, parsed) in documents.iter().zip(trees) {
-            let parsed = parsed.map(|tree| match &document.section {
-                Some(section) => {
-                    let span = tree.span;
-                    let mut table = Table::default();
-                    table.insert(section.clone(), tree);
-                    Node::new(Value::Table(Box::new(table)), span)
-                }
-                None => tree,
-            });
-            match (parsed, &mut root) {
-                (Ok(tree), Some(root)) => root.merge(tree),
-                // The first document's root locates problems about the whole config.
-                (Ok(tree), None) => root = Some(tree),
+            match (parsed, &document.section) {
+                (Ok(tree), Some(section)) => mount(&mut root, section, tree),
+                (Ok(tree), None) => match &mut root {
+                    Some(root) => root.merge(tree),
+                    // The first document's root locates problems about the whole config.
+                    None => root = Some(tree),
+                },
                 (Err(problem), _) => problems.push(problem),
             }
         }
@@ -279,6 +273,33 @@ impl Layers {
 /// Which documents' trees the merge may take without a copy: those mounted under a section
 /// that no other document writes (as a section or a top-level key), so that the tree ends
 /// up, untouched, as the merged root's entry under that name.
+
+/// Merges `tree` over `root` under the key `section`, as a document mounted there: the
+/// same as merging `{section: tree}`, without building that one-entry table (a directory
+/// with sections mounts every file this way).
+fn mount(root: &mut Option<Node>, section: &str, tree: Node) {
+    match root {
+        Some(Node {
+            value: Value::Table(table),
+            ..
+        }) => match table.get_mut(section) {
+            Some(existing) => existing.merge(tree),
+            None => {
+                table.insert(section.to_owned(), tree);
+            }
+        },
+        _ => {
+            let span = tree.span;
+            let mut table = Table::default();
+            table.insert(section.to_owned(), tree);
+            let mounted = Node::new(Value::Table(Box::new(table)), span);
+            match root {
+                Some(root) => root.merge(mounted),
+                None => *root = Some(mounted),
+            }
+        }
+    }
+}
 fn lendable(documents: &[Document], trees: &[Result<Node, Problem>]) -> Vec<bool> {
     let mut writers: std::collections::HashMap<&str, usize, foldhash::fast::RandomState> =
         std::collections::HashMap::default();

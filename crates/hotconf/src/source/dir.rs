@@ -269,7 +269,7 @@ impl Source for Dir {
         // written during this read (see `cache`).
         let began = SystemTime::now();
         let (marks, known) = self.cache.begin();
-        let mut kept = cache::Files::with_capacity(known.len());
+        let mut kept = cache::Files::with_capacity_and_hasher(known.len(), Default::default());
         let mut reads = 0;
         let read = self.read_since(limits, began, &marks, known, &mut kept, &mut reads);
         if read.is_err() {

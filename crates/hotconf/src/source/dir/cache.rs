@@ -96,8 +96,9 @@ impl std::fmt::Debug for Cache {
     }
 }
 
-/// Each file by name: its settled stamp and the document last read from it.
-pub(super) type Files = HashMap<String, (Stamp, Document)>;
+/// Each file by name: its settled stamp and the document last read from it (hashed with
+/// foldhash: every reload looks each name up and stores it again).
+pub(super) type Files = HashMap<String, (Stamp, Document), foldhash::fast::RandomState>;
 
 #[derive(Default)]
 struct State {
