@@ -230,7 +230,7 @@ impl Layers {
             return Ok(None);
         };
         let mut only = Table::default();
-        only.insert(name.to_owned(), table.clone());
+        only.insert(name.into(), table.clone());
         let mut view = Layers {
             documents: self.documents.clone(),
             root: Node::new(Value::Table(Box::new(only)), self.root.span),
@@ -270,10 +270,6 @@ impl Layers {
     }
 }
 
-/// Which documents' trees the merge may take without a copy: those mounted under a section
-/// that no other document writes (as a section or a top-level key), so that the tree ends
-/// up, untouched, as the merged root's entry under that name.
-
 /// Merges `tree` over `root` under the key `section`, as a document mounted there: the
 /// same as merging `{section: tree}`, without building that one-entry table (a directory
 /// with sections mounts every file this way).
@@ -285,13 +281,13 @@ fn mount(root: &mut Option<Node>, section: &str, tree: Node) {
         }) => match table.get_mut(section) {
             Some(existing) => existing.merge(tree),
             None => {
-                table.insert(section.to_owned(), tree);
+                table.insert(section.into(), tree);
             }
         },
         _ => {
             let span = tree.span;
             let mut table = Table::default();
-            table.insert(section.to_owned(), tree);
+            table.insert(section.into(), tree);
             let mounted = Node::new(Value::Table(Box::new(table)), span);
             match root {
                 Some(root) => root.merge(mounted),
@@ -300,6 +296,10 @@ fn mount(root: &mut Option<Node>, section: &str, tree: Node) {
         }
     }
 }
+
+/// Which documents' trees the merge may take without a copy: those mounted under a section
+/// that no other document writes (as a section or a top-level key), so that the tree ends
+/// up, untouched, as the merged root's entry under that name.
 fn lendable(documents: &[Document], trees: &[Result<Node, Problem>]) -> Vec<bool> {
     let mut writers: std::collections::HashMap<&str, usize, foldhash::fast::RandomState> =
         std::collections::HashMap::default();
@@ -349,7 +349,7 @@ fn restore(
         }
         Value::Table(table) => {
             for (key, child) in table.iter_mut() {
-                path.push(Segment::Key(key.clone()));
+                path.push(Segment::Key(key.as_str().to_owned()));
                 restore(child, path, secrets, live, missing);
                 path.pop();
             }
