@@ -51,7 +51,7 @@ impl Secrets {
         match &node.value {
             Value::Table(table) => {
                 for (key, child) in table.iter() {
-                    path.push(Segment::Key(key.clone()));
+                    path.push(Segment::Key(key.as_str().to_owned()));
                     self.walk(child, path, bytes, lines);
                     path.pop();
                 }

@@ -8,7 +8,7 @@ use std::fmt;
 
 use serde::ser::{self, Serialize};
 
-use crate::tree::{Node, Span, Table, Value};
+use crate::tree::{Key, Node, Span, Table, Text, Value};
 
 /// Why a config does not serialize into a tree.
 #[derive(Debug)]
@@ -41,7 +41,7 @@ fn node(value: Value) -> Node {
 
 fn one(key: &str, value: Value) -> Value {
     let mut table = Table::default();
-    table.insert(key.to_owned(), node(value));
+    table.insert(key.into(), node(value));
     Value::Table(Box::new(table))
 }
 
@@ -116,11 +116,11 @@ impl ser::Serializer for Serializer {
     }
 
     fn serialize_char(self, v: char) -> Result<Value> {
-        Ok(Value::String(v.to_string()))
+        Ok(Value::String(Text::from(v.encode_utf8(&mut [0; 4]))))
     }
 
     fn serialize_str(self, v: &str) -> Result<Value> {
-        Ok(Value::String(v.to_owned()))
+        Ok(Value::String(Text::new(v)))
     }
 
     fn serialize_bytes(self, v: &[u8]) -> Result<Value> {
@@ -153,7 +153,7 @@ impl ser::Serializer for Serializer {
         _: u32,
         variant: &'static str,
     ) -> Result<Value> {
-        Ok(Value::String(variant.to_owned()))
+        Ok(Value::String(Text::new_static(variant)))
     }
 
     fn serialize_newtype_struct<T: Serialize + ?Sized>(
@@ -276,7 +276,7 @@ collect_items!(
 
 struct Map {
     table: Table,
-    key: Option<String>,
+    key: Option<Key>,
     variant: Option<&'static str>,
 }
 
@@ -325,7 +325,7 @@ macro_rules! collect_fields {
                 key: &'static str,
                 value: &T,
             ) -> Result<()> {
-                self.table.insert(key.to_owned(), to_node(value)?);
+                self.table.insert(Key::new_static(key), to_node(value)?);
                 Ok(())
             }
 
@@ -347,89 +347,84 @@ fn not_a_key<T>(what: &str) -> Result<T> {
 }
 
 impl ser::Serializer for KeySerializer {
-    type Ok = String;
+    type Ok = Key;
     type Error = Error;
-    type SerializeSeq = ser::Impossible<String, Error>;
-    type SerializeTuple = ser::Impossible<String, Error>;
-    type SerializeTupleStruct = ser::Impossible<String, Error>;
-    type SerializeTupleVariant = ser::Impossible<String, Error>;
-    type SerializeMap = ser::Impossible<String, Error>;
-    type SerializeStruct = ser::Impossible<String, Error>;
-    type SerializeStructVariant = ser::Impossible<String, Error>;
+    type SerializeSeq = ser::Impossible<Key, Error>;
+    type SerializeTuple = ser::Impossible<Key, Error>;
+    type SerializeTupleStruct = ser::Impossible<Key, Error>;
+    type SerializeTupleVariant = ser::Impossible<Key, Error>;
+    type SerializeMap = ser::Impossible<Key, Error>;
+    type SerializeStruct = ser::Impossible<Key, Error>;
+    type SerializeStructVariant = ser::Impossible<Key, Error>;
 
-    fn serialize_bool(self, v: bool) -> Result<String> {
-        Ok(v.to_string())
+    fn serialize_bool(self, v: bool) -> Result<Key> {
+        Ok(Key::new_static(if v { "true" } else { "false" }))
     }
-    fn serialize_i8(self, v: i8) -> Result<String> {
-        Ok(v.to_string())
+    fn serialize_i8(self, v: i8) -> Result<Key> {
+        Ok(Key::new(itoa::Buffer::new().format(v)))
     }
-    fn serialize_i16(self, v: i16) -> Result<String> {
-        Ok(v.to_string())
+    fn serialize_i16(self, v: i16) -> Result<Key> {
+        Ok(Key::new(itoa::Buffer::new().format(v)))
     }
-    fn serialize_i32(self, v: i32) -> Result<String> {
-        Ok(v.to_string())
+    fn serialize_i32(self, v: i32) -> Result<Key> {
+        Ok(Key::new(itoa::Buffer::new().format(v)))
     }
-    fn serialize_i64(self, v: i64) -> Result<String> {
-        Ok(v.to_string())
+    fn serialize_i64(self, v: i64) -> Result<Key> {
+        Ok(Key::new(itoa::Buffer::new().format(v)))
     }
-    fn serialize_i128(self, v: i128) -> Result<String> {
-        Ok(v.to_string())
+    fn serialize_i128(self, v: i128) -> Result<Key> {
+        Ok(Key::new(itoa::Buffer::new().format(v)))
     }
-    fn serialize_u8(self, v: u8) -> Result<String> {
-        Ok(v.to_string())
+    fn serialize_u8(self, v: u8) -> Result<Key> {
+        Ok(Key::new(itoa::Buffer::new().format(v)))
     }
-    fn serialize_u16(self, v: u16) -> Result<String> {
-        Ok(v.to_string())
+    fn serialize_u16(self, v: u16) -> Result<Key> {
+        Ok(Key::new(itoa::Buffer::new().format(v)))
     }
-    fn serialize_u32(self, v: u32) -> Result<String> {
-        Ok(v.to_string())
+    fn serialize_u32(self, v: u32) -> Result<Key> {
+        Ok(Key::new(itoa::Buffer::new().format(v)))
     }
-    fn serialize_u64(self, v: u64) -> Result<String> {
-        Ok(v.to_string())
+    fn serialize_u64(self, v: u64) -> Result<Key> {
+        Ok(Key::new(itoa::Buffer::new().format(v)))
     }
-    fn serialize_u128(self, v: u128) -> Result<String> {
-        Ok(v.to_string())
+    fn serialize_u128(self, v: u128) -> Result<Key> {
+        Ok(Key::new(itoa::Buffer::new().format(v)))
     }
-    fn serialize_f32(self, _: f32) -> Result<String> {
+    fn serialize_f32(self, _: f32) -> Result<Key> {
         not_a_key("a float")
     }
-    fn serialize_f64(self, _: f64) -> Result<String> {
+    fn serialize_f64(self, _: f64) -> Result<Key> {
         not_a_key("a float")
     }
-    fn serialize_char(self, v: char) -> Result<String> {
-        Ok(v.to_string())
+    fn serialize_char(self, v: char) -> Result<Key> {
+        Ok(Key::from(v.encode_utf8(&mut [0; 4])))
     }
-    fn serialize_str(self, v: &str) -> Result<String> {
-        Ok(v.to_owned())
+    fn serialize_str(self, v: &str) -> Result<Key> {
+        Ok(Key::new(v))
     }
-    fn serialize_bytes(self, _: &[u8]) -> Result<String> {
+    fn serialize_bytes(self, _: &[u8]) -> Result<Key> {
         not_a_key("bytes")
     }
-    fn serialize_none(self) -> Result<String> {
+    fn serialize_none(self) -> Result<Key> {
         not_a_key("null")
     }
-    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<String> {
+    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<Key> {
         value.serialize(self)
     }
-    fn serialize_unit(self) -> Result<String> {
+    fn serialize_unit(self) -> Result<Key> {
         not_a_key("null")
     }
-    fn serialize_unit_struct(self, _: &'static str) -> Result<String> {
+    fn serialize_unit_struct(self, _: &'static str) -> Result<Key> {
         not_a_key("null")
     }
-    fn serialize_unit_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        variant: &'static str,
-    ) -> Result<String> {
-        Ok(variant.to_owned())
+    fn serialize_unit_variant(self, _: &'static str, _: u32, variant: &'static str) -> Result<Key> {
+        Ok(Key::new_static(variant))
     }
     fn serialize_newtype_struct<T: Serialize + ?Sized>(
         self,
         _: &'static str,
         value: &T,
-    ) -> Result<String> {
+    ) -> Result<Key> {
         value.serialize(self)
     }
     fn serialize_newtype_variant<T: Serialize + ?Sized>(
@@ -438,7 +433,7 @@ impl ser::Serializer for KeySerializer {
         _: u32,
         _: &'static str,
         _: &T,
-    ) -> Result<String> {
+    ) -> Result<Key> {
         not_a_key("an enum with content")
     }
     fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq> {

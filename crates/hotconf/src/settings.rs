@@ -270,7 +270,7 @@ fn watch_paths(value: &Value, path: &ConfigPath) -> Result<Vec<String>, Vec<Prob
         let mut at = path.clone();
         at.push(Segment::Index(index));
         match &item.value {
-            Value::String(text) if !text.trim().is_empty() => paths.push(text.clone()),
+            Value::String(text) if !text.trim().is_empty() => paths.push(text.as_str().to_owned()),
             Value::String(_) => problems.push(invalid("an empty file path").at_path(at)),
             other => problems.push(
                 Problem::error(
@@ -338,7 +338,7 @@ mod tests {
     fn table(entries: &[(&str, Value)]) -> Node {
         let mut table = Table::default();
         for (key, value) in entries {
-            table.insert((*key).to_owned(), node(value.clone()));
+            table.insert((*key).into(), node(value.clone()));
         }
         node(Value::Table(Box::new(table)))
     }

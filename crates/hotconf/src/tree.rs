@@ -11,7 +11,15 @@ use crate::path::{ConfigPath, Segment};
 /// A table of a [`Node`] tree, in the order the keys were written. Keys are hashed with
 /// foldhash (seeded per process), not SipHash: every stage looks keys up, and config keys
 /// are short.
-pub type Table = IndexMap<String, Node, foldhash::fast::RandomState>;
+pub type Table = IndexMap<Key, Node, foldhash::fast::RandomState>;
+
+/// A key of a [`Table`]: a [`Text`].
+pub type Key = Text;
+
+/// The text of a key or a string value. Config keys and most values are short: up to 23
+/// bytes are kept inline, so building, copying and freeing a tree allocates nothing for
+/// them (a longer one is shared, and copied by a count).
+pub type Text = smol_str::SmolStr;
 
 /// A value of the tree: the JSON data model, with TOML dates kept as their text.
 #[derive(Clone, Debug, PartialEq)]
@@ -28,7 +36,7 @@ pub enum Value {
     /// infinite or NaN (JSON has neither).
     Float(f64),
     /// A string, or a TOML date and time written as text.
-    String(String),
+    String(Text),
     /// An array; items keep their own spans.
     Array(Vec<Node>),
     /// A table (mapping, object), boxed: a table is larger than any other value, and a
@@ -56,7 +64,7 @@ impl Node {
         path.segments()
             .iter()
             .try_fold(self, |node, segment| match (&node.value, segment) {
-                (Value::Table(table), Segment::Key(key)) => table.get(key),
+                (Value::Table(table), Segment::Key(key)) => table.get(key.as_str()),
                 (Value::Array(items), Segment::Index(i)) => items.get(*i),
                 _ => None,
             })
@@ -68,7 +76,7 @@ impl Node {
         let mut node = self;
         for segment in path.segments() {
             let next = match (&node.value, segment) {
-                (Value::Table(table), Segment::Key(key)) => table.get(key),
+                (Value::Table(table), Segment::Key(key)) => table.get(key.as_str()),
                 (Value::Array(items), Segment::Index(i)) => items.get(*i),
                 _ => None,
             };
@@ -92,12 +100,12 @@ impl Node {
             Value::Integer(i) => J::from(*i),
             Value::Unsigned(u) => J::from(*u),
             Value::Float(f) => serde_json::Number::from_f64(*f).map_or(J::Null, J::Number),
-            Value::String(s) => J::String(s.clone()),
+            Value::String(s) => J::String(s.as_str().to_owned()),
             Value::Array(items) => J::Array(items.iter().map(Node::to_json).collect()),
             Value::Table(table) => J::Object(
                 table
                     .iter()
-                    .map(|(key, node)| (key.clone(), node.to_json()))
+                    .map(|(key, node)| (key.as_str().to_owned(), node.to_json()))
                     .collect(),
             ),
         }
@@ -117,7 +125,7 @@ impl Node {
             Value::Table(table) => J::Object(
                 table
                     .iter()
-                    .map(|(key, node)| (key.clone(), node.to_diff_json()))
+                    .map(|(key, node)| (key.as_str().to_owned(), node.to_diff_json()))
                     .collect(),
             ),
             _ => self.to_json(),
@@ -255,10 +263,7 @@ mod tests {
     fn table(entries: Vec<(&str, Node)>) -> Node {
         Node::new(
             Value::Table(Box::new(
-                entries
-                    .into_iter()
-                    .map(|(k, v)| (k.to_owned(), v))
-                    .collect(),
+                entries.into_iter().map(|(k, v)| (k.into(), v)).collect(),
             )),
             Span::default(),
         )

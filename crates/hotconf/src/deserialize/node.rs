@@ -346,7 +346,7 @@ impl<'de> SeqAccess<'de> for Items<'de, '_> {
 
 /// The entries of a table; keys are read as strings.
 struct Entries<'de, 'p> {
-    entries: indexmap::map::Iter<'de, String, Node>,
+    entries: indexmap::map::Iter<'de, crate::tree::Key, Node>,
     /// The entry whose key was just read.
     value: Option<(&'de str, &'de Node)>,
     trail: &'p Trail<'p>,

@@ -161,7 +161,7 @@ pub(crate) fn patched(base: &Node, changes: &[Change], from: &Node) -> Node {
 fn get_mut<'a>(mut node: &'a mut Node, segments: &[Segment]) -> Option<&'a mut Node> {
     for segment in segments {
         node = match (&mut node.value, segment) {
-            (Value::Table(table), Segment::Key(key)) => table.get_mut(key)?,
+            (Value::Table(table), Segment::Key(key)) => table.get_mut(key.as_str())?,
             (Value::Array(items), Segment::Index(index)) => items.get_mut(*index)?,
             _ => return None,
         };
@@ -176,7 +176,7 @@ fn insert_at(root: &mut Node, path: &ConfigPath, new: Node) {
     };
     match (get_mut(root, parents).map(|p| &mut p.value), last) {
         (Some(Value::Table(table)), Segment::Key(key)) => {
-            table.insert(key.clone(), new);
+            table.insert(key.as_str().into(), new);
         }
         (Some(Value::Array(items)), Segment::Index(index)) if *index <= items.len() => {
             items.insert(*index, new);
@@ -191,7 +191,7 @@ fn remove_at(root: &mut Node, path: &ConfigPath) {
     };
     match (get_mut(root, parents).map(|p| &mut p.value), last) {
         (Some(Value::Table(table)), Segment::Key(key)) => {
-            table.shift_remove(key);
+            table.shift_remove(key.as_str());
         }
         (Some(Value::Array(items)), Segment::Index(index)) if *index < items.len() => {
             items.remove(*index);
@@ -231,7 +231,7 @@ mod tests {
             ]
             .prop_map(Value::Float),
             prop_oneof![Just("a"), Just("inf"), Just("nan"), Just("")]
-                .prop_map(|s| Value::String(s.to_owned())),
+                .prop_map(|s| Value::String(s.into())),
         ]
         .prop_map(node)
     }
@@ -246,7 +246,7 @@ mod tests {
                 prop::collection::vec(inner.clone(), 0..4)
                     .prop_map(|items| node(Value::Array(items))),
                 prop::collection::vec((key(), inner), 0..4).prop_map(|entries| node(Value::Table(
-                    Box::new(entries.into_iter().collect())
+                    Box::new(entries.into_iter().map(|(k, v)| (k.into(), v)).collect())
                 ))),
             ]
         })
@@ -269,10 +269,10 @@ mod tests {
                         let (mut old, mut new) = (Table::default(), Table::default());
                         for (key, (a, b), side) in entries {
                             if side != 1 {
-                                old.insert(key.clone(), a);
+                                old.insert(key.as_str().into(), a);
                             }
                             if side != 2 {
-                                new.insert(key, b);
+                                new.insert(key.into(), b);
                             }
                         }
                         if reverse {
@@ -358,7 +358,7 @@ mod tests {
         let table = |keys: &[&str]| {
             let entries = keys
                 .iter()
-                .map(|k| ((*k).to_owned(), node(Value::Integer(k.len() as i64))));
+                .map(|k| ((*k).into(), node(Value::Integer(k.len() as i64))));
             node(Value::Table(Box::new(entries.collect())))
         };
         assert!(diff_trees(&table(&["a", "bb"]), &table(&["bb", "a"])).is_empty());

@@ -103,8 +103,13 @@ mod tests {
         use crate::tree::{Span, Table};
         let leaf = |value: Value| Node::new(value, Span::default());
         let table: Table = (0..2000)
-            .map(|i| (format!("key{i}"), leaf(Value::String(format!("\"v{i}\"")))))
-            .chain([("inf".to_owned(), leaf(Value::Float(f64::INFINITY)))])
+            .map(|i| {
+                (
+                    format!("key{i}").into(),
+                    leaf(Value::String(format!("\"v{i}\"").into())),
+                )
+            })
+            .chain([("inf".into(), leaf(Value::Float(f64::INFINITY)))])
             .collect();
         let tree = leaf(Value::Table(Box::new(table)));
         let text = tree.to_diff_json().to_string();
@@ -130,8 +135,8 @@ mod tests {
             Just(Value::Float(-0.0)),
             // Every byte class of the escaping: quotes, backslashes, each control
             // character, DEL, and characters beyond ASCII.
-            "[\\x00-\\x1f\"\\\\/a\\x7fé€😀]{0,12}".prop_map(Value::String),
-            any::<String>().prop_map(Value::String),
+            "[\\x00-\\x1f\"\\\\/a\\x7fé€😀]{0,12}".prop_map(|s| Value::String(s.into())),
+            any::<String>().prop_map(|s| Value::String(s.into())),
         ]
         .prop_map(|value| Node::new(value, crate::tree::Span::default()));
         leaf.prop_recursive(4, 48, 6, |inner| {
@@ -140,7 +145,9 @@ mod tests {
                     .prop_map(|items| Node::new(Value::Array(items), crate::tree::Span::default())),
                 prop::collection::vec(("[\\x00-\\x20\"\\\\a-cé]{0,4}", inner), 0..6).prop_map(
                     |entries| Node::new(
-                        Value::Table(Box::new(entries.into_iter().collect())),
+                        Value::Table(Box::new(
+                            entries.into_iter().map(|(k, v)| (k.into(), v)).collect()
+                        )),
                         crate::tree::Span::default()
                     )
                 ),

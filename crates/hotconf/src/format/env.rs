@@ -57,12 +57,12 @@ pub(super) fn parse(text: &str, doc: u32, prefix: &str, separator: &str) -> Resu
         // A value that reads as JSON keeps its type; anything else is a string.
         let value = match serde_json::from_str::<serde_json::Value>(raw) {
             Ok(json) => from_json(json, value_span),
-            Err(_) => Node::new(Value::String(raw.to_owned()), value_span),
+            Err(_) => Node::new(Value::String(raw.into()), value_span),
         };
         let mut overlay = value;
         for key in keys.into_iter().rev() {
             let mut table = Table::default();
-            table.insert(key, overlay);
+            table.insert(key.into(), overlay);
             overlay = Node::new(Value::Table(Box::new(table)), span);
         }
         root.merge(overlay);
@@ -92,13 +92,13 @@ fn from_json(json: serde_json::Value, span: Span) -> Node {
             (Some(i), _, _) => Value::Integer(i),
             (None, Some(u), _) => Value::Unsigned(u),
             (None, None, Some(f)) => Value::Float(f),
-            (None, None, None) => Value::String(n.to_string()),
+            (None, None, None) => Value::String(n.to_string().into()),
         },
-        J::String(s) => Value::String(s),
+        J::String(s) => Value::String(s.into()),
         J::Array(items) => Value::Array(items.into_iter().map(|j| from_json(j, span)).collect()),
         J::Object(map) => Value::Table(Box::new(
             map.into_iter()
-                .map(|(k, j)| (k, from_json(j, span)))
+                .map(|(k, j)| (k.into(), from_json(j, span)))
                 .collect(),
         )),
     };

@@ -13,7 +13,7 @@ use indexmap::map::raw_entry_v1::RawEntryMut;
 use crate::document::Limits;
 use crate::error::{Problem, ProblemKind};
 use crate::path::{ConfigPath, Segment};
-use crate::tree::{Node, Span, Table, Value, saturate};
+use crate::tree::{Node, Span, Table, Text, Value, saturate};
 
 pub(super) fn parse(text: &str, doc: u32, limits: &Limits) -> Result<Node, Problem> {
     let mut parser = Parser {
@@ -71,7 +71,7 @@ impl Parser<'_> {
         let value = match self.bytes.get(self.pos) {
             Some(b'{') => self.object(depth)?,
             Some(b'[') => self.array(depth)?,
-            Some(b'"') => Value::String(self.string()?),
+            Some(b'"') => Value::String(self.text()?),
             Some(b't') => self.literal("true", Value::Bool(true))?,
             Some(b'f') => self.literal("false", Value::Bool(false))?,
             Some(b'n') => self.literal("null", Value::Null)?,
@@ -107,16 +107,19 @@ impl Parser<'_> {
                 });
             }
             let (line, column) = self.here();
-            let key = self.string()?;
+            let key = self.text()?;
             // The key is hashed once, for the look-up and the insert.
             let hash = table.hasher().hash_one(key.as_str());
-            if let Some((_, first)) = table.raw_entry_v1().from_key_hashed_nocheck(hash, &key) {
+            if let Some((_, first)) = table
+                .raw_entry_v1()
+                .from_key_hashed_nocheck(hash, key.as_str())
+            {
                 let message = format!(
                     "duplicate key `{}` (first set on line {})",
                     ConfigPath::root().key(key.as_str()),
                     self.key_line(first.span.range().start)
                 );
-                self.trail.push(Segment::Key(key));
+                self.trail.push(Segment::Key(key.into()));
                 return Err(Problem::error(ProblemKind::Syntax, message).at_location(
                     String::new(),
                     line,
@@ -139,7 +142,7 @@ impl Parser<'_> {
                     }
                 }
                 Err(problem) => {
-                    self.trail.push(Segment::Key(key));
+                    self.trail.push(Segment::Key(key.into()));
                     return Err(problem);
                 }
             }
@@ -182,6 +185,21 @@ impl Parser<'_> {
             }
             self.skip_whitespace();
         }
+    }
+
+    /// A string or an object key: straight from the document when it has no escape, so a
+    /// short one is kept inline, with no allocation.
+    fn text(&mut self) -> Result<Text, Problem> {
+        let start = self.pos + 1;
+        let run = self.bytes[start..]
+            .iter()
+            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+            .unwrap_or(self.bytes.len() - start);
+        if self.bytes.get(start + run) == Some(&b'"') {
+            self.pos = start + run + 1;
+            return Ok(Text::new(&self.text[start..start + run]));
+        }
+        self.string().map(Text::from)
     }
 
     /// A string, from its opening quote. Runs without escapes are copied whole.

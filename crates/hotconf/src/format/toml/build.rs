@@ -19,7 +19,7 @@ use super::tables::{Open, Part, Refusal, located};
 use crate::document::Limits;
 use crate::error::Problem;
 use crate::path::Segment;
-use crate::tree::{LineIndex, Node, Table, Value};
+use crate::tree::{Key, LineIndex, Node, Table, Value};
 
 /// Builds one document's tree from its events.
 pub(super) struct Builder<'a> {
@@ -356,7 +356,7 @@ impl<'a> Builder<'a> {
                     let range = part.span.start..node.span.range().end;
                     let made =
                         Node::new(Value::Table(Box::default()), located(self.doc, at, range));
-                    table.insert_full(part.name.clone().into_owned(), made).0
+                    table.insert_full(Key::new(&*part.name), made).0
                 }
             };
             let Some((_, child)) = table.get_index_mut(slot) else {
@@ -387,7 +387,7 @@ impl<'a> Builder<'a> {
             table = inner;
         }
         use indexmap::map::Entry;
-        match table.entry(last.name.into_owned()) {
+        match table.entry(Key::new(&*last.name)) {
             Entry::Vacant(vacant) => {
                 vacant.insert(node);
             }

@@ -75,7 +75,7 @@ impl Convert<'_> {
             match self.value(value, depth + 1) {
                 Ok(node) => {
                     covered = hull(covered, node.span.range());
-                    out.insert(key, node);
+                    out.insert(key.into(), node);
                 }
                 Err(problem) => {
                     self.trail.push(Segment::Key(key));
@@ -124,10 +124,10 @@ impl Convert<'_> {
                 }
                 return Ok(self.node(Value::Array(items), (line, column), covered));
             }
-            DeValue::String(s) => Value::String(s.into_owned()),
+            DeValue::String(s) => Value::String(s.into()),
             DeValue::Boolean(b) => Value::Bool(b),
             // The canonical text (`T` between date and time), as the crate's serde gives it.
-            DeValue::Datetime(datetime) => Value::String(datetime.to_string()),
+            DeValue::Datetime(datetime) => Value::String(datetime.to_string().into()),
             DeValue::Integer(integer) => {
                 match i64::from_str_radix(integer.as_str(), integer.radix()) {
                     Ok(i) => Value::Integer(i),

@@ -13,7 +13,7 @@ use std::ops::Range;
 
 use toml_parser::ParseError;
 
-use crate::tree::{Node, Span, Table, Value};
+use crate::tree::{Key, Node, Span, Table, Value};
 
 use super::hull;
 
@@ -125,9 +125,7 @@ impl Open {
     fn add_child(&mut self, part: &Part<'_>, shape: Shape) -> usize {
         self.covered = hull(self.covered.clone(), part.span.clone());
         let placeholder = Node::new(Value::Null, Span::default());
-        let (slot, _) = self
-            .table
-            .insert_full(part.name.clone().into_owned(), placeholder);
+        let (slot, _) = self.table.insert_full(Key::new(&*part.name), placeholder);
         self.children.push(Child { slot, shape });
         self.children.len() - 1
     }
@@ -151,7 +149,7 @@ impl Open {
     /// Adds a closed value under the last part of a key.
     pub(super) fn add_value(&mut self, part: Part<'_>, node: Node) -> Result<(), ParseError> {
         use indexmap::map::Entry as MapEntry;
-        match self.table.entry(part.name.into_owned()) {
+        match self.table.entry(Key::new(&*part.name)) {
             MapEntry::Occupied(_) => Err(duplicate(&part.span)),
             MapEntry::Vacant(vacant) => {
                 self.covered = hull(self.covered.clone(), part.span);
@@ -316,7 +314,7 @@ impl Open {
             return;
         };
         if let Some((key, _)) = self.table.get_index(child.slot) {
-            out.push(Segment::Key(key.clone()));
+            out.push(Segment::Key(key.as_str().to_owned()));
         }
         if let Shape::Tables { items, .. } = &child.shape {
             out.push(Segment::Index(items.len().saturating_sub(1)));

@@ -28,8 +28,8 @@ fn tables_arrays_and_values_keep_their_order_and_positions() {
             "a": {"b": {"c": 1}},
         })
     );
-    let keys: Vec<&String> = match &node.value {
-        Value::Table(table) => table.keys().collect(),
+    let keys: Vec<&str> = match &node.value {
+        Value::Table(table) => table.keys().map(|k| k.as_str()).collect(),
         _ => panic!("not a table"),
     };
     assert_eq!(

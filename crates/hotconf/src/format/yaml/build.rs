@@ -108,7 +108,7 @@ struct Mapping {
 /// What a mapping reads next.
 enum Next {
     Key,
-    Value(String),
+    Value(crate::tree::Text),
     /// The value of a merge key.
     Merged,
 }
@@ -339,7 +339,7 @@ impl Builder<'_> {
                     Value::String(name) => name,
                     other => return Err(self.non_string_key(&describe(&other), node.span)),
                 };
-                let Some(first) = mapping.table.get_index_of(&name) else {
+                let Some(first) = mapping.table.get_index_of(name.as_str()) else {
                     mapping.key_lines.push(node.span.line);
                     mapping.next = Next::Value(name);
                     return Ok(());
@@ -349,7 +349,7 @@ impl Builder<'_> {
                     super::quoted(&name),
                     mapping.key_lines.get(first).copied().unwrap_or(0)
                 );
-                let path = self.path(Some(Segment::Key(name)));
+                let path = self.path(Some(Segment::Key(name.into())));
                 return Err(Problem::error(ProblemKind::Syntax, message)
                     .at_location(String::new(), node.span.line, node.span.column)
                     .at_path_opt(path));
@@ -419,7 +419,7 @@ impl Builder<'_> {
                 Body::Mapping(Mapping {
                     next: Next::Value(name),
                     ..
-                }) => segments.push(Segment::Key(name.clone())),
+                }) => segments.push(Segment::Key(name.as_str().to_owned())),
                 Body::Mapping(_) => break,
             }
         }

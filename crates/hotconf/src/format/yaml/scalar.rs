@@ -190,13 +190,13 @@ pub(super) fn resolve(
                 .map(Value::Float)
                 .ok_or("invalid floating point");
         }
-        Tag::Str => return Ok(Value::String(text.into_owned())),
-        Tag::Binary => return binary(&text).map(Value::String),
+        Tag::Str => return Ok(Value::String(text.into())),
+        Tag::Binary => return binary(&text).map(|text| Value::String(text.into())),
         Tag::Timestamp => return Err("cannot deserialize tagged scalar into string"),
         Tag::None | Tag::Merge => {}
     }
     if !plain {
-        return Ok(Value::String(text.into_owned()));
+        return Ok(Value::String(text.into()));
     }
     if matches!(text.as_ref(), "" | "~" | "null" | "Null" | "NULL") {
         return Ok(Value::Null);
@@ -207,7 +207,7 @@ pub(super) fn resolve(
     let t = trim(&text);
     // Core-schema integers have no `_` and no redundant leading zero.
     if leading_zero(t) || t.contains('_') {
-        return Ok(Value::String(text.into_owned()));
+        return Ok(Value::String(text.into()));
     }
     let number = if t.starts_with('-') {
         signed(t).map(Value::Integer)
@@ -217,7 +217,7 @@ pub(super) fn resolve(
     if let Some(number) = number.or_else(|| float(&text).map(Value::Float)) {
         return Ok(number);
     }
-    Ok(Value::String(text.into_owned()))
+    Ok(Value::String(text.into()))
 }
 
 /// Whether `text` reads as a number too large for `f64` (`1e999`), not as `.inf`.

@@ -28,11 +28,11 @@ impl Builder<'_> {
             return None;
         }
         let value = match kind {
-            ScalarKind::String => Value::String(decoded.into_owned()),
+            ScalarKind::String => Value::String(decoded.into()),
             ScalarKind::Boolean(b) => Value::Bool(b),
             // The canonical text (`T` between date and time), as the crate's serde gives it.
             ScalarKind::DateTime => match decoded.parse::<toml::value::Datetime>() {
-                Ok(datetime) => Value::String(datetime.to_string()),
+                Ok(datetime) => Value::String(datetime.to_string().into()),
                 Err(err) => {
                     error.report_error(ParseError::new(err.to_string()).with_unexpected(span));
                     return None;
