@@ -538,6 +538,51 @@ mod tests {
     }
 
     #[test]
+    fn map_keys_are_written_out_as_serde_json_writes_them() {
+        #[derive(Serialize, PartialEq, Eq, PartialOrd, Ord)]
+        enum Side {
+            Left,
+        }
+        #[derive(Serialize)]
+        struct Keys {
+            bools: BTreeMap<bool, u8>,
+            i8s: BTreeMap<i8, u8>,
+            i16s: BTreeMap<i16, u8>,
+            i32s: BTreeMap<i32, u8>,
+            i64s: BTreeMap<i64, u8>,
+            i128s: BTreeMap<i128, u8>,
+            u8s: BTreeMap<u8, u8>,
+            u16s: BTreeMap<u16, u8>,
+            u32s: BTreeMap<u32, u8>,
+            u64s: BTreeMap<u64, u8>,
+            u128s: BTreeMap<u128, u8>,
+            chars: BTreeMap<char, u8>,
+            sides: BTreeMap<Side, u8>,
+        }
+        let keys = Keys {
+            bools: BTreeMap::from([(false, 0), (true, 1)]),
+            i8s: BTreeMap::from([(i8::MIN, 0), (-1, 1)]),
+            i16s: BTreeMap::from([(i16::MIN, 0)]),
+            i32s: BTreeMap::from([(i32::MIN, 0)]),
+            i64s: BTreeMap::from([(i64::MIN, 0)]),
+            i128s: BTreeMap::from([(i128::MIN, 0)]),
+            u8s: BTreeMap::from([(u8::MAX, 0)]),
+            u16s: BTreeMap::from([(u16::MAX, 0)]),
+            u32s: BTreeMap::from([(u32::MAX, 0)]),
+            u64s: BTreeMap::from([(u64::MAX, 0)]),
+            u128s: BTreeMap::from([(u128::MAX, 0)]),
+            chars: BTreeMap::from([('é', 0)]),
+            sides: BTreeMap::from([(Side::Left, 0)]),
+        };
+        let tree = to_node(&keys).unwrap();
+        assert_eq!(tree.to_json(), serde_json::to_value(&keys).unwrap());
+        assert_eq!(
+            tree.to_json()["i128s"],
+            serde_json::json!({"-170141183460469231731687303715884105728": 0})
+        );
+    }
+
+    #[test]
     fn keys_that_are_not_strings_or_numbers_are_refused() {
         let map = BTreeMap::from([(vec![1], 2)]);
         assert_eq!(
