@@ -20,7 +20,6 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::gate::{Admit, Coalesce, Gate};
-use super::history::Record;
 use super::observe::Applied;
 use super::pipeline::{self, Input};
 use super::replay::Clean;
@@ -29,12 +28,13 @@ use super::{Shared, lock};
 use crate::component::panic_message;
 use crate::error::{Problem, ProblemKind, Problems};
 use crate::event::{Event, FileChange, Outcome, Trigger};
-use crate::layer::{Layers, ParseCache};
 use crate::source::{Document, Origin};
 use crate::trigger::{self, Answer, Mode, Rejection, Reply};
 use crate::validate::Validate;
+use leftovers::Leftovers;
 use work::Work;
 
+mod leftovers;
 mod paused;
 #[cfg(all(test, feature = "json"))]
 mod tests;
@@ -112,25 +112,6 @@ pub(crate) struct Worker<T> {
     leftovers: Leftovers<T>,
 }
 
-/// What an attempt is done with, but which takes time to free: the history record it
-/// pushed out (a whole config and its tree) and its layers (the merged tree, and the trees
-/// lent by the parse cache). The worker settles them after answering, so that time is
-/// not in any caller's wait.
-struct Leftovers<T> {
-    record: Option<Record<T>>,
-    layers: Option<Layers>,
-}
-
-impl<T> Leftovers<T> {
-    /// Gives the lent trees back to `cache` and frees the rest.
-    fn settle(&mut self, cache: &ParseCache) {
-        if let Some(layers) = self.layers.take() {
-            layers.give_back(Some(cache));
-        }
-        self.record = None;
-    }
-}
-
 impl<T> Worker<T>
 where
     T: DeserializeOwned + Serialize + Validate + Send + Sync + 'static,
@@ -150,10 +131,7 @@ where
             origins,
             settings_seen: None,
             clean: None,
-            leftovers: Leftovers {
-                record: None,
-                layers: None,
-            },
+            leftovers: Leftovers::default(),
         }
     }
 
