@@ -155,20 +155,22 @@ where
     T: DeserializeOwned + Serialize + Validate + Send + 'static,
 {
     let (attempt, spent) = run_leaving(stages, base, input);
-    if let Some(layers) = spent {
+    // Unless a validation that overran still holds them, the layers are done with.
+    if let Some(layers) = spent.and_then(|layers| Arc::try_unwrap(layers).ok()) {
         layers.give_back(stages.parsed);
     }
     attempt
 }
 
 /// [`run`], leaving the layers of an attempt that got past the load to the caller, to give
-/// back with [`Layers::give_back`]: the reload worker does it once its callers have their
-/// answer, so freeing the merged tree is not in their wait.
+/// back with [`Layers::give_back`] once no validation that overran holds them: the reload
+/// worker does it once its callers have their answer, so freeing the merged tree is not in
+/// their wait. The layers hold the documents the attempt was made of.
 pub(crate) fn run_leaving<T>(
     stages: &Stages<'_, T>,
     base: Option<&Effective>,
     input: Input<T>,
-) -> (Attempt<T>, Option<Layers>)
+) -> (Attempt<T>, Option<Arc<Layers>>)
 where
     T: DeserializeOwned + Serialize + Validate + Send + 'static,
 {
@@ -232,9 +234,7 @@ where
             layers.as_ref(),
             &mut attempt.classified,
         );
-        // Unless a validation that overran still holds them, the layers are done with: the
-        // cached trees they were lent can go back.
-        spent = layers.and_then(|layers| Arc::try_unwrap(layers).ok());
+        spent = layers;
         planned
     });
     redact(stages.policy.secrets(), stages.fingerprint, &mut attempt);

@@ -422,8 +422,6 @@ where
         });
         let base = self.shared.effective.load_full();
         let extras = std::mem::take(&mut read.extras);
-        // Arc-backed: a cheap copy, for `Source::accepted` once the outcome is known.
-        let documents = read.documents.clone();
         let (attempt, spent) =
             pipeline::run_leaving(&self.shared.stages(), Some(&*base), Input::from(read));
         self.leftovers.layers = spent;
@@ -463,7 +461,10 @@ where
                 Outcome::Applied | Outcome::Unchanged | Outcome::RestartRequired
             )
         }) {
-            self.shared.accepted(&documents);
+            // An accepted outcome comes from loaded layers, which hold the documents read.
+            if let Some(layers) = &self.leftovers.layers {
+                self.shared.accepted(layers.documents());
+            }
         }
         if let Some(event) = &mut finished.event {
             event.revisions = revisions.iter().map(|(_, r)| *r).collect();

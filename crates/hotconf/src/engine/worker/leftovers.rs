@@ -1,5 +1,7 @@
 //! What an attempt is done with, freed after the worker has answered.
 
+use std::sync::Arc;
+
 use crate::engine::history::Record;
 use crate::layer::{Layers, ParseCache};
 
@@ -9,7 +11,7 @@ use crate::layer::{Layers, ParseCache};
 /// not in any caller's wait.
 pub(super) struct Leftovers<T> {
     pub(super) record: Option<Record<T>>,
-    pub(super) layers: Option<Layers>,
+    pub(super) layers: Option<Arc<Layers>>,
 }
 
 impl<T> Default for Leftovers<T> {
@@ -22,9 +24,10 @@ impl<T> Default for Leftovers<T> {
 }
 
 impl<T> Leftovers<T> {
-    /// Gives the lent trees back to `cache` and frees the rest.
+    /// Gives the lent trees back to `cache` (unless a validation that overran still holds
+    /// the layers) and frees the rest.
     pub(super) fn settle(&mut self, cache: &ParseCache) {
-        if let Some(layers) = self.layers.take() {
+        if let Some(layers) = self.layers.take().and_then(|l| Arc::try_unwrap(l).ok()) {
             layers.give_back(Some(cache));
         }
         self.record = None;
