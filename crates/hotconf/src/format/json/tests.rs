@@ -500,3 +500,54 @@ fn a_problem_deep_in_a_large_array_names_its_index() {
     let problem = parse(&text, 0, &Limits::default()).unwrap_err();
     assert_eq!(problem.path.map(|p| p.to_string()), Some("a[40][1]".into()));
 }
+
+/// A piece of a string's text as written: plain characters, every kind of escape, a bad
+/// escape, and raw control characters (which JSON refuses inside a string).
+fn piece() -> impl proptest::strategy::Strategy<Value = &'static str> {
+    proptest::sample::select(vec![
+        "a",
+        "é",
+        " ",
+        "\\\"",
+        "\\\\",
+        "\\/",
+        "\\n",
+        "\\u00e9",
+        "\\uD83D\\uDE00",
+        "\\x",
+        "\t",
+        "\u{1}",
+        "\u{1f}",
+        "\n",
+        "\u{7f}",
+    ])
+}
+
+proptest::proptest! {
+    /// Keys and string values, with or without escapes, anywhere in them: read as
+    /// serde_json reads them, or refused where it refuses them.
+    #[test]
+    fn strings_and_keys_read_as_serde_json_reads_them(
+        members in proptest::collection::vec(
+            (
+                proptest::collection::vec(piece(), 0..4),
+                proptest::collection::vec(piece(), 0..4),
+            ),
+            1..6,
+        )
+    ) {
+        // A digit first keeps the keys apart: no piece is one.
+        let members: Vec<String> = members
+            .iter()
+            .enumerate()
+            .map(|(i, (key, value))| format!("\"{i}{}\": \"{}\"", key.concat(), value.concat()))
+            .collect();
+        let text = format!("{{{}}}", members.join(", "));
+        let ours = parse(&text, 0, &Limits::default()).map(|node| node.to_json());
+        match (ours, serde_json::from_str::<serde_json::Value>(&text)) {
+            (Ok(ours), Ok(theirs)) => proptest::prop_assert_eq!(ours, theirs),
+            (Err(_), Err(_)) => {}
+            (ours, theirs) => proptest::prop_assert!(false, "{text:?}: {ours:?} / {theirs:?}"),
+        }
+    }
+}
