@@ -551,3 +551,18 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn an_escape_after_any_run_of_plain_characters_at_any_offset_reads_whole() {
+    for pad in 0..8 {
+        for run in 0..8 {
+            let plain = "a".repeat(run);
+            let text = format!("[{}\"{plain}\\\"x\\n\"]", " ".repeat(pad));
+            assert_eq!(
+                ok(&text).to_json(),
+                json!([format!("{plain}\"x\n")]),
+                "{text}"
+            );
+        }
+    }
+}
