@@ -274,25 +274,22 @@ impl Layers {
 /// same as merging `{section: tree}`, without building that one-entry table (a directory
 /// with sections mounts every file this way).
 fn mount(root: &mut Option<Node>, section: &str, tree: Node) {
-    match root {
-        Some(Node {
-            value: Value::Table(table),
-            ..
-        }) => match table.get_mut(section) {
+    // A first document mounted makes the root, located at its tree.
+    let root = root.get_or_insert_with(|| Node::new(Value::Table(Box::default()), tree.span));
+    match &mut root.value {
+        Value::Table(table) => match table.get_mut(section) {
             Some(existing) => existing.merge(tree),
             None => {
                 table.insert(section.into(), tree);
             }
         },
+        // Every format refuses a top level that is not a table; were one here, the section
+        // would replace it, as a merge does.
         _ => {
             let span = tree.span;
             let mut table = Table::default();
             table.insert(section.into(), tree);
-            let mounted = Node::new(Value::Table(Box::new(table)), span);
-            match root {
-                Some(root) => root.merge(mounted),
-                None => *root = Some(mounted),
-            }
+            *root = Node::new(Value::Table(Box::new(table)), span);
         }
     }
 }

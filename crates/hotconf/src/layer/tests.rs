@@ -300,3 +300,29 @@ fn only_a_document_that_may_list_files_is_parsed_to_find_them() {
     assert!(may_list_files(&binary(b"watch_paths = []")));
     assert!(!may_list_files(&binary(b"watch_path = []")));
 }
+
+#[test]
+fn a_mounted_document_merges_as_a_table_under_its_section_would() {
+    let merged = |documents: Vec<Document>| {
+        Layers::from_documents(documents, &Limits::default())
+            .unwrap()
+            .to_json()
+    };
+    // First, beside another section, and over the same section written by a document
+    // before it.
+    assert_eq!(
+        merged(vec![mounted("a", "a", "x = 1\n")]),
+        serde_json::json!({"a": {"x": 1}})
+    );
+    assert_eq!(
+        merged(vec![key("r", "b = 2\n"), mounted("a", "a", "x = 1\n")]),
+        serde_json::json!({"b": 2, "a": {"x": 1}})
+    );
+    assert_eq!(
+        merged(vec![
+            key("r", "a = { x = 1, y = 2 }\n"),
+            mounted("a", "a", "y = 3\n")
+        ]),
+        serde_json::json!({"a": {"x": 1, "y": 3}})
+    );
+}
