@@ -139,7 +139,7 @@ impl Layers {
     }
 
     /// The merged config as plain JSON.
-    #[cfg(any(test, feature = "json-schema"))]
+    #[cfg(any(all(test, feature = "yaml", feature = "json"), feature = "json-schema"))]
     pub fn to_json(&self) -> serde_json::Value {
         self.root.to_json()
     }

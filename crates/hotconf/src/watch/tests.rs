@@ -3,6 +3,7 @@
 use super::*;
 use crate::Reloader;
 use crate::event::{Event, Outcome};
+use crate::testing::wait_until;
 
 type Json = serde_json::Value;
 
@@ -32,14 +33,6 @@ fn reloader(path: &std::path::Path) -> Reloader<Json> {
         .debounce(Duration::from_millis(20))
         .build()
         .unwrap()
-}
-
-fn wait_until(what: &str, condition: impl Fn() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !condition() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        thread::sleep(Duration::from_millis(5));
-    }
 }
 
 #[test]

@@ -3,23 +3,13 @@
 #![allow(clippy::unwrap_used)]
 
 use std::fs;
-use std::thread;
-use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 use crate::Reloader;
 use crate::event::Outcome;
 use crate::source::Dir;
-
-/// Waits, with a deadline, until `done` holds.
-fn wait_until(what: &str, done: impl Fn() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !done() {
-        assert!(Instant::now() < deadline, "never: {what}");
-        thread::sleep(Duration::from_millis(2));
-    }
-}
+use crate::testing::wait_until;
 
 #[test]
 fn the_trees_lent_to_a_reload_go_back_to_the_parse_cache() {
@@ -40,5 +30,5 @@ fn the_trees_lent_to_a_reload_go_back_to_the_parse_cache() {
     assert_eq!(event.outcome, Outcome::Applied);
     assert_eq!(reloader.current().config()["b"]["x"], 2);
     // The worker gives them back once the caller has its answer.
-    wait_until("three trees kept", || cache.len() == 3);
+    wait_until("three trees are kept", || cache.len() == 3);
 }
