@@ -305,26 +305,21 @@ mod tests {
             capped(&anchors(super::MAX_ANCHORS + 1)),
             too_complex("50000 anchors")
         );
-        // Ten aliases per anchor at most, so that only the cap on aliases answers.
-        let aliases = |n: usize| {
+        // `n` uses of anchors `&a…` holding `value`, ten per anchor at most, so that only the
+        // cap on what uses them answers.
+        let using = |n: usize, value: &str, reference: fn(usize) -> String| {
             let anchored = n / super::RATIO;
-            let anchors: Vec<String> = (0..anchored).map(|i| format!("&a{i} 0")).collect();
-            let aliases: Vec<String> = (0..n).map(|i| format!("*a{}", i % anchored)).collect();
-            format!("a: [{}]\nl: [{}]\n", anchors.join(","), aliases.join(","))
+            let anchors: Vec<String> = (0..anchored).map(|i| format!("&a{i} {value}")).collect();
+            let uses: Vec<String> = (0..n).map(|i| reference(i % anchored)).collect();
+            format!("a: [{}]\nl: [{}]\n", anchors.join(","), uses.join(","))
         };
+        let aliases = |n| using(n, "0", |i| format!("*a{i}"));
         assert_eq!(capped(&aliases(super::MAX_ALIASES)), None);
         assert_eq!(
             capped(&aliases(super::MAX_ALIASES + 1)),
             too_complex("50000 aliases")
         );
-        let merges = |n: usize| {
-            let anchored = n / super::RATIO;
-            let anchors: Vec<String> = (0..anchored).map(|i| format!("&b{i} {{x: 0}}")).collect();
-            let merges: Vec<String> = (0..n)
-                .map(|i| format!("{{<<: *b{}}}", i % anchored))
-                .collect();
-            format!("a: [{}]\nl: [{}]\n", anchors.join(","), merges.join(","))
-        };
+        let merges = |n| using(n, "{x: 0}", |i| format!("{{<<: *a{i}}}"));
         assert_eq!(capped(&merges(super::MAX_MERGE_KEYS)), None);
         assert_eq!(
             capped(&merges(super::MAX_MERGE_KEYS + 1)),
