@@ -54,9 +54,9 @@ fn main() {
 fn dir(size: usize, count: usize) {
     let dir = tempfile::tempdir().expect("a temp dir");
     data::write_services(dir.path(), size);
-    // Files younger than a second are read again on every reload (see bench/src/dirs.rs):
-    // profile the steady state, where only the changed file is read.
-    std::thread::sleep(std::time::Duration::from_millis(1_100));
+    // Files younger than a second are read again on every reload: profile the steady
+    // state, where only the changed file is read.
+    std::thread::sleep(hotconf_bench::dirs::SETTLED);
     let reloader = Reloader::<Services>::builder()
         .source(Dir::new(dir.path()).sections(true))
         .build()

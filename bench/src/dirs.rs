@@ -34,7 +34,7 @@ pub const COUNTS: [usize; 2] = [1_000, 10_000];
 /// lie a second before the read (a write within one tick of the clock can leave the same
 /// stamp), and reads younger files again. Without the wait, the first rounds of a case read
 /// every file and the median moved with how many rounds fell in that second.
-const SETTLED: Duration = Duration::from_millis(1_100);
+pub const SETTLED: Duration = Duration::from_millis(1_100);
 
 /// One-changed groups for 1,000 and 10,000 files, then the first load of 10,000.
 pub fn run(settings: &Settings, root: &Path) -> Vec<Group> {
