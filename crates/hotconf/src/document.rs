@@ -253,9 +253,18 @@ impl Default for Revision {
 
 impl Revision {
     pub(crate) fn add(&mut self, bytes: &[u8]) {
-        self.0 = bytes.iter().fold(self.0, |hash, &b| {
-            (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-        });
+        self.0 = bytes.iter().fold(self.0, |hash, &b| Self::step(hash, b));
+    }
+
+    /// [`add`](Self::add) of one byte.
+    #[inline]
+    pub(crate) fn byte(&mut self, b: u8) {
+        self.0 = Self::step(self.0, b);
+    }
+
+    #[inline]
+    fn step(hash: u64, b: u8) -> u64 {
+        (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
     }
 }
 

@@ -15,7 +15,7 @@ pub(crate) fn config_hash(tree: &Node) -> u64 {
 
 /// Feeds the text of `node`'s diff JSON view ([`Node::to_diff_json`]) to `hash` byte for
 /// byte as serde_json's compact writer writes it, without the text or serde's machinery.
-fn hash_json(node: &Node, hash: &mut Revision) {
+pub(crate) fn hash_json(node: &Node, hash: &mut Revision) {
     match &node.value {
         Value::Null => hash.add(b"null"),
         Value::Bool(true) => hash.add(b"true"),
@@ -57,40 +57,35 @@ fn hash_json(node: &Node, hash: &mut Revision) {
 }
 
 /// A JSON string as serde_json writes it: quoted, with `"`, `\` and the control characters
-/// escaped (the short forms where JSON has them, else `\u00xx` in lowercase hex).
-fn hash_str(text: &str, hash: &mut Revision) {
+/// escaped (the short forms where JSON has them, else `\u00xx` in lowercase hex). One pass:
+/// each plain byte is hashed as it is checked.
+pub(crate) fn hash_str(text: &str, hash: &mut Revision) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     hash.add(b"\"");
-    let bytes = text.as_bytes();
-    // Bytes up to here are hashed; the run after it is hashed whole at the next escape.
-    let mut done = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let short: Option<&[u8]> = match b {
-            b'"' => Some(b"\\\""),
-            b'\\' => Some(b"\\\\"),
-            b'\n' => Some(b"\\n"),
-            b'\r' => Some(b"\\r"),
-            b'\t' => Some(b"\\t"),
-            0x08 => Some(b"\\b"),
-            0x0c => Some(b"\\f"),
-            0x00..=0x1f => None,
-            _ => continue,
-        };
-        hash.add(&bytes[done..i]);
-        match short {
-            Some(escape) => hash.add(escape),
-            None => hash.add(&[
+    for &b in text.as_bytes() {
+        let short: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x08 => b"\\b",
+            0x0c => b"\\f",
+            0x00..=0x1f => &[
                 b'\\',
                 b'u',
                 b'0',
                 b'0',
                 HEX[usize::from(b >> 4)],
                 HEX[usize::from(b & 0xf)],
-            ]),
-        }
-        done = i + 1;
+            ],
+            _ => {
+                hash.byte(b);
+                continue;
+            }
+        };
+        hash.add(short);
     }
-    hash.add(&bytes[done..]);
     hash.add(b"\"");
 }
 
