@@ -12,7 +12,7 @@ use serde_json::Value;
 use crate::path::{ConfigPath, Pattern, Segment};
 
 mod trees;
-pub(crate) use trees::{diff_trees, patched};
+pub(crate) use trees::{Step, diff_at, diff_trees, patched, path_of, path_to};
 
 /// What happened at a [`Change`]'s path.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]

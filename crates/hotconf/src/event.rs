@@ -11,7 +11,7 @@ use crate::diff::Change;
 use crate::error::{Problem, Stage};
 use crate::path::ConfigPath;
 
-pub(crate) use hash::config_hash;
+pub(crate) use hash::{config_hash, hash_json, hash_str};
 
 /// What a reload attempt did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -256,14 +256,8 @@ mod serialize;
 mod settings;
 mod snapshot;
 pub mod source;
-// For the tests that wait on a running reloader: the watcher's and the worker's.
-#[cfg(all(
-    test,
-    any(
-        all(feature = "watch", feature = "tokio", feature = "toml"),
-        feature = "json"
-    )
-))]
+// What the unit tests share.
+#[cfg(test)]
 mod testing;
 mod tree;
 mod trigger;

@@ -10,6 +10,10 @@ use serde::ser::{self, Serialize};
 
 use crate::tree::{Key, Node, Span, Table, Text, Value};
 
+mod against;
+
+pub(crate) use against::diff_against;
+
 /// Why a config does not serialize into a tree.
 #[derive(Debug)]
 pub(crate) struct Error(String);

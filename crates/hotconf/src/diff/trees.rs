@@ -13,15 +13,17 @@ use crate::tree::{Node, Table, Value};
 /// JSON views.
 pub(crate) fn diff_trees(old: &Node, new: &Node) -> Vec<Change> {
     let mut changes = Vec::new();
-    diff_into(&mut Vec::new(), old, new, &mut changes);
+    diff_at(&mut Vec::new(), old, new, &mut changes);
     changes
 }
 
 /// A step of the path to the nodes being compared, borrowed from the trees: a
 /// [`ConfigPath`] is only built where there is a change.
 #[derive(Clone, Copy)]
-enum Step<'a> {
+pub(crate) enum Step<'a> {
+    /// A table's key.
     Key(&'a str),
+    /// An array's index.
     Index(usize),
 }
 
@@ -34,26 +36,32 @@ impl Step<'_> {
     }
 }
 
-fn path_of(steps: &[Step<'_>]) -> ConfigPath {
+pub(crate) fn path_of(steps: &[Step<'_>]) -> ConfigPath {
     steps.iter().map(|step| step.segment()).collect()
 }
 
 /// `steps` and one more, as a path.
-fn path_to(steps: &[Step<'_>], last: Step<'_>) -> ConfigPath {
+pub(crate) fn path_to(steps: &[Step<'_>], last: Step<'_>) -> ConfigPath {
     let mut path = path_of(steps);
     path.push(last.segment());
     path
 }
 
-/// Recursion of [`diff_trees`]; `steps` is a scratch path pushed and popped on the way.
-fn diff_into<'a>(steps: &mut Vec<Step<'a>>, old: &'a Node, new: &'a Node, out: &mut Vec<Change>) {
+/// Recursion of [`diff_trees`]: the changes from `old` to `new`, which are at `steps`, pushed
+/// to `out`. `steps` is a scratch path pushed and popped on the way; its keys are `old`'s.
+pub(crate) fn diff_at<'a>(
+    steps: &mut Vec<Step<'a>>,
+    old: &'a Node,
+    new: &Node,
+    out: &mut Vec<Change>,
+) {
     match (&old.value, &new.value) {
         (Value::Table(old_table), Value::Table(new_table)) => {
             for (index, (key, old_child)) in old_table.iter().enumerate() {
                 match entry(new_table, index, key) {
                     Some(new_child) => {
                         steps.push(Step::Key(key));
-                        diff_into(steps, old_child, new_child, out);
+                        diff_at(steps, old_child, new_child, out);
                         steps.pop();
                     }
                     None => out.push(Change::removed(
@@ -74,7 +82,7 @@ fn diff_into<'a>(steps: &mut Vec<Step<'a>>, old: &'a Node, new: &'a Node, out: &
         (Value::Array(old_items), Value::Array(new_items)) => {
             for (index, (old_item, new_item)) in old_items.iter().zip(new_items).enumerate() {
                 steps.push(Step::Index(index));
-                diff_into(steps, old_item, new_item, out);
+                diff_at(steps, old_item, new_item, out);
                 steps.pop();
             }
             let common = old_items.len().min(new_items.len());
@@ -206,100 +214,11 @@ mod tests {
 
     use super::*;
     use crate::diff::diff;
+    use crate::testing::trees::pair;
     use crate::tree::Span;
 
     fn node(value: Value) -> Node {
         Node::new(value, Span::default())
-    }
-
-    /// Leaves chosen so that equal views from different kinds come up: `1` as i64 and u64,
-    /// `inf` as a float and as a string, `0.0` and `-0.0`, `nan` and `nan`.
-    fn leaf() -> impl Strategy<Value = Node> {
-        prop_oneof![
-            Just(Value::Null),
-            any::<bool>().prop_map(Value::Bool),
-            (-1i64..3).prop_map(Value::Integer),
-            prop_oneof![Just(1u64), Just(u64::MAX)].prop_map(Value::Unsigned),
-            prop_oneof![
-                Just(0.0),
-                Just(-0.0),
-                Just(1.0),
-                Just(2.5),
-                Just(f64::INFINITY),
-                Just(f64::NEG_INFINITY),
-                Just(f64::NAN)
-            ]
-            .prop_map(Value::Float),
-            prop_oneof![Just("a"), Just("inf"), Just("nan"), Just("")]
-                .prop_map(|s| Value::String(s.into())),
-        ]
-        .prop_map(node)
-    }
-
-    fn key() -> impl Strategy<Value = String> {
-        prop_oneof![Just("a"), Just("b"), Just("c"), Just("d")].prop_map(str::to_owned)
-    }
-
-    fn tree() -> impl Strategy<Value = Node> {
-        leaf().prop_recursive(4, 32, 4, |inner| {
-            prop_oneof![
-                prop::collection::vec(inner.clone(), 0..4)
-                    .prop_map(|items| node(Value::Array(items))),
-                prop::collection::vec((key(), inner), 0..4).prop_map(|entries| node(Value::Table(
-                    Box::new(entries.into_iter().map(|(k, v)| (k.into(), v)).collect())
-                ))),
-            ]
-        })
-    }
-
-    /// Two trees that share most of their shape: each key or item of one is kept, changed,
-    /// dropped or moved in the other.
-    fn related() -> impl Strategy<Value = (Node, Node)> {
-        let leaves = (leaf(), leaf(), 0u8..4).prop_map(|(a, b, same)| {
-            let b = if same == 0 { b } else { a.clone() };
-            (a, b)
-        });
-        leaves.prop_recursive(4, 32, 4, |inner| {
-            prop_oneof![
-                (
-                    prop::collection::vec((key(), inner.clone(), 0u8..4), 0..4),
-                    any::<bool>()
-                )
-                    .prop_map(|(entries, reverse)| {
-                        let (mut old, mut new) = (Table::default(), Table::default());
-                        for (key, (a, b), side) in entries {
-                            if side != 1 {
-                                old.insert(key.as_str().into(), a);
-                            }
-                            if side != 2 {
-                                new.insert(key.into(), b);
-                            }
-                        }
-                        if reverse {
-                            new.reverse();
-                        }
-                        (
-                            node(Value::Table(Box::new(old))),
-                            node(Value::Table(Box::new(new))),
-                        )
-                    }),
-                (prop::collection::vec(inner, 0..4), 0usize..4, 0usize..4).prop_map(
-                    |(items, old_len, new_len)| {
-                        let side = |len: usize, pick: fn(&(Node, Node)) -> &Node| {
-                            items.iter().take(len).map(|p| pick(p).clone()).collect()
-                        };
-                        (
-                            node(Value::Array(side(old_len, |p| &p.0))),
-                            node(Value::Array(side(new_len, |p| &p.1))),
-                        )
-                    }
-                ),
-            ]
-        })
-    }
-
-    fn pair() -> impl Strategy<Value = (Node, Node)> {
-        prop_oneof![3 => related(), 1 => (tree(), tree())]
     }
 
     proptest! {

@@ -138,7 +138,7 @@ where
         let shared = &self.inner.shared;
         // The lock makes the three agree: the worker swaps them under it.
         let _lock = super::lock(&shared.lock);
-        let mut json = shared.effective.load().tree.to_json();
+        let mut json = shared.effective.load().tree().to_json();
         shared
             .policy
             .secrets()

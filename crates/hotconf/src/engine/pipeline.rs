@@ -8,13 +8,13 @@
 //! command line's `check` and `diff` call [`run`]. Nothing here touches the live config:
 //! applying the result is the transaction's job. Everything that leaves is redacted.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::validator::{Schema, Validator, checks};
-use crate::diff::{Change, diff_trees, patched};
+use crate::diff::{Change, patched};
 use crate::document::Limits;
 use crate::error::{Problem, ProblemKind, Problems};
 use crate::event::Outcome;
@@ -23,8 +23,9 @@ use crate::path::ConfigPath;
 use crate::plan::{Plan, PlannedChange, classify};
 use crate::policy::{Fingerprint, Policy, RestartMode, Rule, Secrets};
 use crate::settings::FileSettings;
+use crate::snapshot::Snapshot;
 use crate::source::{Document, Origin};
-use crate::tree::Node;
+use crate::tree::{Node, Span, Value};
 use crate::validate::Validate;
 
 mod tools;
@@ -63,31 +64,59 @@ pub(crate) struct Stages<'a, T> {
 
 /// The effective config as the engine keeps it: a tree, which holds every value the
 /// formats can (`inf`, `nan`), and which the next attempt is diffed against.
+///
+/// A reload's tree is built when it is first asked for: the worker builds it right after
+/// its callers have their answer (see [`Effective::applied`]).
 #[derive(Debug)]
 pub(crate) struct Effective {
-    pub(crate) tree: Node,
+    tree: LazyLock<Node, Box<dyn FnOnce() -> Node + Send>>,
 }
 
 impl Effective {
     pub(crate) fn new(tree: Node) -> Self {
-        Self { tree }
+        Self {
+            tree: LazyLock::new(Box::new(move || tree)),
+        }
     }
 
-    /// The hash events, the status and metrics report for this config.
-    pub(crate) fn hash(&self) -> u64 {
-        crate::event::config_hash(&self.tree)
+    /// The effective config of an applied plan: the tree the pipeline built, or else one
+    /// serialized from the config `snapshot` holds when it is first asked for.
+    pub(crate) fn applied<T>(tree: Option<Node>, snapshot: &Arc<Snapshot<T>>) -> Self
+    where
+        T: Serialize + Send + Sync + 'static,
+    {
+        if let Some(tree) = tree {
+            return Self::new(tree);
+        }
+        let snapshot = Arc::clone(snapshot);
+        Self {
+            tree: LazyLock::new(Box::new(move || {
+                // The pipeline serialized this config once already, to diff it; a
+                // `Serialize` that fails only the second time leaves an empty tree, and
+                // the next attempt shows every value as added.
+                crate::serialize::to_node(&**snapshot)
+                    .unwrap_or_else(|_| Node::new(Value::Table(Box::default()), Span::default()))
+            })),
+        }
+    }
+
+    /// The config as a tree, not redacted.
+    pub(crate) fn tree(&self) -> &Node {
+        &self.tree
     }
 
     fn of<T: Serialize>(config: &T) -> Result<Self, Problems> {
         crate::serialize::to_node(config)
             .map(Self::new)
-            .map_err(|e| {
-                Problems::from(Problem::error(
-                    ProblemKind::Type,
-                    format!("config does not serialize: {e}"),
-                ))
-            })
+            .map_err(unserializable)
     }
+}
+
+fn unserializable(error: crate::serialize::Error) -> Problems {
+    Problems::from(Problem::error(
+        ProblemKind::Type,
+        format!("config does not serialize: {error}"),
+    ))
 }
 
 /// A config that passed every stage, ready to be applied.
@@ -95,8 +124,12 @@ impl Effective {
 pub(crate) struct Planned<T> {
     /// The config to install: restart-required paths keep their old values.
     pub(crate) config: T,
-    /// `config` as a tree, not redacted: what the next attempt is diffed against.
-    pub(crate) effective: Effective,
+    /// `config` as a tree, not redacted, when the pipeline built one: a first load, or
+    /// restart-required changes held back. Else it is built once applied
+    /// ([`Effective::applied`]).
+    pub(crate) tree: Option<Node>,
+    /// The config hash of `config`'s tree.
+    pub(crate) hash: u64,
     /// The changes that apply now, redacted.
     pub(crate) changes: Vec<Change>,
     /// Restart-required changes held back, redacted.
@@ -207,7 +240,7 @@ where
             let loaded =
                 Layers::from_documents(vec![document], stages.limits).and_then(|mut layers| {
                     if let Some(base) = base {
-                        layers.keep_secrets(stages.policy.secrets(), &base.tree)?;
+                        layers.keep_secrets(stages.policy.secrets(), base.tree())?;
                     }
                     // Checked and taken out, but not applied: the settings live in the files.
                     let found = take_settings(stages, &mut layers);
@@ -302,16 +335,26 @@ where
         return Err(problems);
     }
     let warnings: Vec<Problem> = problems.warnings().cloned().collect();
-    let effective = Effective::of(&config)?;
     let locate = |problem: Problem, path: &ConfigPath| match layers {
         Some(layers) => layers.locate(problem, path),
         None => problem.at_path(path.clone()),
     };
-    // A first load has nothing to compare with: its callers report no changes, and a diff
-    // from nothing would be one change holding a copy of the whole config.
-    if let Some(base) = base {
-        *classified = classify(stages.policy, diff_trees(&base.tree, &effective.tree));
-    }
+    let (tree, hash) = match base {
+        // A first load has nothing to compare with: its callers report no changes, and a
+        // diff from nothing would be one change holding a copy of the whole config.
+        None => {
+            let tree = crate::serialize::to_node(&config).map_err(unserializable)?;
+            let hash = crate::event::config_hash(&tree);
+            (Some(tree), hash)
+        }
+        // Diffed as it serializes: the tree is built after the callers have their answer.
+        Some(base) => {
+            let diffed =
+                crate::serialize::diff_against(base.tree(), &config).map_err(unserializable)?;
+            *classified = classify(stages.policy, diffed.changes);
+            (diffed.tree, diffed.hash)
+        }
+    };
     let policy = stages.policy;
     let (mut changes, mut held, mut refused) = (Vec::new(), Vec::new(), Vec::new());
     for planned in classified.iter() {
@@ -341,7 +384,8 @@ where
     let Some(base) = base.filter(|_| !held.is_empty()) else {
         return Ok(Planned {
             config,
-            effective,
+            tree,
+            hash,
             changes,
             held,
             warnings,
@@ -351,7 +395,11 @@ where
     };
     // Keep the old values where a restart is needed, and check that the mix is valid too:
     // a new value elsewhere may depend on the held-back one.
-    let mixed = patched(&base.tree, &changes, &effective.tree);
+    let tree = match tree {
+        Some(tree) => tree,
+        None => crate::serialize::to_node(&config).map_err(unserializable)?,
+    };
+    let mixed = patched(base.tree(), &changes, &tree);
     let config: T = crate::deserialize::from_node(&mixed).map_err(|mut problem| {
         problem.message = format!(
             "the config with restart-required changes held back does not load: {}",
@@ -359,7 +407,8 @@ where
         );
         Problems::from(problem)
     })?;
-    let effective = Effective::new(mixed);
+    let hash = crate::event::config_hash(&mixed);
+    let tree = Some(mixed);
     let (config, mixed) = check(stages, config, layers)?;
     if mixed.has_errors() {
         let mut problems = mixed;
@@ -373,7 +422,8 @@ where
     }
     Ok(Planned {
         config,
-        effective,
+        tree,
+        hash,
         changes,
         held,
         warnings,

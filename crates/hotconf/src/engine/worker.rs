@@ -363,6 +363,9 @@ where
             AnswerKind::Event => Answer::Done(event.map(Ok)),
         };
         answer_all(replies, &answer);
+        // The tree of a config applied just now is built here, once the callers have
+        // their answer: the next attempt is diffed against it.
+        let _ = self.shared.effective.load().tree();
         self.leftovers.settle(&self.shared.parsed);
     }
 
@@ -538,7 +541,7 @@ where
         let Some(effective) = effective else {
             return Err(Rejection::UnknownVersion(version));
         };
-        crate::deserialize::from_node(&effective.tree).map_err(|mut problem| {
+        crate::deserialize::from_node(effective.tree()).map_err(|mut problem| {
             problem.message = format!("version {version} no longer loads: {}", problem.message);
             Rejection::Invalid(problem.into())
         })

@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 
 use crate::engine::history::{History, Record};
 use crate::engine::observe::Exit;
-use crate::engine::pipeline::{self, Input, Stages};
+use crate::engine::pipeline::{self, Effective, Input, Stages};
 use crate::engine::status::{Live, SourceStatus};
 use crate::engine::validator::Validator;
 use crate::engine::worker::Worker;
@@ -133,14 +133,14 @@ where
             })?;
         prepared.publish(&snapshot);
         let mut loaded = Event::new(Outcome::Loaded, 1, Trigger::Load, attempt.files);
-        let hash = planned.effective.hash();
+        let hash = planned.hash;
         loaded.hash = hash;
         // Nothing was live before the first load.
         loaded.version_before = 0;
         loaded.revisions = attempt.origins.iter().map(|(_, r)| *r).collect();
         loaded.warnings = planned.warnings;
         loaded.warnings.extend(prepared.commit());
-        let effective = Arc::new(planned.effective);
+        let effective = Arc::new(Effective::applied(planned.tree, &snapshot));
         let mut history = History::new(self.history_limit);
         // The first record: nothing falls out.
         let _ = history.push(Record {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{Stages, run};
+use super::{Effective, Stages, run};
 use crate::document::Limits;
 use crate::engine::validator::Schema;
 use crate::error::Problems;
@@ -160,7 +160,11 @@ impl Pipeline {
         T: DeserializeOwned + Serialize + Validate + Send + 'static,
     {
         let old = run::<T>(&self.stages(), None, self.read(old)?.into());
-        let base = old.result?.effective;
+        let old = old.result?;
+        let base = match old.tree {
+            Some(tree) => Effective::new(tree),
+            None => Effective::of(&old.config)?,
+        };
         let new = run::<T>(&self.stages(), Some(&base), self.read(new)?.into());
         let plan = new.to_plan(Vec::new());
         match new.result {

@@ -16,7 +16,7 @@ use crate::engine::history::Record;
 use crate::engine::intent::IntentRecord;
 use crate::engine::lock;
 use crate::engine::observe::Applied;
-use crate::engine::pipeline::Planned;
+use crate::engine::pipeline::{Effective, Planned};
 use crate::error::{Problem, ProblemKind, Problems};
 use crate::event::{Event, Outcome, Trigger};
 use crate::snapshot::Snapshot;
@@ -58,7 +58,8 @@ where
         }
         let Planned {
             config,
-            effective,
+            tree,
+            hash,
             changes,
             warnings,
             hmac_changes,
@@ -116,8 +117,8 @@ where
         }
         // Nothing has failed and nothing can from here: the config moves to the new one.
         prepared.publish(&new);
-        shared.hash.store(effective.hash(), Ordering::SeqCst);
-        let effective = Arc::new(effective);
+        shared.hash.store(hash, Ordering::SeqCst);
+        let effective = Arc::new(Effective::applied(tree, &new));
         shared.effective.store(Arc::clone(&effective));
         shared.current.store(Arc::clone(&new));
         self.origins = origins;
