@@ -98,8 +98,10 @@ pub(crate) fn parse(document: &Document, index: u32, limits: &Limits) -> Result<
         )
         .at_location(&file, node.span.line.max(1), node.span.column.max(1)));
     }
-    // Parsers bound their own recursion; this catches what they allow beyond our limit.
-    if node.depth() > limits.max_depth {
+    // The TOML, YAML and JSON parsers check `max_depth` before each level and name the
+    // value past it (their tests hold them to the limit); environment variables nest by
+    // their names and by the JSON written in their values, unchecked: that tree is measured.
+    if document.format == Format::Env && node.depth() > limits.max_depth {
         return Err(depth_problem(limits).at_location(&file, 1, 1));
     }
     // Parsers count bytes of the text; spans count bytes of the document.
@@ -199,6 +201,27 @@ mod tests {
 
     fn doc(format: Format, text: &[u8]) -> Document {
         Document::new(Origin::File("cfg".into()), format, text.to_vec())
+    }
+
+    #[test]
+    fn environment_variables_nesting_past_the_limit_are_refused() {
+        let limits = Limits {
+            max_depth: 2,
+            ..Limits::default()
+        };
+        let env = |text: &[u8]| {
+            let origin = Origin::Env {
+                prefix: "APP".into(),
+                separator: "__".into(),
+            };
+            parse(&Document::new(origin, Format::Env, text.to_vec()), 0, &limits)
+        };
+        assert_eq!(env(b"APP__A__B=1\n").unwrap().depth(), 2);
+        for text in [&b"APP__A__B__C=1\n"[..], b"APP__A__B=[1]\n"] {
+            let problem = env(text).unwrap_err();
+            assert_eq!(problem.kind, ProblemKind::Limit, "{problem}");
+            assert!(problem.message.contains("deeper than 2 levels"), "{problem}");
+        }
     }
 
     #[cfg(all(feature = "yaml", feature = "json"))]
