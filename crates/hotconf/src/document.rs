@@ -24,13 +24,20 @@ pub enum Format {
 impl Format {
     /// The format a file name's extension names: `.toml`, `.yaml`/`.yml`, `.json`.
     pub fn from_path(path: &Path) -> Option<Self> {
-        let ext = path.extension()?.to_str()?.to_ascii_lowercase();
-        match ext.as_str() {
-            "toml" => Some(Self::Toml),
-            "yaml" | "yml" => Some(Self::Yaml),
-            "json" => Some(Self::Json),
-            _ => None,
-        }
+        Self::from_extension(path.extension()?.to_str()?)
+    }
+
+    /// The format an extension (without its dot) names, in any case.
+    pub(crate) fn from_extension(ext: &str) -> Option<Self> {
+        // A directory asks for each of its file names on every reload: compared in place.
+        [
+            ("toml", Self::Toml),
+            ("yaml", Self::Yaml),
+            ("yml", Self::Yaml),
+            ("json", Self::Json),
+        ]
+        .into_iter()
+        .find_map(|(name, format)| ext.eq_ignore_ascii_case(name).then_some(format))
     }
 
     /// Whether this build can parse the format: each of TOML, YAML and JSON is a cargo

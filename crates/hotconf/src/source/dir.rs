@@ -29,11 +29,20 @@ pub const DEFAULT_IGNORES: &[&str] = &[
     "~*",
 ];
 
+/// Every pattern of [`DEFAULT_IGNORES`] starts with one of these bytes or ends with one of
+/// [`LITTER_LAST`], written literally (a test checks): a name that does neither is no
+/// litter, without matching each pattern. A directory asks for every name on every reload.
+const LITTER_FIRST: &[u8] = b".#~4";
+const LITTER_LAST: &[u8] = b"px~#";
+
 /// Whether a file name is editor or tool litter by [`DEFAULT_IGNORES`].
 pub(crate) fn is_litter(name: &str) -> bool {
-    DEFAULT_IGNORES
-        .iter()
-        .any(|pattern| glob_match(pattern, name))
+    let bytes = name.as_bytes();
+    let may = |byte: Option<&u8>, set: &[u8]| byte.is_some_and(|b| set.contains(b));
+    (may(bytes.first(), LITTER_FIRST) || may(bytes.last(), LITTER_LAST))
+        && DEFAULT_IGNORES
+            .iter()
+            .any(|pattern| glob_match(pattern, name))
 }
 
 /// The config files of a directory, in sorted name order, matching a glob; subdirectories,
@@ -154,7 +163,12 @@ impl Dir {
         }
         match &self.glob {
             Some(glob) => glob_match(glob, name),
-            None => Format::from_path(Path::new(name)).is_some_and(Format::is_compiled_in),
+            // `Path::extension` of a name that does not start with a dot, without parsing
+            // it as a path.
+            None => name
+                .rsplit_once('.')
+                .and_then(|(_, ext)| Format::from_extension(ext))
+                .is_some_and(Format::is_compiled_in),
         }
     }
 

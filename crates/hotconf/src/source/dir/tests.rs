@@ -155,3 +155,55 @@ fn dir_default_glob_takes_only_compiled_in_formats() {
     assert_eq!(yaml.len(), 1);
     assert_eq!(Format::from_path(&yaml[0]), Some(Format::Yaml));
 }
+
+proptest::proptest! {
+    /// `selects` takes a name's extension without parsing it as a path: the same answer as
+    /// `Format::from_path` gives, in any case, with any number of dots.
+    #[test]
+    fn the_default_selection_is_the_path_extensions_format(name in "[.aTtoOmMlLyYjJsSn~#]{0,12}") {
+        let by_path = !name.starts_with('.')
+            && !is_litter(&name)
+            && Format::from_path(Path::new(&name)).is_some_and(Format::is_compiled_in);
+        proptest::prop_assert_eq!(Dir::new("d").selects(&name), by_path);
+    }
+}
+
+#[test]
+fn an_extension_names_its_format_in_any_case() {
+    for (name, format) in [
+        ("a.toml", Some(Format::Toml)),
+        ("a.TOML", Some(Format::Toml)),
+        ("a.Yml", Some(Format::Yaml)),
+        ("a.yaml", Some(Format::Yaml)),
+        ("a.b.json", Some(Format::Json)),
+        ("a.json.bak", None),
+        ("a.", None),
+        ("toml", None),
+        (".toml", None),
+    ] {
+        assert_eq!(Format::from_path(Path::new(name)), format, "{name}");
+    }
+}
+
+#[test]
+fn every_default_ignore_starts_or_ends_with_a_literal_the_prefilter_knows() {
+    let meta = |b: u8| matches!(b, b'*' | b'?' | b'{' | b'}' | b',');
+    for pattern in DEFAULT_IGNORES {
+        let (first, last) = (pattern.as_bytes()[0], *pattern.as_bytes().last().unwrap());
+        assert!(
+            (!meta(first) && LITTER_FIRST.contains(&first))
+                || (!meta(last) && LITTER_LAST.contains(&last)),
+            "{pattern}"
+        );
+    }
+}
+
+proptest::proptest! {
+    #[test]
+    fn litter_is_what_the_default_ignores_match(
+        name in "(\\.#|#|~|4913|\\.\\.data_tmp|\\.)?[a-z49]{0,3}(\\.swp|\\.swx|~|#|\\.tmp|p|x)?",
+    ) {
+        let by_patterns = DEFAULT_IGNORES.iter().any(|pattern| glob_match(pattern, &name));
+        proptest::prop_assert_eq!(is_litter(&name), by_patterns);
+    }
+}
