@@ -27,6 +27,7 @@ pub(super) fn parse(text: &str, doc: u32, limits: &Limits) -> Result<Node, Probl
         counted_to: 0,
         column: 0,
         trail: Vec::new(),
+        sizes: Vec::new(),
     };
     parser.document().map_err(|mut problem| {
         if !parser.trail.is_empty() {
@@ -51,6 +52,21 @@ struct Parser<'a> {
     column: u32,
     /// Path segments from a failing value up to the root, collected while the error unwinds.
     trail: Vec<Segment>,
+    /// The sizes of the last object and array finished at each depth. The next one at that
+    /// depth starts at that size (up to [`SIZE_HINT_CAP`]): a config repeats its shapes (a
+    /// list of routes), and a table grown from nothing by doubling is copied and rehashed
+    /// on the way.
+    sizes: Vec<Sizes>,
+}
+
+/// The most entries a table or an array is allocated for before it has them.
+const SIZE_HINT_CAP: usize = 32;
+
+/// See [`Parser::sizes`].
+#[derive(Clone, Copy, Default)]
+struct Sizes {
+    object: u8,
+    array: u8,
 }
 
 impl Parser<'_> {
@@ -93,11 +109,13 @@ impl Parser<'_> {
     fn object(&mut self, depth: usize) -> Result<Value, Problem> {
         self.check_depth(depth)?;
         self.pos += 1;
-        let mut table = Table::default();
         self.skip_whitespace();
         if self.eat(b'}') {
-            return Ok(Value::Table(Box::new(table)));
+            self.sized(depth).object = 0;
+            return Ok(Value::Table(Box::default()));
         }
+        let hint = usize::from(self.sized(depth).object);
+        let mut table = Table::with_capacity_and_hasher(hint, Default::default());
         loop {
             if self.bytes.get(self.pos) != Some(&b'"') {
                 return Err(if table.is_empty() {
@@ -148,6 +166,7 @@ impl Parser<'_> {
             }
             self.skip_whitespace();
             if self.eat(b'}') {
+                self.sized(depth).object = hint_of(table.len());
                 return Ok(Value::Table(Box::new(table)));
             }
             if !self.eat(b',') {
@@ -160,11 +179,12 @@ impl Parser<'_> {
     fn array(&mut self, depth: usize) -> Result<Value, Problem> {
         self.check_depth(depth)?;
         self.pos += 1;
-        let mut items = Vec::new();
         self.skip_whitespace();
         if self.eat(b']') {
-            return Ok(Value::Array(items));
+            self.sized(depth).array = 0;
+            return Ok(Value::Array(Vec::new()));
         }
+        let mut items = Vec::with_capacity(usize::from(self.sized(depth).array));
         loop {
             if !items.is_empty() && self.bytes.get(self.pos) == Some(&b']') {
                 return Err(self.unexpected_after_comma("a value", b']'));
@@ -178,6 +198,7 @@ impl Parser<'_> {
             }
             self.skip_whitespace();
             if self.eat(b']') {
+                self.sized(depth).array = hint_of(items.len());
                 return Ok(Value::Array(items));
             }
             if !self.eat(b',') {
@@ -421,6 +442,14 @@ impl Parser<'_> {
         }
     }
 
+    /// The sizes last seen at `depth` (see [`Parser::sizes`]).
+    fn sized(&mut self, depth: usize) -> &mut Sizes {
+        if self.sizes.len() <= depth {
+            self.sizes.resize(depth + 1, Sizes::default());
+        }
+        &mut self.sizes[depth]
+    }
+
     fn check_depth(&mut self, depth: usize) -> Result<(), Problem> {
         if depth > self.limits.max_depth {
             let (line, column) = self.here();
@@ -496,6 +525,11 @@ impl Parser<'_> {
             format!("'{c}'")
         }
     }
+}
+
+/// A size as a hint for the next table or array (see [`Parser::sizes`]).
+fn hint_of(len: usize) -> u8 {
+    u8::try_from(len.min(SIZE_HINT_CAP)).unwrap_or(u8::MAX)
 }
 
 fn lone_surrogate(code: u16, why: &str, (line, column): (u32, u32)) -> Problem {
