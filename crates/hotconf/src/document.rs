@@ -259,6 +259,7 @@ impl Default for Revision {
 }
 
 impl Revision {
+    #[inline]
     pub(crate) fn add(&mut self, bytes: &[u8]) {
         self.0 = bytes.iter().fold(self.0, |hash, &b| Self::step(hash, b));
     }
