@@ -214,13 +214,20 @@ mod tests {
                 prefix: "APP".into(),
                 separator: "__".into(),
             };
-            parse(&Document::new(origin, Format::Env, text.to_vec()), 0, &limits)
+            parse(
+                &Document::new(origin, Format::Env, text.to_vec()),
+                0,
+                &limits,
+            )
         };
         assert_eq!(env(b"APP__A__B=1\n").unwrap().depth(), 2);
         for text in [&b"APP__A__B__C=1\n"[..], b"APP__A__B=[1]\n"] {
             let problem = env(text).unwrap_err();
             assert_eq!(problem.kind, ProblemKind::Limit, "{problem}");
-            assert!(problem.message.contains("deeper than 2 levels"), "{problem}");
+            assert!(
+                problem.message.contains("deeper than 2 levels"),
+                "{problem}"
+            );
         }
     }
 
