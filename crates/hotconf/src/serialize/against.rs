@@ -286,10 +286,7 @@ impl SeqAgainst<'_, '_> {
         match items.get(*index) {
             Some(item) => {
                 walk.steps.push(Step::Index(*index));
-                value.serialize(Against {
-                    base: item,
-                    walk,
-                })?;
+                value.serialize(Against { base: item, walk })?;
                 walk.steps.pop();
             }
             None => {
