@@ -156,7 +156,7 @@ pub struct Event {
     pub by: Option<String>,
     /// The stage that refused a rejected attempt.
     pub stage: Option<Stage>,
-    /// A hash of the effective config active after the event (FNV-1a over its JSON): equal
+    /// A hash of the effective config active after the event (XXH3-64 of its JSON): equal
     /// hashes mean equal configs. With the version, it makes the admin API's `ETag`.
     pub hash: u64,
     /// The version active before the attempt.

@@ -1,16 +1,17 @@
-//! The config hash: FNV-1a over the compact JSON of an effective config's tree, fed as the
-//! text would be written, without building it.
+//! The config hash: XXH3-64 (a document's [revision](crate::document::revision) hash) over
+//! the compact JSON of an effective config's tree, fed as the text would be written,
+//! without building it.
 
 use crate::document::Revision;
 use crate::tree::{Node, Value};
 
-/// The hash of an effective config, as events and the status report it: FNV-1a over its
+/// The hash of an effective config, as events and the status report it: XXH3-64 of its
 /// compact JSON. Secret values go into it, so it changes when only a secret does, but 64 bits
 /// of a hash give no value back.
 pub(crate) fn config_hash(tree: &Node) -> u64 {
     let mut hash = Revision::default();
     hash_json(tree, &mut hash);
-    hash.0
+    hash.finish()
 }
 
 /// Feeds the text of `node`'s diff JSON view ([`Node::to_diff_json`]) to `hash` byte for
@@ -57,12 +58,15 @@ pub(crate) fn hash_json(node: &Node, hash: &mut Revision) {
 }
 
 /// A JSON string as serde_json writes it: quoted, with `"`, `\` and the control characters
-/// escaped (the short forms where JSON has them, else `\u00xx` in lowercase hex). One pass:
-/// each plain byte is hashed as it is checked.
+/// escaped (the short forms where JSON has them, else `\u00xx` in lowercase hex). The runs
+/// between escapes are hashed whole.
 pub(crate) fn hash_str(text: &str, hash: &mut Revision) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     hash.add(b"\"");
-    for &b in text.as_bytes() {
+    let bytes = text.as_bytes();
+    // Bytes up to here are hashed; the run after it is hashed whole at the next escape.
+    let mut done = 0;
+    for (i, &b) in bytes.iter().enumerate() {
         let short: &[u8] = match b {
             b'"' => b"\\\"",
             b'\\' => b"\\\\",
@@ -79,13 +83,13 @@ pub(crate) fn hash_str(text: &str, hash: &mut Revision) {
                 HEX[usize::from(b >> 4)],
                 HEX[usize::from(b & 0xf)],
             ],
-            _ => {
-                hash.byte(b);
-                continue;
-            }
+            _ => continue,
         };
+        hash.add(&bytes[done..i]);
         hash.add(short);
+        done = i + 1;
     }
+    hash.add(&bytes[done..]);
     hash.add(b"\"");
 }
 
@@ -94,7 +98,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_config_hash_is_fnv_of_the_compact_json_text() {
+    fn the_config_hash_is_the_revision_hash_of_the_compact_json_text() {
         use crate::tree::{Span, Table};
         let leaf = |value: Value| Node::new(value, Span::default());
         let table: Table = (0..2000)
@@ -152,7 +156,7 @@ mod tests {
 
     proptest::proptest! {
         #[test]
-        fn the_config_hash_is_fnv_of_serde_jsons_text(tree in any_tree()) {
+        fn the_config_hash_is_the_revision_hash_of_serde_jsons_text(tree in any_tree()) {
             let text = tree.to_diff_json().to_string();
             proptest::prop_assert_eq!(config_hash(&tree), crate::document::revision(text.as_bytes()));
         }

@@ -55,7 +55,7 @@ pub(crate) fn diff_against<T: Serialize + ?Sized>(base: &Node, config: &T) -> Re
     }
     walked.map(|()| Diffed {
         changes: walk.out,
-        hash: walk.hash.0,
+        hash: walk.hash.finish(),
         tree: None,
     })
 }
