@@ -347,6 +347,15 @@ enum MapAgainst<'a, 'w> {
     Build { map: Map, against: Against<'a, 'w> },
 }
 
+impl MapAgainst<'_, '_> {
+    fn done(self) -> Result<()> {
+        match self {
+            Self::Walk(walk) => walk.done(),
+            Self::Build { map, against } => against.settle(map.done()),
+        }
+    }
+}
+
 /// A map or struct serializing against a table of the base.
 struct TableWalk<'a, 'w> {
     table: &'a Table,
@@ -512,10 +521,7 @@ impl ser::SerializeMap for MapAgainst<'_, '_> {
     }
 
     fn end(self) -> Result<()> {
-        match self {
-            Self::Walk(walk) => walk.done(),
-            Self::Build { map, against } => against.settle(map.done()),
-        }
+        self.done()
     }
 }
 
@@ -538,10 +544,7 @@ macro_rules! walk_fields {
             }
 
             fn end(self) -> Result<()> {
-                match self {
-                    Self::Walk(walk) => walk.done(),
-                    Self::Build { map, against } => against.settle(map.done()),
-                }
+                self.done()
             }
         }
     )*};
