@@ -163,15 +163,17 @@ pub(crate) fn read_file(
 }
 
 fn read_once(path: &Path, limits: &Limits) -> Result<Vec<u8>, Failed> {
-    let file_name = path.display().to_string();
+    // Named only in a problem: a read that succeeds builds no text.
+    let file_name = || path.display().to_string();
     let io_failed = |e: std::io::Error| {
         Failed::io(
             e.kind(),
-            Problem::error(ProblemKind::Io, describe_io(&e)).in_file(&file_name),
+            Problem::error(ProblemKind::Io, describe_io(&e)).in_file(file_name()),
         )
     };
-    let fatal =
-        |message: &str| Failed::fatal(Problem::error(ProblemKind::Io, message).in_file(&file_name));
+    let fatal = |message: &str| {
+        Failed::fatal(Problem::error(ProblemKind::Io, message).in_file(file_name()))
+    };
     let metadata = fs::metadata(path).map_err(io_failed)?;
     if metadata.is_dir() {
         return Err(fatal("is a directory, expected a file"));
@@ -188,7 +190,7 @@ fn read_once(path: &Path, limits: &Limits) -> Result<Vec<u8>, Failed> {
                     limits.max_bytes
                 ),
             )
-            .in_file(&file_name),
+            .in_file(file_name()),
         )
     };
     if metadata.len() > limits.max_bytes {
