@@ -566,3 +566,31 @@ fn an_escape_after_any_run_of_plain_characters_at_any_offset_reads_whole() {
         }
     }
 }
+
+/// A config repeats its shapes: after the first object or array of a list, the next ones at
+/// the same depth are allocated at their size at once, not grown by doubling.
+#[test]
+fn objects_and_arrays_after_the_first_start_at_its_size() {
+    let item = r#"{"a": 1, "b": 2, "c": 3, "d": 4, "e": [1, 2, 3, 4, 5]}"#;
+    let text = format!(r#"{{"list": [{item}, {item}, {item}]}}"#);
+    let root = parse(&text, 0, &Limits::default()).unwrap();
+    let Value::Table(root) = &root.value else {
+        panic!("a table");
+    };
+    let Value::Array(list) = &root["list"].value else {
+        panic!("an array");
+    };
+    let capacities: Vec<(usize, usize)> = list
+        .iter()
+        .map(|node| match &node.value {
+            Value::Table(table) => match &table["e"].value {
+                Value::Array(items) => (table.capacity(), items.capacity()),
+                _ => panic!("an array"),
+            },
+            _ => panic!("a table"),
+        })
+        .collect();
+    // The first of each grew from nothing, past its size; the others were sized.
+    assert!(capacities[0].0 > 5 && capacities[0].1 > 5, "{capacities:?}");
+    assert_eq!(capacities[1..], [(5, 5), (5, 5)]);
+}
