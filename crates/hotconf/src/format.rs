@@ -77,8 +77,8 @@ pub(crate) fn parse(document: &Document, index: u32, limits: &Limits) -> Result<
         #[cfg(feature = "json")]
         Format::Json => json::parse(text, index, limits),
         Format::Env => match &document.origin {
-            Origin::Env { prefix, separator } => env::parse(text, index, prefix, separator),
-            _ => env::parse(text, index, "", "__"),
+            Origin::Env { prefix, separator } => env::parse(text, index, prefix, separator, limits),
+            _ => env::parse(text, index, "", "__", limits),
         },
         #[cfg(not(all(feature = "toml", feature = "yaml", feature = "json")))]
         // Answered before decoding; kept so that the match needs no panic.
@@ -97,12 +97,6 @@ pub(crate) fn parse(document: &Document, index: u32, limits: &Limits) -> Result<
             ),
         )
         .at_location(&file, node.span.line.max(1), node.span.column.max(1)));
-    }
-    // The TOML, YAML and JSON parsers check `max_depth` before each level and name the
-    // value past it (their tests hold them to the limit); environment variables nest by
-    // their names and by the JSON written in their values, unchecked: that tree is measured.
-    if document.format == Format::Env && node.depth() > limits.max_depth {
-        return Err(depth_problem(limits).at_location(&file, 1, 1));
     }
     // Parsers count bytes of the text; spans count bytes of the document.
     shift(&mut node, document.bytes.len() - text.len());
@@ -220,14 +214,25 @@ mod tests {
                 &limits,
             )
         };
-        assert_eq!(env(b"APP__A__B=1\n").unwrap().depth(), 2);
-        for text in [&b"APP__A__B__C=1\n"[..], b"APP__A__B=[1]\n"] {
+        assert_eq!(
+            env(b"APP__A__B=1\nAPP__A__C=\"x\"\nAPP__D=[1]\n")
+                .unwrap()
+                .depth(),
+            2
+        );
+        // By its name, and by the JSON of its value: located at the variable.
+        for (text, line, path) in [
+            (&b"APP__X=1\nAPP__A__B__C=1\n"[..], 2, "a.b.c"),
+            (b"APP__A__B=[1]\n", 1, "a.b"),
+        ] {
             let problem = env(text).unwrap_err();
             assert_eq!(problem.kind, ProblemKind::Limit, "{problem}");
             assert!(
                 problem.message.contains("deeper than 2 levels"),
                 "{problem}"
             );
+            assert_eq!((problem.line, problem.column), (Some(line), Some(1)));
+            assert_eq!(problem.path.map(|p| p.to_string()).as_deref(), Some(path));
         }
     }
 

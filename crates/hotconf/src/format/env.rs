@@ -5,10 +5,18 @@
 //! covers that variable's line, widened to every line that adds to it; the root covers the
 //! text.
 
+use crate::document::Limits;
 use crate::error::{Problem, ProblemKind};
+use crate::path::Segment;
 use crate::tree::{Node, Span, Table, Value};
 
-pub(super) fn parse(text: &str, doc: u32, prefix: &str, separator: &str) -> Result<Node, Problem> {
+pub(super) fn parse(
+    text: &str,
+    doc: u32,
+    prefix: &str,
+    separator: &str,
+    limits: &Limits,
+) -> Result<Node, Problem> {
     let lead = format!("{prefix}{separator}");
     let mut root = Node::new(
         Value::Table(Box::default()),
@@ -59,6 +67,15 @@ pub(super) fn parse(text: &str, doc: u32, prefix: &str, separator: &str) -> Resu
             Ok(json) => from_json(json, value_span),
             Err(_) => Node::new(Value::String(raw.into()), value_span),
         };
+        // A variable nests by its name's segments and by the JSON of its value; merging
+        // variables nests no deeper than the deepest of them.
+        if keys.len() + value.depth() > limits.max_depth {
+            let path: crate::path::ConfigPath =
+                keys.iter().map(|k| Segment::Key(k.clone())).collect();
+            return Err(super::depth_problem(limits)
+                .at_location(String::new(), span.line, 1)
+                .at_path(path));
+        }
         let mut overlay = value;
         for key in keys.into_iter().rev() {
             let mut table = Table::default();
@@ -112,7 +129,7 @@ mod tests {
     #[test]
     fn variables_nest_and_keep_json_types() {
         let text = "APP__LIMITS__RPM=120\nAPP__NAME=edge-1\nAPP__TLS__ENABLED=true\nAPP__HOSTS=[\"a\",\"b\"]\n";
-        let node = parse(text, 2, "APP", "__").unwrap();
+        let node = parse(text, 2, "APP", "__", &Limits::default()).unwrap();
         assert_eq!(
             node.to_json(),
             serde_json::json!({
@@ -129,7 +146,7 @@ mod tests {
     #[test]
     fn ranges_cover_values_and_the_lines_of_tables() {
         let text = "APP__LIMITS__RPM=120\r\nAPP__NAME=edge 1\nAPP__LIMITS__BURST=true\nAPP__HOSTS=[\"a\",\"b\"]\nOTHER=1\nAPP__Q=\n";
-        let node = parse(text, 0, "APP", "__").unwrap();
+        let node = parse(text, 0, "APP", "__", &Limits::default()).unwrap();
         // The path, the bytes its range covers, and the lines those take.
         for (path, written, lines) in [
             ("limits.rpm", "120", 1..=1),
@@ -154,7 +171,7 @@ mod tests {
 
     #[test]
     fn empty_segment_is_an_error() {
-        let problem = parse("APP__A____B=1\n", 0, "APP", "__").unwrap_err();
+        let problem = parse("APP__A____B=1\n", 0, "APP", "__", &Limits::default()).unwrap_err();
         assert!(problem.message.contains("empty key segment"), "{problem}");
     }
 }
