@@ -29,17 +29,41 @@ pub const DEFAULT_IGNORES: &[&str] = &[
     "~*",
 ];
 
-/// Every pattern of [`DEFAULT_IGNORES`] starts with one of these bytes or ends with one of
-/// [`LITTER_LAST`], written literally (a test checks): a name that does neither is no
-/// litter, without matching each pattern. A directory asks for every name on every reload.
-const LITTER_FIRST: &[u8] = b".#~4";
-const LITTER_LAST: &[u8] = b"px~#";
+/// The bytes some pattern of [`DEFAULT_IGNORES`] starts with, and those one ends with,
+/// written literally. Every pattern has one or the other (else the build fails), so a name
+/// that neither starts nor ends with such a byte is no litter, without matching each
+/// pattern: a directory asks for every name on every reload.
+const LITTER_ENDS: ([bool; 256], [bool; 256]) = literal_ends(DEFAULT_IGNORES);
+
+const fn literal_ends(patterns: &[&str]) -> ([bool; 256], [bool; 256]) {
+    let (mut first, mut last) = ([false; 256], [false; 256]);
+    let mut i = 0;
+    while i < patterns.len() {
+        let pattern = patterns[i].as_bytes();
+        let (head, tail) = (pattern[0], pattern[pattern.len() - 1]);
+        if literal(head) {
+            first[head as usize] = true;
+        } else if literal(tail) {
+            last[tail as usize] = true;
+        } else {
+            panic!("a default ignore pattern must start or end with a literal character");
+        }
+        i += 1;
+    }
+    (first, last)
+}
+
+/// Whether a glob byte stands for itself.
+const fn literal(byte: u8) -> bool {
+    !matches!(byte, b'*' | b'?' | b'{' | b'}' | b',')
+}
 
 /// Whether a file name is editor or tool litter by [`DEFAULT_IGNORES`].
 pub(crate) fn is_litter(name: &str) -> bool {
     let bytes = name.as_bytes();
-    let may = |byte: Option<&u8>, set: &[u8]| byte.is_some_and(|b| set.contains(b));
-    (may(bytes.first(), LITTER_FIRST) || may(bytes.last(), LITTER_LAST))
+    let (first, last) = &LITTER_ENDS;
+    let may = |byte: Option<&u8>, ends: &[bool; 256]| byte.is_some_and(|&b| ends[usize::from(b)]);
+    (may(bytes.first(), first) || may(bytes.last(), last))
         && DEFAULT_IGNORES
             .iter()
             .any(|pattern| glob_match(pattern, name))
@@ -398,7 +422,6 @@ impl Dir {
 pub(crate) fn glob_match(glob: &str, name: &str) -> bool {
     // Every name of a directory goes through here on every reload, against every litter
     // pattern: a literal first or last character that differs rejects it at once.
-    let literal = |byte: u8| !matches!(byte, b'*' | b'?' | b'{' | b'}' | b',');
     let (pattern, text) = (glob.as_bytes(), name.as_bytes());
     for (p, t) in [
         (pattern.first(), text.first()),

@@ -185,19 +185,6 @@ fn an_extension_names_its_format_in_any_case() {
     }
 }
 
-#[test]
-fn every_default_ignore_starts_or_ends_with_a_literal_the_prefilter_knows() {
-    let meta = |b: u8| matches!(b, b'*' | b'?' | b'{' | b'}' | b',');
-    for pattern in DEFAULT_IGNORES {
-        let (first, last) = (pattern.as_bytes()[0], *pattern.as_bytes().last().unwrap());
-        assert!(
-            (!meta(first) && LITTER_FIRST.contains(&first))
-                || (!meta(last) && LITTER_LAST.contains(&last)),
-            "{pattern}"
-        );
-    }
-}
-
 proptest::proptest! {
     #[test]
     fn litter_is_what_the_default_ignores_match(
