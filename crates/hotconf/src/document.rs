@@ -251,7 +251,6 @@ pub(crate) fn revision(bytes: &[u8]) -> u64 {
 /// text can be hashed as it is produced instead of being built first. The config hash
 /// writes a piece per token (`,`, `:`, a key): pieces are gathered here and handed to the
 /// hasher a buffer at a time.
-#[derive(Clone)]
 pub(crate) struct Revision {
     hasher: xxhash_rust::xxh3::Xxh3,
     pending: [u8; Self::BUFFER],

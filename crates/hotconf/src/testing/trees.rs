@@ -11,7 +11,7 @@ fn node(value: Value) -> Node {
 
 /// Leaves chosen so that equal views from different kinds come up: `1` as i64 and u64,
 /// `inf` as a float and as a string, `0.0` and `-0.0`, `nan` and `nan`.
-pub(crate) fn leaf() -> impl Strategy<Value = Node> {
+fn leaf() -> impl Strategy<Value = Node> {
     prop_oneof![
         Just(Value::Null),
         any::<bool>().prop_map(Value::Bool),
@@ -50,7 +50,7 @@ pub(crate) fn tree() -> impl Strategy<Value = Node> {
 
 /// Two trees that share most of their shape: each key or item of one is kept, changed,
 /// dropped or moved in the other.
-pub(crate) fn related() -> impl Strategy<Value = (Node, Node)> {
+fn related() -> impl Strategy<Value = (Node, Node)> {
     let leaves = (leaf(), leaf(), 0u8..4).prop_map(|(a, b, same)| {
         let b = if same == 0 { b } else { a.clone() };
         (a, b)
