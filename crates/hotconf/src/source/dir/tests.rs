@@ -185,6 +185,16 @@ fn an_extension_names_its_format_in_any_case() {
     }
 }
 
+#[test]
+fn the_litter_prefilter_knows_exactly_the_literal_ends_of_the_default_patterns() {
+    let set =
+        |ends: &[bool; 256]| -> Vec<u8> { (0..=255u8).filter(|&b| ends[usize::from(b)]).collect() };
+    // `.#*`, `#*#`, `4913`, `..data_tmp`, `~*` by their first byte; `*.swp`, `*.swx`,
+    // `*~`, `*.tmp` by their last.
+    assert_eq!(set(&LITTER_ENDS.0), b"#.4~");
+    assert_eq!(set(&LITTER_ENDS.1), b"px~");
+}
+
 proptest::proptest! {
     #[test]
     fn litter_is_what_the_default_ignores_match(
