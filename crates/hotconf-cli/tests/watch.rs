@@ -757,7 +757,12 @@ fn an_explicit_debounce_flag_beats_the_configs_own_settings() {
     let settings = "[hot_reload]\ndebounce_ms = 60000\n";
     fs::write(&file, format!("{}{settings}", config(0))).unwrap();
     let watch = Watch::json(&["--debounce", "20", path_str(&file)]);
-    fs::write(&file, format!("{}{settings}", config(1))).unwrap();
+    // Saved whole, by a rename: `fs::write` truncates first, and on a loaded machine the
+    // empty file can stand for longer than this short window (it is then rejected, rightly,
+    // but this test is about the window's length, not about truncation).
+    let saved = conf.join("app.toml.tmp");
+    fs::write(&saved, format!("{}{settings}", config(1))).unwrap();
+    fs::rename(&saved, &file).unwrap();
     let event = watch.event();
     assert_eq!(event["event"], "applied", "{event}");
     assert_eq!(event["trigger"], "watch", "{event}");
